@@ -1,0 +1,200 @@
+"""Agents: accounts, the sites they serve, availability and live presence."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import delete, func, insert, select, update
+
+from chatserver import auth
+from chatserver.pairing import Candidate
+from chatserver.store import Store, new_id, now_ms
+from chatserver.store.schema import agent_sites, agents, conversations, presence, sites
+
+Role = Literal["admin", "agent"]
+ROLES: tuple[Role, ...] = ("admin", "agent")
+DEFAULT_MAX_CHATS = 5
+# A process refreshes its sockets' presence rows every PRESENCE_REFRESH_SECONDS; a row not
+# refreshed for PRESENCE_TTL_SECONDS (a killed process) no longer makes its agent online.
+PRESENCE_REFRESH_SECONDS = 10.0
+PRESENCE_TTL_SECONDS = 30.0
+
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}")
+
+
+@dataclass(frozen=True)
+class Agent:
+    id: str
+    email: str
+    name: str
+    role: Role
+    max_chats: int
+    availability: str
+    disabled: bool
+
+
+def _agent(row: Any) -> Agent:
+    return Agent(row.id, row.email, row.name, row.role, row.max_chats, row.availability,
+                 row.disabled)
+
+
+def check_email(email: str) -> str:
+    """Return the email lower-cased; raise ValueError if it is not an address."""
+    email = email.strip().lower()
+    if not _EMAIL.fullmatch(email):
+        raise ValueError(f"{email!r} is not an email address")
+    return email
+
+
+async def create(
+    store: Store,
+    email: str,
+    name: str,
+    password: str,
+    role: Role = "agent",
+    max_chats: int = DEFAULT_MAX_CHATS,
+    site_ids: list[str] | None = None,
+) -> Agent:
+    """Create an agent serving site_ids (every site when None); raise ValueError on bad input."""
+    email = check_email(email)
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    if not 1 <= max_chats <= 50:
+        raise ValueError("max chats must be from 1 to 50")
+    if not name.strip() or len(name) > 200:
+        raise ValueError("name must be 1-200 characters")
+    password_hash = auth.hash_password(password)
+    agent = Agent(new_id(), email, name.strip(), role, max_chats, "online", False)
+    async with store.write() as conn:
+        if (await conn.execute(select(agents.c.id).where(agents.c.email == email))).first():
+            raise ValueError(f"an agent with email {email} already exists")
+        await conn.execute(
+            insert(agents).values(
+                id=agent.id, email=email, name=agent.name, password_hash=password_hash,
+                role=role, max_chats=max_chats, availability="online", disabled=False,
+                created_at=now_ms(),
+            )
+        )
+        if site_ids is None:
+            site_ids = list((await conn.execute(select(sites.c.id))).scalars())
+        if site_ids:
+            await conn.execute(
+                insert(agent_sites), [{"agent_id": agent.id, "site_id": s} for s in site_ids]
+            )
+    return agent
+
+
+async def all_agents(store: Store) -> list[Agent]:
+    """Return every agent, oldest first."""
+    async with store.read() as conn:
+        rows = await conn.execute(select(agents).order_by(agents.c.created_at, agents.c.id))
+        return [_agent(row) for row in rows]
+
+
+async def by_id(store: Store, agent_id: str) -> Agent | None:
+    """Return one agent, or None."""
+    async with store.read() as conn:
+        row = (await conn.execute(select(agents).where(agents.c.id == agent_id))).first()
+    return _agent(row) if row else None
+
+
+async def authenticate(store: Store, email: str, password: str) -> Agent | None:
+    """Return the enabled agent with this email and password, or None."""
+    async with store.read() as conn:
+        row = (
+            await conn.execute(select(agents).where(agents.c.email == email.strip().lower()))
+        ).first()
+    # Verify against a dummy hash for unknown emails so both answers take the same time.
+    ok = auth.verify_password(row.password_hash if row else None, password)
+    if not row or not ok or row.disabled:
+        return None
+    return _agent(row)
+
+
+async def site_ids(store: Store, agent: Agent) -> list[str]:
+    """Return the ids of the sites the agent serves (admins serve them all)."""
+    query = (
+        select(sites.c.id)
+        if agent.role == "admin"
+        else select(agent_sites.c.site_id).where(agent_sites.c.agent_id == agent.id)
+    )
+    async with store.read() as conn:
+        return list((await conn.execute(query)).scalars())
+
+
+async def serves(store: Store, agent: Agent, site_id: str) -> bool:
+    """Tell whether the agent may see and act on the site's conversations."""
+    return site_id in await site_ids(store, agent)
+
+
+async def set_availability(store: Store, agent_id: str, availability: str) -> None:
+    """Record the availability the agent chose (online, away, offline)."""
+    async with store.write() as conn:
+        await conn.execute(
+            update(agents).where(agents.c.id == agent_id).values(availability=availability)
+        )
+
+
+async def connect(store: Store, agent_id: str, socket_id: str, process_id: str) -> None:
+    """Record a live socket of the agent, so routing sees them connected."""
+    async with store.write() as conn:
+        await conn.execute(
+            insert(presence).values(
+                socket_id=socket_id, agent_id=agent_id, process_id=process_id, seen_at=now_ms()
+            )
+        )
+
+
+async def disconnect(store: Store, socket_id: str) -> None:
+    """Forget a socket that closed."""
+    async with store.write() as conn:
+        await conn.execute(delete(presence).where(presence.c.socket_id == socket_id))
+
+
+async def refresh_presence(store: Store, process_id: str) -> None:
+    """Mark this process's sockets as still alive and drop rows of processes long gone."""
+    now = now_ms()
+    async with store.write() as conn:
+        await conn.execute(
+            update(presence).where(presence.c.process_id == process_id).values(seen_at=now)
+        )
+        await conn.execute(
+            delete(presence).where(presence.c.seen_at < now - 10 * PRESENCE_TTL_SECONDS * 1000)
+        )
+
+
+async def is_connected(store: Store, agent_id: str) -> bool:
+    """Tell whether the agent has a live socket on any process."""
+    fresh = now_ms() - int(PRESENCE_TTL_SECONDS * 1000)
+    async with store.read() as conn:
+        row = (
+            await conn.execute(
+                select(presence.c.socket_id)
+                .where(presence.c.agent_id == agent_id, presence.c.seen_at >= fresh)
+                .limit(1)
+            )
+        ).first()
+    return row is not None
+
+
+async def candidates(store: Store, site_id: str) -> list[Candidate]:
+    """Return the agents who can take a chat of the site now: online, connected, enabled."""
+    fresh = now_ms() - int(PRESENCE_TTL_SECONDS * 1000)
+    connected = select(presence.c.agent_id).where(presence.c.seen_at >= fresh)
+    member = select(agent_sites.c.agent_id).where(agent_sites.c.site_id == site_id)
+    open_chats = (
+        select(func.count())
+        .select_from(conversations)
+        .where(conversations.c.agent_id == agents.c.id, conversations.c.status == "assigned")
+        .scalar_subquery()
+    )
+    query = select(agents.c.id, agents.c.max_chats, open_chats.label("open_chats")).where(
+        agents.c.disabled.is_(False),
+        agents.c.availability == "online",
+        agents.c.id.in_(connected),
+        (agents.c.role == "admin") | agents.c.id.in_(member),
+    )
+    async with store.read() as conn:
+        return [Candidate(r.id, r.max_chats, r.open_chats) for r in await conn.execute(query)]

@@ -1,0 +1,34 @@
+"""Fan-out between processes: publish a text on a topic, receive it wherever it is subscribed.
+
+The broker is a wake-up, not the record: what was said is in the store, so a message the
+broker drops is found again by sequence number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+Deliver = Callable[[str, str], None]
+
+
+class Broker(Protocol):
+    async def start(self, deliver: Deliver) -> None:
+        """Begin delivering messages of subscribed topics to deliver(topic, text)."""
+
+    async def subscribe(self, topic: str) -> None: ...
+
+    async def unsubscribe(self, topic: str) -> None: ...
+
+    async def publish(self, topic: str, text: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+def from_url(url: str) -> Broker:
+    """Return the broker for url: memory:// (one process) or redis:// (many)."""
+    if url.startswith("memory://"):
+        from chatserver.broker.memory import MemoryBroker
+
+        return MemoryBroker()
+    raise ValueError(f"unsupported broker URL {url.split(':', 1)[0]}:// (use memory:// or redis://)")

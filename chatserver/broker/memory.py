@@ -1,0 +1,28 @@
+"""The in-process broker: publish delivers straight to this process's subscribers."""
+
+from __future__ import annotations
+
+from chatserver.broker import Deliver
+
+
+class MemoryBroker:
+    def __init__(self) -> None:
+        self._topics: set[str] = set()
+        self._deliver: Deliver | None = None
+
+    async def start(self, deliver: Deliver) -> None:
+        self._deliver = deliver
+
+    async def subscribe(self, topic: str) -> None:
+        self._topics.add(topic)
+
+    async def unsubscribe(self, topic: str) -> None:
+        self._topics.discard(topic)
+
+    async def publish(self, topic: str, text: str) -> None:
+        if self._deliver is not None and topic in self._topics:
+            self._deliver(topic, text)
+
+    async def close(self) -> None:
+        self._topics.clear()
+        self._deliver = None

@@ -1,0 +1,74 @@
+"""Settings from command-line flags and environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+DEFAULT_DATA_DIR = "./chatserver-data"
+# 16 KiB holds a long message with room for JSON escaping; larger frames are refused
+# before they are parsed so one client cannot make the server allocate for everyone.
+DEFAULT_MAX_FRAME_BYTES = 16 * 1024
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used, with a message fit for the person who set it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    database_url: str = ""
+    broker_url: str = "memory://"
+    max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+    log_level: str = "info"
+
+    @property
+    def store_url(self) -> str:
+        """Return the database URL, the embedded SQLite file unless DATABASE_URL is set."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'chatserver.db'}"
+
+
+def data_dir_default() -> str:
+    """Return the data directory from CHATSERVER_DATA_DIR, or the default."""
+    return os.environ.get("CHATSERVER_DATA_DIR", DEFAULT_DATA_DIR)
+
+
+def load(
+    data_dir: str,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    environ: dict[str, str] | None = None,
+) -> Settings:
+    """Build settings from flags plus the environment; raise ConfigError on a bad value."""
+    env = dict(os.environ if environ is None else environ)
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"port {port} is out of range (0-65535)")
+    frame = env.get("CHATSERVER_MAX_FRAME_BYTES", str(DEFAULT_MAX_FRAME_BYTES))
+    if not frame.isdigit() or not 256 <= int(frame) <= 16 * 1024 * 1024:
+        raise ConfigError(
+            f"CHATSERVER_MAX_FRAME_BYTES={frame!r}: expected a number of bytes from 256 to 16777216"
+        )
+    database_url = env.get("DATABASE_URL", "")
+    if database_url and not database_url.startswith(("sqlite+aiosqlite://", "postgresql")):
+        raise ConfigError(
+            "DATABASE_URL must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
+        )
+    if database_url.startswith("postgresql://"):
+        database_url = "postgresql+asyncpg://" + database_url.removeprefix("postgresql://")
+    return Settings(
+        data_dir=Path(data_dir),
+        host=host,
+        port=port,
+        database_url=database_url,
+        broker_url=env.get("REDIS_URL", "") or "memory://",
+        max_frame_bytes=int(frame),
+        log_level=env.get("CHATSERVER_LOG_LEVEL", "info"),
+    )

@@ -1,0 +1,128 @@
+"""Live connections of this process and the topics they follow, fed by the broker.
+
+Fan-out never waits for the slowest client: each connection has a bounded send queue,
+and a client that falls that far behind is closed; it reconnects and resumes by sequence
+number from the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from typing import Any
+
+from starlette.websockets import WebSocket
+
+from chatserver import protocol
+from chatserver.broker import Broker
+
+log = logging.getLogger("chatserver.hub")
+
+# Frames waiting for one client. A browser tab drains hundreds a second; a client 256 frames
+# behind is stalled, and resuming it from the store is cheaper than buffering more.
+SEND_QUEUE_LIMIT = 256
+# How long a close frame may wait on a client that no longer reads before we give up on it;
+# the transport's own ping timeout then drops the socket.
+CLOSE_WAIT_SECONDS = 5.0
+
+
+class Connection:
+    """The sending side of one client socket: a bounded queue drained by a writer task."""
+
+    def __init__(self, websocket: WebSocket, limit: int = SEND_QUEUE_LIMIT) -> None:
+        self.websocket = websocket
+        self.topics: set[str] = set()
+        self._queue: asyncio.Queue[str] = asyncio.Queue(limit)
+        self._writer: asyncio.Task[None] | None = None
+        self.closed = False
+
+    def start(self) -> None:
+        self._writer = asyncio.create_task(self._write())
+
+    def send(self, text: str) -> None:
+        """Queue one frame; close the connection if the client has fallen too far behind."""
+        if self.closed:
+            return
+        try:
+            self._queue.put_nowait(text)
+        except asyncio.QueueFull:
+            log.info("event=slow_client_closed queue=%d", self._queue.qsize())
+            self.close(protocol.CLOSE_TOO_SLOW, "send queue full; reconnect and sync")
+
+    def send_event(self, event: dict[str, Any]) -> None:
+        self.send(protocol.dump(event))
+
+    def close(self, code: int, reason: str) -> None:
+        """Stop sending and close the socket with code, without waiting for the client."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._writer is not None:
+            self._writer.cancel()
+        asyncio.create_task(self._close(code, reason))
+
+    async def _close(self, code: int, reason: str) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.websocket.close(code, reason), CLOSE_WAIT_SECONDS)
+
+    async def drain(self) -> None:
+        """Stop the writer after sending what is queued (used when the socket ends)."""
+        self.closed = True
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+
+    async def _write(self) -> None:
+        try:
+            while True:
+                text = await self._queue.get()
+                await self.websocket.send_text(text)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The client went away mid-send; the reader notices and cleans up.
+            self.closed = True
+
+
+class Hub:
+    """Routes broker messages to the local connections that follow each topic."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+        self._followers: dict[str, set[Connection]] = defaultdict(set)
+
+    async def start(self) -> None:
+        await self.broker.start(self._deliver)
+
+    async def follow(self, connection: Connection, topic: str) -> None:
+        """Send the topic's events to the connection from now on."""
+        if topic in connection.topics:
+            return
+        connection.topics.add(topic)
+        first = not self._followers[topic]
+        self._followers[topic].add(connection)
+        if first:
+            await self.broker.subscribe(topic)
+
+    async def forget(self, connection: Connection) -> None:
+        """Stop every topic for a connection that closed."""
+        for topic in connection.topics:
+            followers = self._followers.get(topic)
+            if followers is None:
+                continue
+            followers.discard(connection)
+            if not followers:
+                del self._followers[topic]
+                await self.broker.unsubscribe(topic)
+        connection.topics.clear()
+
+    async def publish(self, topic: str, event: dict[str, Any]) -> None:
+        """Send an event to every follower of the topic, on every process."""
+        await self.broker.publish(topic, protocol.dump(event))
+
+    def _deliver(self, topic: str, text: str) -> None:
+        for connection in list(self._followers.get(topic, ())):
+            connection.send(text)

@@ -1,0 +1,231 @@
+"""Every WebSocket message of protocol v1: types, parsing, validation, errors. No I/O.
+
+docs/protocol.md is the contract; tests/test_protocol.py fails when a type here is
+missing there.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Literal, NotRequired, TypedDict
+
+VERSION = 1
+# A person types a few hundred characters at most; 5,000 leaves room for a pasted log
+# while keeping every transcript page and email readable.
+MAX_TEXT_CHARS = 5000
+
+Role = Literal["visitor", "agent"]
+Availability = Literal["online", "away", "offline"]
+AVAILABILITIES: tuple[Availability, ...] = ("online", "away", "offline")
+
+# Close codes in the private range (4000-4999); clients reconnect after all but 4401/4403.
+CLOSE_UNAUTHORIZED = 4401  # no valid hello in time, or a wrong or expired token
+CLOSE_REVOKED = 4403  # the agent was disabled or signed out everywhere
+CLOSE_HELLO_TIMEOUT = 4408  # no hello within HELLO_TIMEOUT_SECONDS
+CLOSE_TOO_SLOW = 4429  # the send queue overflowed; reconnect and resume with sync
+
+
+# Client -> server ------------------------------------------------------------------------
+
+
+class Hello(TypedDict):
+    type: Literal["hello"]
+    token: NotRequired[str]
+
+
+class Start(TypedDict):
+    type: Literal["start"]
+    client_id: str
+    text: str
+
+
+class Message(TypedDict):
+    type: Literal["message"]
+    conversation: str
+    client_id: str
+    text: str
+
+
+class Typing(TypedDict):
+    type: Literal["typing"]
+    conversation: str
+    active: bool
+
+
+class Receipt(TypedDict):
+    type: Literal["receipt"]
+    conversation: str
+    seq: int
+    status: Literal["delivered", "read"]
+
+
+class Sync(TypedDict):
+    type: Literal["sync"]
+    conversation: str
+    after: int
+
+
+class Escalate(TypedDict):
+    type: Literal["escalate"]
+    conversation: str
+
+
+class Accept(TypedDict):
+    type: Literal["accept"]
+    conversation: str
+
+
+class Transfer(TypedDict):
+    type: Literal["transfer"]
+    conversation: str
+    agent: str
+
+
+class Close(TypedDict):
+    type: Literal["close"]
+    conversation: str
+
+
+class Presence(TypedDict):
+    type: Literal["presence"]
+    status: Availability
+
+
+class Ping(TypedDict):
+    type: Literal["ping"]
+
+
+ClientMessage = (
+    Hello | Start | Message | Typing | Receipt | Sync | Escalate | Accept | Transfer | Close
+    | Presence | Ping
+)
+
+# Server -> client: built by the functions at the end of this module.
+SERVER_TYPES = (
+    "welcome", "ack", "message", "conversation", "typing", "receipt", "synced", "presence",
+    "error", "pong",
+)
+
+# Which client messages each side may send.
+VISITOR_TYPES = frozenset({"hello", "start", "message", "typing", "receipt", "sync", "escalate",
+                           "close", "ping"})
+AGENT_TYPES = frozenset({"hello", "message", "typing", "receipt", "sync", "accept", "transfer",
+                         "close", "presence", "ping"})
+
+
+class ProtocolError(Exception):
+    """A frame the server refuses; becomes one error frame and changes nothing stored."""
+
+    def __init__(self, code: str, message: str, ref: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.ref = ref
+
+
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def _id(value: Any, key: str) -> str:
+    if not isinstance(value, str) or not _ID.fullmatch(value):
+        raise ProtocolError("invalid_message", f"'{key}' must be an id of 1-64 letters, digits, - or _")
+    return value
+
+
+def _text(value: Any, key: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ProtocolError("invalid_message", f"'{key}' must be non-empty text")
+    if len(value) > MAX_TEXT_CHARS:
+        raise ProtocolError("too_large", f"'{key}' is longer than {MAX_TEXT_CHARS} characters")
+    return value
+
+
+def _seq(value: Any, key: str) -> int:
+    if type(value) is not int or value < 0:
+        raise ProtocolError("invalid_message", f"'{key}' must be a whole number >= 0")
+    return value
+
+
+def _bool(value: Any, key: str) -> bool:
+    if not isinstance(value, bool):
+        raise ProtocolError("invalid_message", f"'{key}' must be true or false")
+    return value
+
+
+def _token(value: Any, key: str) -> str:
+    if not isinstance(value, str) or not 0 < len(value) <= 1024:
+        raise ProtocolError("invalid_message", f"'{key}' must be a token string")
+    return value
+
+
+def _choice(*allowed: str) -> Any:
+    def check(value: Any, key: str) -> str:
+        if value not in allowed:
+            raise ProtocolError("invalid_message", f"'{key}' must be one of {', '.join(allowed)}")
+        return str(value)
+
+    return check
+
+
+_FIELDS: dict[str, dict[str, Any]] = {
+    "hello": {},
+    "start": {"client_id": _id, "text": _text},
+    "message": {"conversation": _id, "client_id": _id, "text": _text},
+    "typing": {"conversation": _id, "active": _bool},
+    "receipt": {"conversation": _id, "seq": _seq, "status": _choice("delivered", "read")},
+    "sync": {"conversation": _id, "after": _seq},
+    "escalate": {"conversation": _id},
+    "accept": {"conversation": _id},
+    "transfer": {"conversation": _id, "agent": _id},
+    "close": {"conversation": _id},
+    "presence": {"status": _choice(*AVAILABILITIES)},
+    "ping": {},
+}
+_OPTIONAL: dict[str, dict[str, Any]] = {"hello": {"token": _token}}
+
+CLIENT_TYPES = frozenset(_FIELDS)
+
+
+def parse(frame: str | bytes | None, max_bytes: int) -> ClientMessage:
+    """Parse and validate one client frame; raise ProtocolError naming what is wrong."""
+    if not isinstance(frame, str):
+        raise ProtocolError("invalid_json", "frames must be JSON text, not binary")
+    if len(frame) > max_bytes or len(frame.encode()) > max_bytes:
+        raise ProtocolError("too_large", f"frame is larger than {max_bytes} bytes")
+    try:
+        data = json.loads(frame)
+    except ValueError:
+        raise ProtocolError("invalid_json", "frame is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise ProtocolError("invalid_json", "frame must be a JSON object")
+    kind = data.get("type")
+    ref = data.get("client_id") if isinstance(data.get("client_id"), str) else None
+    if not isinstance(kind, str) or kind not in _FIELDS:
+        raise ProtocolError("unknown_type", f"unknown message type {str(kind)[:40]!r}", ref)
+    message: dict[str, Any] = {"type": kind}
+    try:
+        for key, check in _FIELDS[kind].items():
+            if key not in data:
+                raise ProtocolError("invalid_message", f"'{kind}' needs '{key}'")
+            message[key] = check(data[key], key)
+        for key, check in _OPTIONAL.get(kind, {}).items():
+            if key in data:
+                message[key] = check(data[key], key)
+    except ProtocolError as error:
+        error.ref = ref
+        raise
+    return message  # type: ignore[return-value]
+
+
+def dump(event: dict[str, Any]) -> str:
+    """Serialise one server event as compact JSON text."""
+    return json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+
+
+def error(code: str, message: str, ref: str | None = None) -> dict[str, Any]:
+    """Build the one error shape, shared by WebSocket frames and HTTP bodies."""
+    event: dict[str, Any] = {"type": "error", "code": code, "message": message}
+    if ref is not None:
+        event["ref"] = ref
+    return event

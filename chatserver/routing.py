@@ -1,0 +1,63 @@
+"""Hand queued conversations to agents, and tell everyone who needs to know."""
+
+from __future__ import annotations
+
+import logging
+
+from chatserver import agents, conversations, events, pairing
+from chatserver.conversations import Conversation, IllegalTransition, Status
+from chatserver.runtime import Runtime
+
+log = logging.getLogger("chatserver.routing")
+
+# Conversations looked at per routing pass; the rest wait for the next trigger (a chat
+# queued, an agent coming online or freeing a slot), which comes within seconds.
+ROUTING_BATCH = 50
+# An assignment lost to another process or a cap filled meanwhile is retried this often.
+ASSIGN_ATTEMPTS = 3
+
+
+def site_topic(site_id: str) -> str:
+    return f"site:{site_id}"
+
+
+def visitor_topic(contact_id: str) -> str:
+    return f"visitor:{contact_id}"
+
+
+def conversation_topic(conversation_id: str) -> str:
+    return f"conv:{conversation_id}"
+
+
+async def announce(rt: Runtime, conversation: Conversation) -> None:
+    """Tell the site's agents and the visitor's tabs that a conversation changed."""
+    await rt.hub.publish(site_topic(conversation.site_id), events.conversation_for_agents(conversation))
+    await rt.hub.publish(
+        visitor_topic(conversation.contact_id), events.conversation_for_visitor(conversation)
+    )
+    log.info(
+        "event=conversation_%s conversation=%s site=%s agent=%s",
+        conversation.status.value, conversation.id, conversation.site_id, conversation.agent_id,
+    )
+
+
+async def assign_waiting(rt: Runtime, site_id: str) -> None:
+    """Give queued conversations of a site, oldest first, to the least busy free agents."""
+    waiting = await conversations.find(
+        rt.store, site_ids=[site_id], statuses=(Status.QUEUED,), limit=ROUTING_BATCH
+    )
+    for conversation in waiting:
+        for _ in range(ASSIGN_ATTEMPTS):
+            choice = pairing.pick(await agents.candidates(rt.store, site_id))
+            if choice is None:
+                return
+            try:
+                assigned = await conversations.assign(
+                    rt.store, conversation.id, choice.id, cap=choice.max_chats
+                )
+            except IllegalTransition as lost:
+                if lost.current is not Status.QUEUED:
+                    break  # someone took it first: on to the next conversation
+                continue  # the agent filled up meanwhile: choose again
+            await announce(rt, assigned)
+            break

@@ -1,0 +1,103 @@
+"""Sites: the websites that embed the widget, their public keys, origins and settings."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import insert, select
+
+from chatserver.store import Store, new_id, now_ms
+from chatserver.store.schema import sites
+
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "color": "#2563eb",
+    "greeting": "Hi! Ask us anything.",
+    "locale": "en",
+}
+
+
+@dataclass(frozen=True)
+class Site:
+    id: str
+    public_key: str
+    name: str
+    allowed_origins: tuple[str, ...]
+    settings: dict[str, Any]
+
+
+def normalize_origin(origin: str) -> str:
+    """Return scheme://host[:port] in lower case; raise ValueError for anything else."""
+    parts = urlsplit(origin.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{origin!r} is not an origin like https://shop.example")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise ValueError(f"{origin!r} is not an origin: no path, query or user allowed")
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname.lower()}{port}"
+
+
+def origin_allowed(site: Site, origin: str | None, own_host: str | None) -> bool:
+    """Tell whether a browser on origin may use the site's widget.
+
+    Pages served by chatserver itself (the demo page, the help centre) are always allowed:
+    nobody but the server can put a page on its own origin.
+    """
+    if not origin:
+        return False
+    try:
+        normalized = normalize_origin(origin)
+    except ValueError:
+        return False
+    if own_host and urlsplit(normalized).netloc == own_host.lower():
+        return True
+    return normalized in site.allowed_origins
+
+
+def _site(row: Any) -> Site:
+    return Site(
+        row.id, row.public_key, row.name, tuple(row.allowed_origins),
+        {**DEFAULT_SETTINGS, **row.settings},
+    )
+
+
+async def create(store: Store, name: str, origins: list[str]) -> Site:
+    """Create a site with a fresh public key; origins must be valid."""
+    site = Site(
+        id=new_id(),
+        public_key="site_" + secrets.token_urlsafe(12),
+        name=name,
+        allowed_origins=tuple(dict.fromkeys(normalize_origin(o) for o in origins)),
+        settings=dict(DEFAULT_SETTINGS),
+    )
+    async with store.write() as conn:
+        await conn.execute(
+            insert(sites).values(
+                id=site.id, public_key=site.public_key, name=name,
+                allowed_origins=list(site.allowed_origins), settings={}, created_at=now_ms(),
+            )
+        )
+    return site
+
+
+async def by_key(store: Store, public_key: str) -> Site | None:
+    """Return the site with this public key, or None."""
+    async with store.read() as conn:
+        row = (await conn.execute(select(sites).where(sites.c.public_key == public_key))).first()
+    return _site(row) if row else None
+
+
+async def by_id(store: Store, site_id: str) -> Site | None:
+    """Return the site with this id, or None."""
+    async with store.read() as conn:
+        row = (await conn.execute(select(sites).where(sites.c.id == site_id))).first()
+    return _site(row) if row else None
+
+
+async def all_sites(store: Store) -> list[Site]:
+    """Return every site, oldest first."""
+    async with store.read() as conn:
+        rows = await conn.execute(select(sites).order_by(sites.c.created_at, sites.c.id))
+        return [_site(row) for row in rows]

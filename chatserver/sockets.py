@@ -1,0 +1,460 @@
+"""The two WebSocket endpoints: one for visitors, one for agents.
+
+A socket is authenticated first (Origin at the handshake, then a hello frame), then reads
+frames one at a time; each frame is parsed by protocol.py and handled by one method here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
+
+from starlette.websockets import WebSocket
+
+from chatserver import agents, auth, contacts, conversations, events, protocol, routing, sites
+from chatserver.agents import Agent
+from chatserver.conversations import Conversation, ConversationClosed, IllegalTransition, Status
+from chatserver.hub import Connection
+from chatserver.protocol import ProtocolError
+from chatserver.runtime import Runtime
+from chatserver.store import new_id
+
+log = logging.getLogger("chatserver.sockets")
+
+# A client that connects must say hello this soon, or it is closed: a socket that never
+# authenticates holds memory for nothing.
+HELLO_TIMEOUT_SECONDS = 10.0
+# Protocol-level pings keep idle sockets alive through proxies (nginx closes after 60 s of
+# silence by default) and find dead peers; uvicorn sends them (see cli.py).
+HEARTBEAT_SECONDS = 20.0
+
+Handler = Callable[[Any], Awaitable[None]]
+
+
+class Session:
+    """One authenticated socket: reads frames and dispatches them to handlers."""
+
+    role: Literal["visitor", "agent"]
+    allowed: frozenset[str]
+
+    def __init__(self, rt: Runtime, websocket: WebSocket, connection: Connection) -> None:
+        self.rt = rt
+        self.websocket = websocket
+        self.connection = connection
+
+    async def run(self) -> None:
+        """Handle frames until the client goes away."""
+        while True:
+            received = await self.websocket.receive()
+            if received["type"] == "websocket.disconnect":
+                return
+            frame = received.get("text")
+            if frame is None:
+                frame = received.get("bytes")
+            try:
+                request = protocol.parse(frame, self.rt.settings.max_frame_bytes)
+                kind = request["type"]
+                if kind not in self.allowed:
+                    raise ProtocolError(
+                        "unknown_type", f"'{kind}' is not available to {self.role}s",
+                        request.get("client_id"),  # type: ignore[arg-type]
+                    )
+                await self._handler(kind)(request)
+            except ProtocolError as refused:
+                self.connection.send_event(protocol.error(refused.code, refused.message, refused.ref))
+
+    def _handler(self, kind: str) -> Handler:
+        handler: Handler = getattr(self, "on_" + kind)
+        return handler
+
+    async def conversation(self, conversation_id: str) -> Conversation:
+        """Return a conversation this socket may use; the same error for absent and foreign."""
+        async with self.rt.store.read() as conn:
+            found = await conversations.get(conn, conversation_id)
+        if found is None or not await self.may_use(found):
+            raise ProtocolError("not_found", "no such conversation", conversation_id)
+        return found
+
+    async def may_use(self, conversation: Conversation) -> bool:
+        raise NotImplementedError
+
+    async def author(self) -> tuple[Literal["visitor", "agent"], str]:
+        raise NotImplementedError
+
+    async def on_hello(self, request: protocol.Hello) -> None:
+        raise ProtocolError("invalid_message", "already said hello")
+
+    async def on_ping(self, request: protocol.Ping) -> None:
+        self.connection.send_event({"type": "pong"})
+
+    async def on_message(self, request: protocol.Message) -> None:
+        conversation = await self.conversation(request["conversation"])
+        await self.check_can_write(conversation)
+        kind, author_id = await self.author()
+        try:
+            message, created = await conversations.append(
+                self.rt.store, conversation.id, kind, author_id, request["client_id"],
+                request["text"],
+            )
+        except ConversationClosed:
+            raise ProtocolError(
+                "conflict", "this conversation is closed; start a new one", request["client_id"]
+            ) from None
+        self.connection.send_event(events.ack(message, duplicate=not created))
+        if created:
+            await self._publish_message(message)
+
+    async def _publish_message(self, message: conversations.ChatMessage) -> None:
+        named = dataclasses.replace(message, author_name=self.display_name)
+        await self.rt.hub.publish(
+            routing.conversation_topic(message.conversation_id), events.message(named)
+        )
+
+    async def check_can_write(self, conversation: Conversation) -> None:
+        """Raise unless this socket may add messages to the conversation."""
+
+    async def on_typing(self, request: protocol.Typing) -> None:
+        conversation = await self.conversation(request["conversation"])
+        kind, author_id = await self.author()
+        await self.rt.hub.publish(
+            routing.conversation_topic(conversation.id),
+            {
+                "type": "typing",
+                "conversation": conversation.id,
+                "author": {"kind": kind, "id": author_id, "name": self.display_name},
+                "active": request["active"],
+            },
+        )
+
+    display_name: str | None = None
+
+    async def on_receipt(self, request: protocol.Receipt) -> None:
+        conversation = await self.conversation(request["conversation"])
+        mark = await conversations.record_receipt(
+            self.rt.store, conversation.id, self.role, request["status"], request["seq"]
+        )
+        if mark is not None:
+            await self.rt.hub.publish(
+                routing.conversation_topic(conversation.id),
+                {
+                    "type": "receipt",
+                    "conversation": conversation.id,
+                    "side": self.role,
+                    "status": request["status"],
+                    "seq": mark,
+                },
+            )
+
+    async def on_sync(self, request: protocol.Sync) -> None:
+        conversation = await self.conversation(request["conversation"])
+        # Follow first, then read: a message stored in between arrives twice (clients keep
+        # one per seq) rather than never.
+        await self.rt.hub.follow(self.connection, routing.conversation_topic(conversation.id))
+        self.connection.send_event(self.describe(conversation))
+        missed = await conversations.messages_after(self.rt.store, conversation.id, request["after"])
+        for message in missed:
+            self.connection.send_event(events.message(message))
+        last = missed[-1].seq if missed else request["after"]
+        self.connection.send_event(
+            {
+                "type": "synced",
+                "conversation": conversation.id,
+                "last_seq": max(last, 0),
+                "more": len(missed) == conversations.SYNC_PAGE,
+            }
+        )
+
+    def describe(self, conversation: Conversation) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def limits(self) -> dict[str, int]:
+        return {
+            "max_frame_bytes": self.rt.settings.max_frame_bytes,
+            "max_text_chars": protocol.MAX_TEXT_CHARS,
+        }
+
+    async def settle(
+        self, conversation: Conversation, move: Awaitable[Conversation], refusal: str = ""
+    ) -> Conversation:
+        """Await a status change and announce it; a lost race becomes a conflict error."""
+        try:
+            changed = await move
+        except IllegalTransition as refused:
+            raise ProtocolError("conflict", refusal or str(refused), conversation.id) from None
+        await routing.announce(self.rt, changed)
+        return changed
+
+    async def on_close(self, request: protocol.Close) -> None:
+        conversation = await self.conversation(request["conversation"])
+        await self.settle(
+            conversation,
+            conversations.close(self.rt.store, conversation.id, self.close_holder(conversation)),
+        )
+        # A closed chat frees its agent for the next one in the queue.
+        await routing.assign_waiting(self.rt, conversation.site_id)
+
+    def close_holder(self, conversation: Conversation) -> str | None:
+        """Return the agent who must still hold the conversation for a close to apply."""
+        return None
+
+
+class VisitorSession(Session):
+    role = "visitor"
+    allowed = protocol.VISITOR_TYPES
+
+    def __init__(
+        self, rt: Runtime, websocket: WebSocket, connection: Connection,
+        site: sites.Site, contact_id: str,
+    ) -> None:
+        super().__init__(rt, websocket, connection)
+        self.site = site
+        self.contact_id = contact_id
+
+    async def may_use(self, conversation: Conversation) -> bool:
+        return conversation.contact_id == self.contact_id and conversation.site_id == self.site.id
+
+    async def author(self) -> tuple[Literal["visitor", "agent"], str]:
+        return "visitor", self.contact_id
+
+    def describe(self, conversation: Conversation) -> dict[str, Any]:
+        return events.conversation_for_visitor(conversation)
+
+    async def welcome(self) -> None:
+        await self.rt.hub.follow(self.connection, routing.visitor_topic(self.contact_id))
+        mine = await conversations.find(self.rt.store, contact_id=self.contact_id)
+        online = bool(await agents.candidates(self.rt.store, self.site.id))
+        self.connection.send_event(
+            {
+                "type": "welcome",
+                "protocol": protocol.VERSION,
+                "role": "visitor",
+                "you": {"id": self.contact_id},
+                "conversations": [events.conversation_for_visitor(c)["conversation"] for c in mine],
+                "agents_online": online,
+                "heartbeat": HEARTBEAT_SECONDS,
+                "limits": self.limits(),
+            }
+        )
+
+    async def on_start(self, request: protocol.Start) -> None:
+        conversation, first, created = await conversations.start(
+            self.rt.store, self.site.id, self.contact_id, request["client_id"], request["text"]
+        )
+        await self.rt.hub.follow(self.connection, routing.conversation_topic(conversation.id))
+        self.connection.send_event(events.ack(first, duplicate=not created))
+        if not created:
+            return
+        await self._publish_message(first)
+        # Until the help-article search answers first, every question goes to a person.
+        await self._queue(conversation)
+
+    async def on_escalate(self, request: protocol.Escalate) -> None:
+        await self._queue(await self.conversation(request["conversation"]))
+
+    async def _queue(self, conversation: Conversation) -> None:
+        await self.settle(conversation, conversations.queue(self.rt.store, conversation.id))
+        await routing.assign_waiting(self.rt, conversation.site_id)
+
+
+class AgentSession(Session):
+    role = "agent"
+    allowed = protocol.AGENT_TYPES
+
+    def __init__(
+        self, rt: Runtime, websocket: WebSocket, connection: Connection, agent: Agent,
+        site_ids: list[str],
+    ) -> None:
+        super().__init__(rt, websocket, connection)
+        self.agent = agent
+        self.site_ids = site_ids
+        self.display_name = agent.name
+        self.socket_id = new_id()
+
+    async def may_use(self, conversation: Conversation) -> bool:
+        return conversation.site_id in self.site_ids
+
+    async def author(self) -> tuple[Literal["visitor", "agent"], str]:
+        return "agent", self.agent.id
+
+    def describe(self, conversation: Conversation) -> dict[str, Any]:
+        return events.conversation_for_agents(conversation)
+
+    async def check_can_write(self, conversation: Conversation) -> None:
+        if conversation.agent_id != self.agent.id and self.agent.role != "admin":
+            raise ProtocolError(
+                "forbidden", "accept the conversation before writing in it", conversation.id
+            )
+
+    def close_holder(self, conversation: Conversation) -> str | None:
+        if conversation.status is Status.ASSIGNED and self.agent.role != "admin":
+            return self.agent.id
+        return None
+
+    async def welcome(self) -> None:
+        for site_id in self.site_ids:
+            await self.rt.hub.follow(self.connection, routing.site_topic(site_id))
+        await agents.connect(self.rt.store, self.agent.id, self.socket_id, self.rt.process_id)
+        open_ones = await conversations.find(self.rt.store, site_ids=self.site_ids)
+        self.connection.send_event(
+            {
+                "type": "welcome",
+                "protocol": protocol.VERSION,
+                "role": "agent",
+                "you": {
+                    "id": self.agent.id, "name": self.agent.name, "role": self.agent.role,
+                    "availability": self.agent.availability, "max_chats": self.agent.max_chats,
+                },
+                "sites": self.site_ids,
+                "conversations": [events.conversation_for_agents(c)["conversation"]
+                                  for c in open_ones],
+                "heartbeat": HEARTBEAT_SECONDS,
+                "limits": self.limits(),
+            }
+        )
+        await self.announce_presence(self.agent.availability)
+
+    async def goodbye(self) -> None:
+        await agents.disconnect(self.rt.store, self.socket_id)
+        if not await agents.is_connected(self.rt.store, self.agent.id):
+            await self.announce_presence("offline", route=False)
+
+    async def announce_presence(self, status: str, route: bool = True) -> None:
+        for site_id in self.site_ids:
+            await self.rt.hub.publish(
+                routing.site_topic(site_id), events.presence(self.agent.id, self.agent.name, status)
+            )
+            if route and status == "online":
+                await routing.assign_waiting(self.rt, site_id)
+
+    async def on_presence(self, request: protocol.Presence) -> None:
+        await agents.set_availability(self.rt.store, self.agent.id, request["status"])
+        log.info("event=presence agent=%s status=%s", self.agent.id, request["status"])
+        await self.announce_presence(request["status"])
+
+    async def on_accept(self, request: protocol.Accept) -> None:
+        conversation = await self.conversation(request["conversation"])
+        await self.settle(
+            conversation,
+            conversations.assign(self.rt.store, conversation.id, self.agent.id),
+            "the conversation is not in the queue (someone may have taken it)",
+        )
+        await self.rt.hub.follow(self.connection, routing.conversation_topic(conversation.id))
+
+    async def on_transfer(self, request: protocol.Transfer) -> None:
+        conversation = await self.conversation(request["conversation"])
+        target = await agents.by_id(self.rt.store, request["agent"])
+        if target is None or target.disabled or not await agents.serves(
+            self.rt.store, target, conversation.site_id
+        ):
+            raise ProtocolError("not_found", "no such agent for this site", request["agent"])
+        holder = conversation.agent_id if self.agent.role == "admin" else self.agent.id
+        await self.settle(
+            conversation,
+            conversations.transfer(self.rt.store, conversation.id, holder or "", target.id),
+            "only the agent holding an assigned conversation can transfer it",
+        )
+        await routing.assign_waiting(self.rt, conversation.site_id)
+
+
+async def visitor_endpoint(websocket: WebSocket) -> None:
+    rt: Runtime = websocket.app.state.runtime
+    site = await sites.by_key(rt.store, websocket.query_params.get("site", ""))
+    origin = websocket.headers.get("origin")
+    if site is None or not sites.origin_allowed(site, origin, websocket.headers.get("host")):
+        # Closing before accept answers the handshake with HTTP 403.
+        log.info("event=socket_refused role=visitor origin=%s", origin)
+        await websocket.close(code=1008)
+        return
+    await websocket.accept()
+    hello = await _hello(websocket, rt)
+    if hello is None:
+        return
+    identity = rt.signer.visitor(hello.get("token", ""))
+    if (
+        identity is None
+        or identity.site_id != site.id
+        or not await contacts.belongs(rt.store, identity.contact_id, site.id)
+    ):
+        await _refuse(websocket, "unauthorized", "the visitor token is wrong or expired")
+        return
+    connection = Connection(websocket)
+    session = VisitorSession(rt, websocket, connection, site, identity.contact_id)
+    await _serve(rt, session)
+
+
+async def agent_endpoint(websocket: WebSocket) -> None:
+    rt: Runtime = websocket.app.state.runtime
+    origin = websocket.headers.get("origin")
+    host = websocket.headers.get("host", "")
+    # Browsers always send Origin; a page on another origin must not ride the agent's cookie.
+    if origin and not _same_origin(origin, host):
+        log.info("event=socket_refused role=agent origin=%s", origin)
+        await websocket.close(code=1008)
+        return
+    agent = await _cookie_agent(rt, websocket.cookies.get(auth.SESSION_COOKIE))
+    await websocket.accept()
+    if agent is None:
+        await _refuse(websocket, "unauthorized", "sign in first: no valid session cookie")
+        return
+    hello = await _hello(websocket, rt)
+    if hello is None:
+        return
+    connection = Connection(websocket)
+    site_ids = await agents.site_ids(rt.store, agent)
+    await _serve(rt, AgentSession(rt, websocket, connection, agent, site_ids))
+
+
+async def _cookie_agent(rt: Runtime, cookie: str | None) -> Agent | None:
+    session_id = rt.signer.session_id(cookie) if cookie else None
+    agent_id = await auth.session_agent(rt.store, session_id) if session_id else None
+    agent = await agents.by_id(rt.store, agent_id) if agent_id else None
+    return agent if agent and not agent.disabled else None
+
+
+def _same_origin(origin: str, host: str) -> bool:
+    try:
+        return sites.normalize_origin(origin).split("://", 1)[1] == host.lower()
+    except ValueError:
+        return False
+
+
+async def _hello(websocket: WebSocket, rt: Runtime) -> protocol.Hello | None:
+    """Wait for the hello frame; close the socket and return None if it does not come."""
+    try:
+        received = await asyncio.wait_for(websocket.receive(), HELLO_TIMEOUT_SECONDS)
+    except TimeoutError:
+        await _refuse(websocket, "unauthorized", "no hello in time", protocol.CLOSE_HELLO_TIMEOUT)
+        return None
+    if received["type"] == "websocket.disconnect":
+        return None
+    try:
+        request = protocol.parse(received.get("text"), rt.settings.max_frame_bytes)
+    except ProtocolError as refused:
+        await _refuse(websocket, refused.code, refused.message)
+        return None
+    if request["type"] != "hello":
+        await _refuse(websocket, "unauthorized", "the first frame must be hello")
+        return None
+    return request
+
+
+async def _refuse(
+    websocket: WebSocket, code: str, message: str, close_code: int = protocol.CLOSE_UNAUTHORIZED
+) -> None:
+    await websocket.send_text(protocol.dump(protocol.error(code, message)))
+    await websocket.close(close_code, message)
+
+
+async def _serve(rt: Runtime, session: VisitorSession | AgentSession) -> None:
+    session.connection.start()
+    try:
+        await session.welcome()
+        await session.run()
+    finally:
+        await rt.hub.forget(session.connection)
+        await session.connection.drain()
+        if isinstance(session, AgentSession):
+            await session.goodbye()

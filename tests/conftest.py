@@ -1,0 +1,221 @@
+"""Fixtures that run the real server (uvicorn in a subprocess) and real clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+
+from chatserver import agents, sites
+from chatserver.store import Store
+
+# Every wait in these tests ends by itself: a frame that does not come fails the test.
+FRAME_TIMEOUT = 5.0
+START_TIMEOUT = 20.0
+PASSWORD = "correct horse battery"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Server:
+    """A `chatserver serve` process on a free loopback port, with its own data dir."""
+
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.env = {**os.environ, **(env or {})}
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = data_dir / "server.log"
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "chatserver", "serve", "--host", "127.0.0.1",
+                 "--port", str(self.port), "--data-dir", str(self.data_dir)],
+                stdout=log, stderr=subprocess.STDOUT, env=self.env,
+            )
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log.read_text()}")
+            try:
+                if httpx.get(self.http + "/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.05)
+        raise RuntimeError(f"server did not answer /healthz:\n{self.log.read_text()}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+    @property
+    def store_url(self) -> str:
+        return f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'chatserver.db'}"
+
+    async def add_site(self, name: str = "Shop", origins: list[str] | None = None) -> sites.Site:
+        store = Store(self.store_url)
+        try:
+            return await sites.create(store, name, origins or [])
+        finally:
+            await store.close()
+
+    async def add_agent(
+        self, email: str, site: sites.Site | None = None, max_chats: int = 5, role: str = "agent"
+    ) -> agents.Agent:
+        store = Store(self.store_url)
+        try:
+            return await agents.create(
+                store, email, email.split("@")[0], PASSWORD, role=role,  # type: ignore[arg-type]
+                max_chats=max_chats, site_ids=[site.id] if site else None,
+            )
+        finally:
+            await store.close()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    running = Server(tmp_path / "data")
+    running.start()
+    yield running
+    running.stop()
+
+
+class Client:
+    """A real WebSocket client that keeps frames it was not waiting for."""
+
+    def __init__(self, ws: ClientConnection, token: str | None = None) -> None:
+        self.ws = ws
+        self.token = token
+        self.me: str | None = None
+        self.seen: list[dict[str, Any]] = []
+        self._unread: list[dict[str, Any]] = []
+
+    async def send(self, **frame: Any) -> None:
+        await self.ws.send(json.dumps(frame))
+
+    async def expect(self, kind: str, timeout: float = FRAME_TIMEOUT, **match: Any) -> dict[str, Any]:
+        """Return the next frame of this type whose keys equal match; fail after timeout."""
+        for index, frame in enumerate(self._unread):
+            if _matches(frame, kind, match):
+                return self._unread.pop(index)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                raise AssertionError(f"no {kind} {match} within {timeout}s; got {self._unread}")
+            try:
+                frame = json.loads(await asyncio.wait_for(self.ws.recv(), left))
+            except TimeoutError:
+                continue
+            self.seen.append(frame)
+            if _matches(frame, kind, match):
+                return frame
+            self._unread.append(frame)
+
+    async def expect_any(self, timeout: float = FRAME_TIMEOUT) -> dict[str, Any]:
+        """Return the next frame of any type."""
+        if self._unread:
+            return self._unread.pop(0)
+        frame: dict[str, Any] = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+        self.seen.append(frame)
+        return frame
+
+    async def quiet(self, kind: str, seconds: float = 0.3, **match: Any) -> None:
+        """Assert that no frame of this type arrives for a short while."""
+        try:
+            frame = await self.expect(kind, timeout=seconds, **match)
+        except AssertionError:
+            return
+        raise AssertionError(f"unexpected {kind}: {frame}")
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
+def _matches(frame: dict[str, Any], kind: str, match: dict[str, Any]) -> bool:
+    return frame.get("type") == kind and all(frame.get(k) == v for k, v in match.items())
+
+
+async def visitor_token(server: Server, site: sites.Site, origin: str | None = None) -> str:
+    async with httpx.AsyncClient() as http:
+        response = await http.post(
+            f"{server.http}/api/v1/sites/{site.public_key}/visitors",
+            json={}, headers={"Origin": origin or server.http},
+        )
+    response.raise_for_status()
+    return str(response.json()["token"])
+
+
+async def visitor(
+    server: Server, site: sites.Site, token: str | None = None, origin: str | None = None
+) -> Client:
+    """Connect a visitor, say hello and return the client after its welcome."""
+    token = token or await visitor_token(server, site, origin)
+    ws = await connect(
+        f"{server.ws}/ws/visitor?site={site.public_key}", origin=origin or server.http  # type: ignore[arg-type]
+    )
+    client = Client(ws, token)
+    await client.send(type="hello", token=token)
+    await client.expect("welcome")
+    return client
+
+
+async def login(server: Server, email: str) -> str:
+    async with httpx.AsyncClient() as http:
+        response = await http.post(
+            f"{server.http}/api/v1/login", json={"email": email, "password": PASSWORD}
+        )
+    response.raise_for_status()
+    return str(response.cookies["chatserver_session"])
+
+
+async def agent(server: Server, email: str) -> Client:
+    """Sign an agent in, connect, say hello and return the client after its welcome."""
+    cookie = await login(server, email)
+    ws = await connect(
+        f"{server.ws}/ws/agent", additional_headers={"Cookie": f"chatserver_session={cookie}"}
+    )
+    client = Client(ws)
+    await client.send(type="hello")
+    client.me = (await client.expect("welcome"))["you"]["id"]
+    return client
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[list[Client]]:
+    """Collects clients to close at the end of a test."""
+    opened: list[Client] = []
+    yield opened
+    for client in opened:
+        await client.close()
