@@ -70,12 +70,15 @@ class Session:
         handler: Handler = getattr(self, "on_" + kind)
         return handler
 
-    async def conversation(self, conversation_id: str) -> Conversation:
-        """Return a conversation this socket may use; the same error for absent and foreign."""
+    async def conversation(self, conversation_id: str, ref: str | None = None) -> Conversation:
+        """Return a conversation this socket may use; the same error for absent and foreign.
+
+        ref is what an error names: the refused message's client id, else the conversation.
+        """
         async with self.rt.store.read() as conn:
             found = await conversations.get(conn, conversation_id)
         if found is None or not await self.may_use(found):
-            raise ProtocolError("not_found", "no such conversation", conversation_id)
+            raise ProtocolError("not_found", "no such conversation", ref or conversation_id)
         return found
 
     async def may_use(self, conversation: Conversation) -> bool:
@@ -91,8 +94,8 @@ class Session:
         self.connection.send_event({"type": "pong"})
 
     async def on_message(self, request: protocol.Message) -> None:
-        conversation = await self.conversation(request["conversation"])
-        await self.check_can_write(conversation)
+        conversation = await self.conversation(request["conversation"], request["client_id"])
+        await self.check_can_write(conversation, request["client_id"])
         kind, author_id = await self.author()
         try:
             message, created = await conversations.append(
@@ -113,7 +116,7 @@ class Session:
             routing.conversation_topic(message.conversation_id), events.message(named)
         )
 
-    async def check_can_write(self, conversation: Conversation) -> None:
+    async def check_can_write(self, conversation: Conversation, ref: str) -> None:
         """Raise unless this socket may add messages to the conversation."""
 
     async def on_typing(self, request: protocol.Typing) -> None:
@@ -282,11 +285,9 @@ class AgentSession(Session):
     def describe(self, conversation: Conversation) -> dict[str, Any]:
         return events.conversation_for_agents(conversation)
 
-    async def check_can_write(self, conversation: Conversation) -> None:
+    async def check_can_write(self, conversation: Conversation, ref: str) -> None:
         if conversation.agent_id != self.agent.id and self.agent.role != "admin":
-            raise ProtocolError(
-                "forbidden", "accept the conversation before writing in it", conversation.id
-            )
+            raise ProtocolError("forbidden", "accept the conversation before writing in it", ref)
 
     def close_holder(self, conversation: Conversation) -> str | None:
         if conversation.status is Status.ASSIGNED and self.agent.role != "admin":

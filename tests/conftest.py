@@ -163,6 +163,21 @@ class Client:
         await self.ws.close()
 
 
+class Chat:
+    """Equal to a conversation event's body with this id and status (and agent fields)."""
+
+    def __init__(self, conversation_id: str, status: str, agent: dict[str, str] | None = None):
+        self.id, self.status, self.agent = conversation_id, status, agent
+
+    def __eq__(self, body: object) -> bool:
+        return (
+            isinstance(body, dict)
+            and body.get("id") == self.id
+            and body.get("status") == self.status
+            and all((body.get("agent") or {}).get(k) == v for k, v in (self.agent or {}).items())
+        )
+
+
 def _matches(frame: dict[str, Any], kind: str, match: dict[str, Any]) -> bool:
     return frame.get("type") == kind and all(frame.get(k) == v for k, v in match.items())
 

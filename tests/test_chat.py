@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 
-from conftest import Client, Server, agent, visitor
+from conftest import Chat, Client, Server, agent, visitor
 
 
 async def test_visitor_and_agent_talk(server: Server) -> None:
@@ -113,6 +113,7 @@ async def test_reconnect_receives_exactly_what_was_missed(server: Server) -> Non
     guest = await visitor(server, site)
     await guest.send(type="start", client_id="c1", text="hi")
     conversation = (await guest.expect("ack"))["conversation"]
+    await ann.expect("conversation", conversation=Chat(conversation, "assigned", {"id": ann.me}))
     await ann.send(type="sync", conversation=conversation, after=0)
     await ann.expect("synced", conversation=conversation)
     await guest.close()

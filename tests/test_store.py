@@ -1,0 +1,27 @@
+"""The store: migrations produce exactly the schema the code queries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from chatserver.store import Store
+from chatserver.store.schema import metadata
+
+
+async def test_migrations_match_schema_and_run_twice(tmp_path: Path) -> None:
+    store = Store(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    await store.migrate()
+    await store.migrate()
+
+    def differences(conn: Connection) -> list[object]:
+        return list(compare_metadata(MigrationContext.configure(conn), metadata))
+
+    async with store.read() as conn:
+        assert await conn.run_sync(differences) == []
+        assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
+    await store.close()
