@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.routing import Route, WebSocketRoute
 
-from chatserver import agents, api, auth, broker, sockets
+from chatserver import agents, api, auth, broker, sockets, widget
 from chatserver.config import Settings
 from chatserver.hub import Hub
 from chatserver.runtime import Runtime
@@ -41,6 +41,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/v1/logout", api.logout, methods=["POST"]),
         WebSocketRoute("/ws/visitor", sockets.visitor_endpoint),
         WebSocketRoute("/ws/agent", sockets.agent_endpoint),
+        *widget.routes(),
     ]
     return Starlette(
         routes=routes, lifespan=lifespan, exception_handlers={api.ApiError: api.api_error}

@@ -1,0 +1,869 @@
+/* chatserver panel: loaded by loader.js (served as /widget.js), never embedded directly.
+   Talks protocol v1 (docs/protocol.md) over one WebSocket; docs/widget.md for the API. */
+(function () {
+  'use strict';
+  var w = window, d = document, ctx = w.chatserver && w.chatserver._ctx;
+  if (!ctx || ctx.started) return;
+  ctx.started = true;
+
+  // Every string a visitor reads, one table per language.
+  var STRINGS = {
+    en: {
+      chat: 'Chat', greeting: 'Hi! Ask us anything.', placeholder: 'Write a message…', send: 'Send',
+      close: 'Close chat', open: 'Open chat', you: 'You', sending: 'Sending…', queued: 'Not sent yet, will send when back online',
+      sent: 'Sent', delivered: 'Delivered', read: 'Read', failed: 'Not sent: {error}',
+      reconnecting: 'Reconnecting…', offline: 'You are offline. Messages you write are sent when you are back.',
+      unavailable: 'Chat is not available on this page.',
+      online: 'We typically reply in a few minutes', away: 'We are away right now',
+      waiting: 'Waiting for the next available person…', position: 'You are number {n} in line.',
+      wait: 'Expected wait: about {n} min.', chatting: 'You are chatting with {name}', joined: '{name} joined the chat',
+      typing: '{name} is typing…', someone: 'Someone', ended: 'This chat has ended.', again: 'Start a new chat',
+      nobody: 'Nobody is online right now. Leave your email address and we will answer there; your question is kept.',
+      email: 'Email address', name: 'Name', save: 'Save', saved: 'Thanks! We will reply to {email}.',
+      prechat: 'Before we start: how can we reach you?', suggest: 'These articles might answer your question:',
+      helped: 'This helped', person: 'Talk to a person', glad: 'Glad that helped!',
+      rate: 'How did we do?', good: 'Good', bad: 'Bad', comment: 'Anything to add? (optional)',
+      thanks: 'Thank you for your feedback.', transcript: 'Email me the transcript',
+      soundOn: 'Sound on', soundOff: 'Sound off', messages: 'Messages', unread: '{n} unread', tooLong: 'Your message is too long ({n} characters at most).'
+    },
+    nl: {
+      chat: 'Chat', greeting: 'Hoi! Stel ons gerust een vraag.', placeholder: 'Schrijf een bericht…', send: 'Versturen',
+      close: 'Chat sluiten', open: 'Chat openen', you: 'Jij', sending: 'Versturen…', queued: 'Nog niet verstuurd, volgt zodra je weer online bent',
+      sent: 'Verstuurd', delivered: 'Afgeleverd', read: 'Gelezen', failed: 'Niet verstuurd: {error}',
+      reconnecting: 'Opnieuw verbinden…', offline: 'Je bent offline. Wat je schrijft, versturen we zodra je terug bent.',
+      unavailable: 'De chat is niet beschikbaar op deze pagina.',
+      online: 'We antwoorden meestal binnen een paar minuten', away: 'We zijn er nu even niet',
+      waiting: 'Wachten op de eerstvolgende medewerker…', position: 'Je bent nummer {n} in de rij.',
+      wait: 'Verwachte wachttijd: ongeveer {n} min.', chatting: 'Je chat met {name}', joined: '{name} neemt deel aan de chat',
+      typing: '{name} typt…', someone: 'Iemand', ended: 'Deze chat is beëindigd.', again: 'Nieuwe chat starten',
+      nobody: 'Er is nu niemand online. Laat je e-mailadres achter, dan antwoorden we daar; je vraag blijft bewaard.',
+      email: 'E-mailadres', name: 'Naam', save: 'Opslaan', saved: 'Bedankt! We antwoorden naar {email}.',
+      prechat: 'Voor we beginnen: hoe kunnen we je bereiken?', suggest: 'Deze artikelen beantwoorden misschien je vraag:',
+      helped: 'Dit hielp', person: 'Met een medewerker praten', glad: 'Fijn dat het geholpen heeft!',
+      rate: 'Hoe hebben we het gedaan?', good: 'Goed', bad: 'Slecht', comment: 'Nog iets toe te voegen? (optioneel)',
+      thanks: 'Bedankt voor je reactie.', transcript: 'Stuur mij het gesprek per e-mail',
+      soundOn: 'Geluid aan', soundOff: 'Geluid uit', messages: 'Berichten', unread: '{n} ongelezen', tooLong: 'Je bericht is te lang (maximaal {n} tekens).'
+    }
+  };
+  var ICONS = {
+    close: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M6 6l12 12M18 6L6 18"/></svg>',
+    send: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 12l16-8-6 16-2-6z"/></svg>',
+    sound: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 9h4l5-4v14l-5-4H4z"/><path class="cs-wave" d="M16 9a4 4 0 0 1 0 6M18.5 6.5a8 8 0 0 1 0 11"/></svg>'
+  };
+  var CSS =
+    '*,*::before,*::after{box-sizing:border-box}' +
+    '.cs-launcher{transition:transform .15s}.cs-launcher:hover{transform:scale(1.06)}.cs-launcher:focus-visible{outline:3px solid #111;outline-offset:3px}' +
+    '.cs-badge{position:absolute;top:-4px;right:-4px;min-width:20px;height:20px;padding:0 6px;border-radius:10px;background:#dc2626;color:#fff;font:700 12px/20px system-ui,sans-serif;text-align:center}.cs-badge:empty{display:none}' +
+    '.cs-panel{position:fixed;bottom:88px;right:20px;width:372px;height:min(600px,calc(100vh - 108px));display:flex;flex-direction:column;' +
+    'background:#fff;color:#1f2937;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;text-align:left;border-radius:16px;overflow:hidden;' +
+    'box-shadow:0 12px 40px rgba(15,23,42,.22),0 2px 6px rgba(15,23,42,.08);animation:cs-in .18s ease-out}' +
+    '.cs-left .cs-panel{right:auto;left:20px}.cs-panel[hidden]{display:none}' +
+    '@keyframes cs-in{from{opacity:0;transform:translateY(12px) scale(.98)}}' +
+    '.cs-head{display:flex;align-items:center;gap:10px;padding:14px 12px 14px 16px;background:var(--cs-color);color:var(--cs-on)}' +
+    '.cs-avatar{flex:none;width:36px;height:36px;border-radius:50%;background:rgba(255,255,255,.22);display:flex;align-items:center;justify-content:center;font-weight:700;font-size:15px;position:relative}' +
+    '.cs-avatar::after{content:"";position:absolute;right:0;bottom:0;width:10px;height:10px;border-radius:50%;background:#9ca3af;box-shadow:0 0 0 2px var(--cs-color)}' +
+    '.cs-on .cs-avatar::after{background:#22c55e}' +
+    '.cs-titles{flex:1;min-width:0}.cs-title{margin:0;font-size:16px;font-weight:650;line-height:1.25;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}' +
+    '.cs-sub{font-size:12.5px;opacity:.88;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}' +
+    '.cs-icon{flex:none;width:34px;height:34px;border:0;border-radius:8px;background:transparent;color:inherit;cursor:pointer;display:flex;align-items:center;justify-content:center;padding:0}' +
+    '.cs-icon:hover{background:rgba(255,255,255,.16)}.cs-icon svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-linecap:round;stroke-linejoin:round}' +
+    '.cs-icon[aria-pressed=false] .cs-wave{opacity:.25}' +
+    '.cs-banner{padding:6px 12px;background:#fef3c7;color:#78350f;font-size:12.5px;text-align:center}.cs-banner:empty{display:none}' +
+    '.cs-log{flex:1;overflow-y:auto;padding:16px 14px 8px;background:#f8fafc;display:flex;flex-direction:column;gap:4px;overscroll-behavior:contain}' +
+    '.cs-row{display:flex;flex-direction:column;align-items:flex-start;max-width:100%}.cs-me{align-items:flex-end}.cs-sys{align-items:center}' +
+    '.cs-who{font-size:11.5px;color:#6b7280;margin:8px 0 2px 4px}' +
+    '.cs-bubble{max-width:82%;padding:8px 12px;border-radius:16px 16px 16px 4px;background:#fff;border:1px solid #e5e7eb;white-space:pre-wrap;overflow-wrap:anywhere}' +
+    '.cs-me .cs-bubble{background:var(--cs-color);color:var(--cs-on);border-color:transparent;border-radius:16px 16px 4px 16px}' +
+    '.cs-me.cs-pending .cs-bubble{opacity:.7}.cs-me.cs-failed .cs-bubble{background:#fee2e2;color:#7f1d1d}' +
+    '.cs-bubble a{color:inherit;text-decoration:underline}' +
+    '.cs-sys .cs-bubble{background:transparent;border:0;color:#6b7280;font-size:12.5px;padding:6px 0;text-align:center}' +
+    '.cs-meta{font-size:11px;color:#6b7280;margin:2px 4px 4px}' +
+    '.cs-card{background:#fff;border:1px solid #e5e7eb;border-radius:12px;padding:12px;margin:6px 0;font-size:13.5px;align-self:stretch}' +
+    '.cs-card p{margin:0 0 8px}.cs-card ul{list-style:none;margin:0 0 10px;padding:0}.cs-card li{padding:6px 0;border-top:1px solid #f1f5f9}' +
+    '.cs-card li a{font-weight:600;color:#1d4ed8;text-decoration:none}.cs-card li a:hover{text-decoration:underline}' +
+    '.cs-snip{display:block;color:#4b5563;font-size:12.5px}mark{background:#fef08a;color:inherit;border-radius:2px}' +
+    '.cs-actions{display:flex;gap:8px;flex-wrap:wrap}' +
+    '.cs-btn{font:inherit;font-size:13px;font-weight:600;padding:7px 12px;border-radius:8px;border:1px solid var(--cs-color);background:var(--cs-color);color:var(--cs-on);cursor:pointer}' +
+    '.cs-btn.cs-ghost{background:#fff;color:#1f2937;border-color:#d1d5db}.cs-btn:disabled{opacity:.5;cursor:default}' +
+    '.cs-field{display:block;margin:0 0 8px}.cs-field span{display:block;font-size:12px;color:#4b5563;margin-bottom:2px}' +
+    '.cs-field input,.cs-field textarea{width:100%;font:inherit;padding:7px 9px;border:1px solid #d1d5db;border-radius:8px;background:#fff;color:#111}' +
+    '.cs-typing{min-height:22px;padding:0 18px;font-size:12px;color:#6b7280;background:#f8fafc}' +
+    '.cs-dots i{display:inline-block;width:5px;height:5px;margin-right:3px;border-radius:50%;background:#9ca3af;animation:cs-dot 1s infinite}' +
+    '.cs-dots i:nth-child(2){animation-delay:.15s}.cs-dots i:nth-child(3){animation-delay:.3s;margin-right:6px}' +
+    '@keyframes cs-dot{50%{transform:translateY(-3px);opacity:.5}}' +
+    '.cs-notice{padding:10px 14px;border-top:1px solid #e5e7eb;background:#fff;font-size:13px}.cs-notice:empty{display:none}.cs-notice p{margin:0 0 8px}' +
+    '.cs-compose{display:flex;align-items:flex-end;gap:8px;padding:10px 10px 10px 14px;border-top:1px solid #e5e7eb;background:#fff}' +
+    '.cs-input{flex:1;resize:none;border:0;outline:0;font:inherit;color:#111;background:transparent;max-height:120px;min-height:22px;padding:6px 0;margin:0}' +
+    '.cs-send{width:38px;height:38px;border-radius:50%;background:var(--cs-color);color:var(--cs-on)}.cs-send:hover{background:var(--cs-color);filter:brightness(1.08)}' +
+    '.cs-send svg{fill:currentColor;stroke:none;width:18px;height:18px}' +
+    '.cs-foot{text-align:center;font-size:11px;color:#9ca3af;padding:0 0 6px;background:#fff}' +
+    ':focus-visible{outline:3px solid #f59e0b;outline-offset:2px}.cs-input:focus-visible{outline:0}.cs-compose:focus-within{box-shadow:inset 0 2px 0 var(--cs-color)}' +
+    '.cs-hide{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}' +
+    '@media (max-width:640px){.cs-panel,.cs-left .cs-panel{inset:0;width:auto;height:auto;border-radius:0}.cs-launcher.cs-opened{display:none}}' +
+    '@media (prefers-reduced-motion:reduce){.cs-panel,.cs-dots i{animation:none}.cs-launcher{transition:none}}';
+
+  var KEY = 'chatserver:' + ctx.key, root = ctx.root, emit = ctx.emit, launcher = ctx.launcher;
+  var store = read();
+  store.outbox = store.outbox || [];
+  store.ui = store.ui || {};
+  var settings = { color: store.ui.color, locale: store.ui.locale, position: store.ui.position, greeting: store.ui.greeting };
+  var siteName = store.ui.name || '', locale, T;
+
+  function read() {
+    try { return JSON.parse(localStorage.getItem(KEY)) || {}; } catch (e) { return {}; }
+  }
+  function save() {
+    store.ui.active = !!(store.conv || store.outbox.length || store.open);
+    try { localStorage.setItem(KEY, JSON.stringify(store)); } catch (e) { /* storage full or blocked: keep going in memory */ }
+  }
+  function t(key, vars) {
+    return (T[key] || STRINGS.en[key]).replace(/\{(\w+)\}/g, function (_, k) { return vars[k]; });
+  }
+  function pickLocale() {
+    var wanted = [store.locale, ctx.data.locale, navigator.language, settings.locale];
+    for (var i = 0; i < wanted.length; i++) {
+      var l = String(wanted[i] || '').slice(0, 2).toLowerCase();
+      if (STRINGS[l]) return l;
+    }
+    return 'en';
+  }
+
+  // DOM helpers: everything a person typed goes in through textContent.
+  function el(tag, cls, text, attrs) {
+    var e = d.createElement(tag);
+    if (cls) e.className = cls;
+    if (text != null) e.textContent = text;
+    for (var k in attrs || {}) e.setAttribute(k, attrs[k]);
+    return e;
+  }
+  function icon(name, cls, label) {
+    var b = el('button', 'cs-icon ' + cls, null, { type: 'button', 'aria-label': label });
+    b.innerHTML = ICONS[name]; // a constant above, never visitor text
+    return b;
+  }
+  function httpUrl(text) {
+    try {
+      var u = new URL(text);
+      return u.protocol === 'http:' || u.protocol === 'https:' ? u.href : null;
+    } catch (e) { return null; }
+  }
+  function link(href, text) {
+    return el('a', null, text, { href: href, target: '_blank', rel: 'noopener noreferrer' });
+  }
+  // Text with http(s) links made clickable; anything else (javascript:, data:) stays text.
+  function richText(parent, text) {
+    var re = /\bhttps?:\/\/[^\s<>"']+/gi, at = 0, m;
+    while ((m = re.exec(text))) {
+      var raw = m[0].replace(/[.,;:!?)\]]+$/, ''), href = httpUrl(raw);
+      if (!href) continue;
+      parent.appendChild(d.createTextNode(text.slice(at, m.index)));
+      parent.appendChild(link(href, raw));
+      at = m.index + raw.length;
+      re.lastIndex = at;
+    }
+    parent.appendChild(d.createTextNode(text.slice(at)));
+  }
+  // Search snippets mark matches as [[word]]; each becomes a <mark> built by the DOM.
+  function marked(parent, text) {
+    String(text).split(/\[\[|\]\]/).forEach(function (part, i) {
+      parent.appendChild(i % 2 ? el('mark', null, part) : d.createTextNode(part));
+    });
+  }
+  function idFor() {
+    var a = new Uint8Array(12);
+    (w.crypto || w.msCrypto).getRandomValues(a);
+    return 'w' + Array.prototype.map.call(a, function (b) { return (b % 36).toString(36); }).join('');
+  }
+  function clock(ms) {
+    return new Date(ms || Date.now()).toLocaleTimeString(locale, { hour: '2-digit', minute: '2-digit' });
+  }
+
+  // ---- the panel -------------------------------------------------------------------------
+  var style = el('style', null, CSS);
+  var panel = el('div', 'cs-panel', null, { role: 'dialog', 'aria-modal': 'false', hidden: '' });
+  var head = el('div', 'cs-head');
+  var avatar = el('div', 'cs-avatar', null, { 'aria-hidden': 'true' });
+  var titles = el('div', 'cs-titles');
+  var title = el('h2', 'cs-title', null, { id: 'cs-title' });
+  var sub = el('div', 'cs-sub');
+  var soundBtn = icon('sound', 'cs-sound', '');
+  var closeBtn = icon('close', 'cs-x', '');
+  var banner = el('div', 'cs-banner', null, { role: 'status' });
+  var log = el('div', 'cs-log', null, { role: 'log', 'aria-live': 'polite', 'aria-relevant': 'additions', tabindex: '0' });
+  var typingRow = el('div', 'cs-typing', null, { 'aria-hidden': 'true' });
+  var notice = el('div', 'cs-notice', null, { 'aria-live': 'polite' });
+  var form = el('form', 'cs-compose');
+  var input = el('textarea', 'cs-input', null, { rows: '1', maxlength: '5000' });
+  var sendBtn = icon('send', 'cs-send', '');
+  sendBtn.type = 'submit';
+  var foot = el('div', 'cs-foot', 'chatserver');
+  var greetingRow = el('div', 'cs-row cs-them cs-greeting');
+  var greetingBubble = el('div', 'cs-bubble');
+  greetingRow.appendChild(greetingBubble);
+  panel.setAttribute('aria-labelledby', 'cs-title');
+  titles.append(title, sub);
+  head.append(avatar, titles, soundBtn, closeBtn);
+  log.appendChild(greetingRow);
+  form.append(input, sendBtn);
+  panel.append(head, banner, log, typingRow, notice, form, foot);
+  var wrap = el('div');
+  wrap.appendChild(panel);
+  root.append(style, wrap);
+
+  // Conversation state; the store holds what must survive a reload.
+  var conv = store.conv || null, status = null, agentName = null, agentsOnline = true;
+  var lastSeq = 0, bySeq = {}, byCid = {}, emitted = {}, mine = [], starting = null, features = [];
+  var maxChars = 5000, unread = 0, typingTimer = null, typingSent = false, typingOff = null;
+  var ws = null, live = false, tries = 0, retryTimer = null, beat = null, lastFrame = 0, blocked = false, connecting = false;
+  var baseTitle = null, audio = null;
+
+  function applySettings(s) {
+    s = s || {};
+    for (var k in s) settings[k] = s[k];
+    var color = /^#[0-9a-f]{6}$/i.test(settings.color || '') ? settings.color : '#2563eb';
+    var r = parseInt(color.slice(1, 3), 16), g = parseInt(color.slice(3, 5), 16), b = parseInt(color.slice(5, 7), 16);
+    var on = 0.299 * r + 0.587 * g + 0.114 * b > 170 ? '#111827' : '#ffffff';
+    [panel, launcher].forEach(function (x) {
+      x.style.setProperty('--cs-color', color);
+      x.style.setProperty('--cs-on', on);
+    });
+    wrap.className = (ctx.data.position || settings.position) === 'left' ? 'cs-left' : '';
+    store.ui.color = color;
+    store.ui.position = settings.position;
+    store.ui.locale = settings.locale;
+    store.ui.greeting = settings.greeting;
+    relabel();
+  }
+  function relabel() {
+    locale = pickLocale();
+    T = STRINGS[locale];
+    panel.setAttribute('lang', locale);
+    title.textContent = siteName || t('chat');
+    avatar.textContent = (siteName || 'C').trim().charAt(0).toUpperCase();
+    // The site's greeting is written in the site's language; other languages get ours.
+    greetingBubble.textContent = settings.greeting && (settings.locale || 'en').slice(0, 2) === locale ? settings.greeting : t('greeting');
+    input.setAttribute('placeholder', t('placeholder'));
+    input.setAttribute('aria-label', t('placeholder'));
+    sendBtn.setAttribute('aria-label', t('send'));
+    closeBtn.setAttribute('aria-label', t('close'));
+    launcher.setAttribute('aria-label', t('open'));
+    log.setAttribute('aria-label', t('messages'));
+    soundBtn.setAttribute('aria-pressed', String(store.sound !== false));
+    soundBtn.setAttribute('aria-label', store.sound !== false ? t('soundOn') : t('soundOff'));
+    mine.forEach(paintState);
+    showStatus();
+  }
+
+  // ---- messages --------------------------------------------------------------------------
+  function place(row, seq) {
+    if (seq) {
+      row.setAttribute('data-seq', seq);
+      for (var n = greetingRow.nextSibling; n; n = n.nextSibling) {
+        var s = +n.getAttribute('data-seq');
+        if (!s || s > seq) return log.insertBefore(row, n);
+      }
+    }
+    log.appendChild(row);
+  }
+  function addRow(kind, author, text, seq, when) {
+    var row = el('div', 'cs-row cs-' + kind);
+    var prev = log.lastChild;
+    // Notes of ours (an agent joined) sit after the message they follow, not at the end.
+    if (kind === 'sys') seq = lastSeq + 0.5;
+    if (kind === 'them' && !(prev && prev.getAttribute('data-author') === author)) {
+      row.appendChild(el('div', 'cs-who', author || t('someone')));
+    }
+    row.setAttribute('data-author', author || '');
+    var bubble = el('div', 'cs-bubble');
+    richText(bubble, text);
+    row.appendChild(bubble);
+    var meta = el('div', 'cs-meta', kind === 'sys' ? '' : clock(when));
+    if (kind !== 'sys') row.appendChild(meta);
+    row.meta = meta;
+    row.when = when;
+    place(row, seq);
+    scroll();
+    return row;
+  }
+  function scroll() {
+    log.scrollTop = log.scrollHeight;
+  }
+  function paintState(row) {
+    var s = row.state, label = s === 'failed' ? t('failed', { error: row.error || '' }) : t(s);
+    row.className = 'cs-row cs-me' + (s === 'sending' || s === 'queued' ? ' cs-pending' : '') + (s === 'failed' ? ' cs-failed' : '');
+    row.meta.textContent = (row.when ? clock(row.when) + ' · ' : '') + label;
+  }
+  function setState(row, s) {
+    var rank = { queued: 0, sending: 1, sent: 2, delivered: 3, read: 4, failed: 5 };
+    if (row.state && rank[s] < rank[row.state] && s !== 'sending' && row.state !== 'queued') return;
+    row.state = s;
+    paintState(row);
+  }
+  function pendingRow(item) {
+    var row = addRow('me', '', item.text, 0, 0);
+    row.cid = item.cid;
+    byCid[item.cid] = row;
+    mine.push(row);
+    setState(row, live ? 'sending' : 'queued');
+    return row;
+  }
+  function onMessage(m) {
+    if (m.conversation !== conv) return;
+    if (!bySeq[m.seq]) show(m);
+    if (emitted[m.seq]) return;
+    emitted[m.seq] = true;
+    emit('message', { conversation: m.conversation, seq: m.seq, author: { kind: m.author.kind, name: m.author.name }, text: m.text });
+  }
+  function show(m) {
+    var kind = m.author.kind === 'visitor' ? 'me' : m.author.kind === 'agent' ? 'them' : 'sys';
+    var row = m.client_id && byCid[m.client_id];
+    if (row) {
+      row.when = m.created_at;
+      place(row, m.seq);
+    } else {
+      row = addRow(kind, m.author.name, m.text, m.seq, m.created_at);
+      if (kind === 'me') mine.push(row);
+    }
+    row.seq = m.seq;
+    bySeq[m.seq] = row;
+    lastSeq = Math.max(lastSeq, m.seq);
+    if (kind === 'me') setState(row, m.seq <= (store.agentRead || 0) ? 'read' : 'sent');
+    if (kind !== 'them') return;
+    showTyping(null);
+    if (m.seq <= (store.seen || 0)) return;
+    if (isRead()) return markRead();
+    send({ type: 'receipt', conversation: conv, seq: m.seq, status: 'delivered' });
+    setUnread(unread + 1);
+    if (synced) ding();
+  }
+  function onReceipt(side, statusName, seq) {
+    if (side !== 'agent') return;
+    if (statusName === 'read') store.agentRead = Math.max(store.agentRead || 0, seq);
+    mine.forEach(function (row) { if (row.seq && row.seq <= seq) setState(row, statusName); });
+  }
+  function isRead() {
+    return !panel.hidden && d.visibilityState === 'visible';
+  }
+  function markRead() {
+    var top = 0;
+    for (var s in bySeq) if (bySeq[s].className.indexOf('cs-them') >= 0) top = Math.max(top, +s);
+    if (top > (store.seen || 0)) {
+      store.seen = top;
+      save();
+      send({ type: 'receipt', conversation: conv, seq: top, status: 'read' });
+    }
+    setUnread(0);
+  }
+  function setUnread(n) {
+    if (n === unread) return;
+    unread = n;
+    var badge = launcher.querySelector('.cs-badge');
+    badge.textContent = n ? (n > 9 ? '9+' : String(n)) : '';
+    launcher.setAttribute('aria-label', t('open') + (n ? ' (' + t('unread', { n: n }) + ')' : ''));
+    var clean = d.title.replace(/^\(\d+\+?\) /, '');
+    d.title = n ? '(' + n + ') ' + clean : clean;
+    emit('unread', { count: n });
+  }
+  function ding() {
+    if (store.sound === false || (isRead() && d.hasFocus())) return;
+    try {
+      audio = audio || new (w.AudioContext || w.webkitAudioContext)();
+      var o = audio.createOscillator(), g = audio.createGain(), now = audio.currentTime;
+      o.frequency.setValueAtTime(880, now);
+      o.frequency.setValueAtTime(1320, now + 0.09);
+      g.gain.setValueAtTime(0.06, now);
+      g.gain.exponentialRampToValueAtTime(0.0001, now + 0.3);
+      o.connect(g);
+      g.connect(audio.destination);
+      o.start(now);
+      o.stop(now + 0.3);
+    } catch (e) { /* no audio on this device */ }
+  }
+  function showTyping(name) {
+    clearTimeout(typingOff);
+    typingRow.textContent = '';
+    if (!name) return;
+    var dots = el('span', 'cs-dots');
+    dots.append(el('i'), el('i'), el('i'));
+    typingRow.append(dots, d.createTextNode(t('typing', { name: name })));
+    // An agent whose socket dropped never says "stopped": forget the indicator after a while.
+    typingOff = setTimeout(showTyping, 8000);
+  }
+
+  // ---- status line and notices -------------------------------------------------------------
+  var rated = false;
+  function showStatus() {
+    panel.classList.toggle('cs-on', agentsOnline);
+    sub.textContent = status === 'assigned' && agentName ? t('chatting', { name: agentName })
+      : status === 'queued' && agentsOnline ? t('waiting')
+      : agentsOnline ? t('online') : t('away');
+    notice.textContent = '';
+    if (status === 'closed') return endedNotice();
+    if ((status === 'queued' || status === 'new') && !agentsOnline) return emailNotice(t('nobody'));
+    if (!conv && settings.prechat && settings.prechat !== 'off' && !(store.profile && store.profile.email)) {
+      return emailNotice(t('prechat'), true);
+    }
+    if (status === 'queued' && queueInfo) {
+      var p = el('p');
+      if (queueInfo.position) p.textContent = t('position', { n: queueInfo.position }) + ' ';
+      if (queueInfo.wait_seconds) p.appendChild(d.createTextNode(t('wait', { n: Math.max(1, Math.round(queueInfo.wait_seconds / 60)) })));
+      if (p.textContent) notice.appendChild(p);
+    }
+  }
+  var queueInfo = null;
+  function field(label, type, value) {
+    var f = el('label', 'cs-field'), i = el(type === 'area' ? 'textarea' : 'input');
+    if (type !== 'area') i.type = type;
+    i.value = value || '';
+    f.append(el('span', null, label), i);
+    f.input = i;
+    return f;
+  }
+  // The address travels with the visitor token request (profile), where the server keeps it
+  // on the contact; the email issue turns the waiting question into a ticket.
+  function emailNotice(text, withName) {
+    var profile = store.profile || {};
+    if (profile.email && !withName) {
+      notice.appendChild(el('p', null, text));
+      notice.appendChild(el('p', null, t('saved', { email: profile.email })));
+      return;
+    }
+    var f = el('form');
+    var name = withName ? field(t('name'), 'text', profile.name) : null;
+    var email = field(t('email'), 'email', profile.email);
+    email.input.required = settings.prechat === 'required' || !withName;
+    f.append(el('p', null, text));
+    if (name) f.appendChild(name);
+    f.append(email, el('button', 'cs-btn', t('save'), { type: 'submit' }));
+    f.onsubmit = function (e) {
+      e.preventDefault();
+      if (!email.input.checkValidity()) return email.input.reportValidity();
+      store.profile = { name: name ? name.input.value.trim() : profile.name, email: email.input.value.trim() };
+      save();
+      fetchToken().catch(function () { /* sent again with the next token request */ });
+      showStatus();
+      input.focus();
+    };
+    notice.appendChild(f);
+  }
+  function endedNotice() {
+    notice.appendChild(el('p', null, t('ended')));
+    if (features.indexOf('rating') >= 0 && !rated) {
+      var q = el('p', null, t('rate')), box = el('div', 'cs-actions'), comment = field(t('comment'), 'area');
+      ['good', 'bad'].forEach(function (score) {
+        var b = el('button', 'cs-btn cs-ghost', (score === 'good' ? '👍 ' : '👎 ') + t(score), { type: 'button' });
+        b.onclick = function () {
+          send({ type: 'rate', conversation: store.lastConv || conv, score: score, comment: comment.input.value.trim() });
+          rated = true;
+          showStatus();
+          notice.appendChild(el('p', null, t('thanks')));
+        };
+        box.appendChild(b);
+      });
+      notice.append(q, comment, box);
+    }
+    var again = el('button', 'cs-btn', t('again'), { type: 'button' });
+    again.onclick = function () { newChat(); input.focus(); };
+    var row = el('div', 'cs-actions');
+    row.appendChild(again);
+    notice.appendChild(row);
+  }
+  function newChat() {
+    store.lastConv = conv;
+    conv = store.conv = null;
+    status = null;
+    agentName = null;
+    rated = false;
+    store.seen = store.agentRead = 0;
+    lastSeq = 0;
+    bySeq = {};
+    byCid = {};
+    emitted = {};
+    mine = [];
+    while (greetingRow.nextSibling) log.removeChild(greetingRow.nextSibling);
+    save();
+    showStatus();
+  }
+  // Help-article suggestions (issue 5): shown in the log with the two ways forward.
+  function onSuggestions(f) {
+    if (f.conversation !== conv || !f.articles || !f.articles.length) return;
+    var card = el('div', 'cs-card', null, { role: 'group', 'aria-label': t('suggest'), 'data-seq': lastSeq + 0.5 });
+    var list = el('ul');
+    card.appendChild(el('p', null, t('suggest')));
+    f.articles.slice(0, 5).forEach(function (a) {
+      var li = el('li'), href = httpUrl(new URL(String(a.url || ''), ctx.base).href);
+      var a1 = href ? link(href, a.title) : el('strong', null, a.title);
+      a1.onclick = function () {
+        send({ type: 'article', conversation: conv, slug: a.slug });
+        emit('article', { slug: a.slug, title: a.title, url: href });
+      };
+      var snip = el('span', 'cs-snip');
+      marked(snip, a.snippet || '');
+      li.append(a1, snip);
+      list.appendChild(li);
+    });
+    var actions = el('div', 'cs-actions');
+    var yes = el('button', 'cs-btn cs-ghost', t('helped'), { type: 'button' });
+    var no = el('button', 'cs-btn', t('person'), { type: 'button' });
+    yes.onclick = function () {
+      yes.disabled = no.disabled = true;
+      send({ type: 'resolve', conversation: conv });
+      addRow('sys', '', t('glad'), 0, 0);
+    };
+    no.onclick = function () {
+      yes.disabled = no.disabled = true;
+      send({ type: 'escalate', conversation: conv });
+    };
+    actions.append(yes, no);
+    card.append(list, actions);
+    place(card, lastSeq + 0.5);
+    scroll();
+  }
+
+  // ---- sending --------------------------------------------------------------------------
+  function submit() {
+    var text = input.value.trim();
+    if (!text) return;
+    if (text.length > maxChars) {
+      banner.textContent = t('tooLong', { n: maxChars });
+      return;
+    }
+    if (status === 'closed') newChat();
+    input.value = '';
+    grow();
+    stopTyping();
+    var item = { cid: idFor(), text: text, conv: conv };
+    store.outbox.push(item);
+    save();
+    pendingRow(item);
+    if (live) sendItem(item);
+    else connect();
+  }
+  function sendItem(item) {
+    if (!item.conv && conv) item.conv = conv;
+    if (byCid[item.cid]) setState(byCid[item.cid], 'sending');
+    if (item.conv) return send({ type: 'message', conversation: item.conv, client_id: item.cid, text: item.text });
+    // One start at a time: later messages wait for the conversation it opens.
+    if (!starting || starting === item.cid) {
+      starting = item.cid;
+      send({ type: 'start', client_id: item.cid, text: item.text });
+    }
+  }
+  function flush() {
+    store.outbox.forEach(sendItem);
+  }
+  function onAck(f) {
+    var item = null;
+    store.outbox = store.outbox.filter(function (x) { return x.cid === f.ref ? !(item = x) : true; });
+    if (!item) return;
+    if (!item.conv) {
+      starting = null;
+      conv = store.conv = f.conversation;
+      status = status || 'new';
+      send({ type: 'sync', conversation: conv, after: lastSeq });
+    }
+    save();
+    var row = byCid[f.ref];
+    if (row && !row.seq) {
+      row.seq = f.seq;
+      row.when = f.created_at;
+      bySeq[f.seq] = row;
+      lastSeq = Math.max(lastSeq, f.seq);
+      place(row, f.seq);
+      setState(row, 'sent');
+    }
+    if (!item.conv) flush();
+  }
+  function onError(f) {
+    var item = store.outbox.filter(function (x) { return x.cid === f.ref; })[0];
+    if (item && f.code === 'conflict') {
+      // The chat was closed meanwhile: what was written opens a new one instead of vanishing.
+      store.outbox.forEach(function (x) { x.conv = null; });
+      store.lastConv = conv;
+      conv = store.conv = null;
+      status = null;
+      starting = null;
+      save();
+      return flush();
+    }
+    if (item && f.code !== 'rate_limited') {
+      store.outbox.splice(store.outbox.indexOf(item), 1);
+      save();
+      var row = byCid[f.ref];
+      if (row) { row.error = f.message; setState(row, 'failed'); }
+      return;
+    }
+    if (f.code === 'not_found' && f.ref === conv) {
+      conv = store.conv = null; // a conversation from another visitor token: start afresh
+      save();
+    }
+  }
+  function send(frame) {
+    if (live && ws && frame.conversation !== null) ws.send(JSON.stringify(frame));
+  }
+  function stopTyping() {
+    clearTimeout(typingTimer);
+    if (typingSent && conv) send({ type: 'typing', conversation: conv, active: false });
+    typingSent = false;
+  }
+  function grow() {
+    input.style.height = 'auto';
+    input.style.height = Math.min(input.scrollHeight, 120) + 'px';
+  }
+
+  // ---- the connection -----------------------------------------------------------------------
+  var synced = false;
+  function fetchToken() {
+    var body = { page: { url: location.href, title: d.title.replace(/^\(\d+\+?\) /, '') }, locale: locale };
+    if (store.token) body.token = store.token;
+    if (store.profile) body.profile = store.profile;
+    if (store.identity) body.identity = store.identity;
+    return fetch(ctx.base + '/api/v1/sites/' + encodeURIComponent(ctx.key) + '/visitors', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body), credentials: 'omit'
+    }).then(function (r) {
+      if (r.status === 403 || r.status === 404) {
+        blocked = true;
+        throw new Error('chatserver: this page may not use site ' + ctx.key + ' (HTTP ' + r.status + ')');
+      }
+      if (!r.ok) throw new Error('HTTP ' + r.status);
+      return r.json();
+    }).then(function (data) {
+      store.token = data.token;
+      siteName = store.ui.name = data.site.name;
+      agentsOnline = !!data.agents_online;
+      applySettings(data.site.settings);
+      save();
+    });
+  }
+  function connect() {
+    if (ws || connecting || blocked) return;
+    connecting = true;
+    clearTimeout(retryTimer);
+    fetchToken().then(function () {
+      var s = ws = new WebSocket(ctx.base.replace(/^http/, 'ws') + '/ws/visitor?site=' + encodeURIComponent(ctx.key));
+      s.onopen = function () { s.send(JSON.stringify({ type: 'hello', token: store.token })); };
+      s.onmessage = function (e) {
+        lastFrame = Date.now();
+        var f;
+        try { f = JSON.parse(e.data); } catch (x) { return; }
+        if (f && typeof f.type === 'string') handle(f);
+      };
+      s.onclose = function (e) { dropped(s, e.code); };
+      connecting = false;
+    }).catch(function (e) {
+      connecting = false;
+      if (blocked) {
+        banner.textContent = t('unavailable');
+        if (w.console) console.warn(e.message);
+        return;
+      }
+      // A refused origin gets no CORS headers, so it looks like a network error; if the server
+      // answers a plain request, the refusal is real: say so, and keep trying slowly.
+      fetch(ctx.base + '/healthz', { mode: 'no-cors', credentials: 'omit' }).then(function () {
+        banner.textContent = t('unavailable');
+        tries = Math.max(tries, 5);
+      }, function () {
+        banner.textContent = navigator.onLine === false ? t('offline') : t('reconnecting');
+      });
+      retry();
+    });
+  }
+  function dropped(s, code) {
+    if (ws !== s) return;
+    s.onclose = s.onmessage = null;
+    ws = null;
+    live = false;
+    synced = false;
+    starting = null;
+    clearInterval(beat);
+    if (code === 4401) store.token = null; // expired or foreign: a fresh token, then resume
+    mine.forEach(function (row) { if (row.state === 'sending') setState(row, 'queued'); });
+    banner.textContent = navigator.onLine === false ? t('offline') : t('reconnecting');
+    emit('disconnect', { code: code });
+    retry();
+  }
+  function retry() {
+    clearTimeout(retryTimer);
+    // 0.5 s, 1 s, 2 s ... up to 30 s, with jitter so a restarted server is not hit all at once.
+    var delay = Math.min(30000, 500 * Math.pow(2, tries++)) * (0.5 + Math.random() / 2);
+    retryTimer = setTimeout(connect, delay);
+  }
+  function handle(f) {
+    switch (f.type) {
+      case 'welcome': return onWelcome(f);
+      case 'ack': return onAck(f);
+      case 'message': return onMessage(f);
+      case 'synced':
+        if (f.conversation !== conv) return;
+        if (f.more) return send({ type: 'sync', conversation: conv, after: f.last_seq });
+        synced = true;
+        if (isRead()) markRead();
+        return;
+      case 'conversation': return onConversation(f.conversation || {});
+      case 'typing':
+        if (f.conversation === conv && f.author && f.author.kind === 'agent') showTyping(f.active ? f.author.name || t('someone') : null);
+        return;
+      case 'receipt': return f.conversation === conv && onReceipt(f.side, f.status, f.seq);
+      case 'suggestions': return onSuggestions(f);
+      case 'presence': return;
+      case 'error': return onError(f);
+    }
+  }
+  function onWelcome(f) {
+    live = true;
+    tries = 0;
+    banner.textContent = '';
+    agentsOnline = !!f.agents_online;
+    features = f.features || [];
+    if (f.limits && f.limits.max_text_chars) maxChars = f.limits.max_text_chars;
+    var open = f.conversations || [];
+    if (!conv && open.length && !store.outbox.length) conv = store.conv = open[open.length - 1].id;
+    open.forEach(function (c) { if (c.id === conv) onConversation(c); });
+    if (conv) send({ type: 'sync', conversation: conv, after: lastSeq });
+    else synced = true;
+    flush();
+    var hb = (f.heartbeat || 20) * 1000, s = ws;
+    lastFrame = Date.now();
+    beat = setInterval(function () {
+      // Nothing heard for 2.5 heartbeats: the socket is dead even if the browser has not noticed.
+      if (Date.now() - lastFrame > 2.5 * hb) { s.close(); dropped(s, 1006); }
+      else send({ type: 'ping' });
+    }, hb);
+    save();
+    showStatus();
+    emit('connect', {});
+  }
+  function onConversation(c) {
+    if (!c.id) return;
+    if (c.id !== conv) {
+      // Another tab of this visitor started a chat: follow it here too.
+      if (conv || c.status === 'closed' || store.outbox.length) return;
+      conv = store.conv = c.id;
+      save();
+      send({ type: 'sync', conversation: conv, after: 0 });
+    }
+    var was = status, name = c.agent && c.agent.name;
+    status = c.status;
+    if (status === 'assigned') agentsOnline = true;
+    queueInfo = c.queue || null;
+    if (status === 'assigned' && name && (was === 'queued' || was === 'new') && name !== agentName) {
+      addRow('sys', '', t('joined', { name: name }), 0, 0);
+    }
+    agentName = name || null;
+    if (c.agent_read_seq) onReceipt('agent', 'read', c.agent_read_seq);
+    if (status === 'closed') {
+      showTyping(null);
+      if (was && was !== 'closed') emit('close-chat', { conversation: c.id });
+    }
+    save();
+    showStatus();
+  }
+
+  // ---- opening and closing --------------------------------------------------------------------
+  function open(quiet) {
+    if (!panel.hidden) return;
+    panel.hidden = false;
+    launcher.setAttribute('aria-expanded', 'true');
+    launcher.classList.add('cs-opened');
+    store.open = true;
+    save();
+    connect();
+    if (synced && conv) markRead();
+    else setUnread(0);
+    scroll();
+    if (!quiet) input.focus();
+    emit('open');
+  }
+  function close() {
+    if (panel.hidden) return;
+    var focused = root.activeElement;
+    panel.hidden = true;
+    launcher.setAttribute('aria-expanded', 'false');
+    launcher.classList.remove('cs-opened');
+    store.open = false;
+    save();
+    stopTyping();
+    if (focused) launcher.focus();
+    emit('close');
+  }
+
+  input.addEventListener('keydown', function (e) {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      submit();
+    }
+  });
+  input.addEventListener('input', function () {
+    grow();
+    if (!conv || !live) return;
+    if (!typingSent) send({ type: 'typing', conversation: conv, active: true });
+    typingSent = true;
+    clearTimeout(typingTimer);
+    typingTimer = setTimeout(stopTyping, 3000);
+  });
+  form.addEventListener('submit', function (e) {
+    e.preventDefault();
+    submit();
+    input.focus();
+  });
+  panel.addEventListener('keydown', function (e) {
+    if (e.key === 'Escape') close();
+  });
+  closeBtn.onclick = close;
+  soundBtn.onclick = function () {
+    store.sound = store.sound === false;
+    save();
+    relabel();
+  };
+  d.addEventListener('visibilitychange', function () {
+    if (isRead() && conv && synced) markRead();
+  });
+  w.addEventListener('online', function () {
+    if (!ws) { tries = 0; connect(); }
+  });
+  w.addEventListener('offline', function () {
+    if (!live) banner.textContent = t('offline');
+  });
+
+  // ---- the public API (calls arrive through the loader's global) ----------------------------
+  var api = {
+    open: function () { open(); },
+    close: close,
+    toggle: function () { if (panel.hidden) open(); else close(); },
+    showLauncher: function () { launcher.hidden = false; },
+    hideLauncher: function () { launcher.hidden = true; },
+    // A signed-in user, signed by the site's backend: {id, name, email, hash, expires}.
+    identify: function (who) {
+      if (!who || typeof who !== 'object') return;
+      store.identity = { id: String(who.id || ''), name: who.name, email: who.email, hash: who.hash, expires: who.expires };
+      store.profile = { name: who.name || '', email: who.email || '' };
+      save();
+      if (ws) fetchToken().catch(function () { /* sent again on the next connect */ });
+      showStatus();
+    },
+    locale: function (l) {
+      store.locale = String(l || '');
+      save();
+      relabel();
+    },
+    prefill: function (text) {
+      input.value = String(text == null ? '' : text).slice(0, maxChars);
+      grow();
+    }
+  };
+
+  applySettings({});
+  for (var i = 0; i < store.outbox.length; i++) {
+    if (store.outbox[i].conv && store.outbox[i].conv !== conv) store.outbox[i].conv = null;
+    pendingRow(store.outbox[i]);
+  }
+  if (conv || store.outbox.length) connect();
+  if (store.open) open(true);
+  ctx.ready(function (name, args) {
+    if (!api.hasOwnProperty(name)) {
+      if (w.console) console.warn('chatserver: unknown command ' + name);
+      return;
+    }
+    return api[name].apply(null, args);
+  });
+})();
