@@ -22,11 +22,9 @@ SHOTS = Path("/tmp")
 
 
 @pytest.fixture
-def chat(tmp_path: Path) -> Iterator[Server]:
-    running = Server(tmp_path / "data")
-    running.start()
-    yield running
-    running.stop()
+def chat(server: Server) -> Server:
+    """The chat server, named apart from the host page's server."""
+    return server
 
 
 @pytest.fixture
