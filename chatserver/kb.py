@@ -1,0 +1,816 @@
+"""Help articles: parse kb/ Markdown, index it with Whoosh per locale, suggest answers."""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import json
+import math
+import re
+import shutil
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from operator import itemgetter
+from pathlib import Path
+from typing import Any
+
+from whoosh import index, scoring
+from whoosh.analysis import Analyzer, CharsetFilter, LowercaseFilter, RegexTokenizer, StemFilter, StopFilter
+from whoosh.fields import ID, STORED, TEXT, Schema
+from whoosh.lang import stemmer_for_language
+from whoosh.lang.stopwords import stoplists
+from whoosh.support.charset import accent_map
+
+_REPO_SOURCE = Path(__file__).resolve().parent.parent / "kb"
+# An installed wheel carries kb/ inside the package (pyproject's force-include).
+DEFAULT_SOURCE = _REPO_SOURCE if _REPO_SOURCE.is_dir() else Path(__file__).resolve().parent / "kb_articles"
+LOCALES = ("en", "nl")
+
+# Bump when analysis or schema change: Whoosh keeps the analyzer pickled inside an index, so a
+# new version starts an empty index beside the old one (which is deleted) and sync() fills it.
+INDEX_VERSION = 1
+
+# Confidence is the share of a question's informative words (weighted by rarity) that an
+# article matches, a word only in its body counting BODY_ONLY_COVERAGE. Calibrated on the 460
+# questions of tests/kb/ and 50 off-topic ones (tests/test_kb.py): at 0.4, 91% of real questions
+# get suggestions and 2 of 50 off-topic ones do; 0.35 gives 93% but 4 of 50, 0.5 gives 83%.
+MIN_CONFIDENCE = 0.4
+# A second or third suggestion must reach this share of the best one's score, so one strong
+# answer is not padded with articles that merely share a word like "order".
+MIN_SHARE_OF_BEST = 0.35
+
+# Ranking: BM25 over fields, then re-ranked by confidence**COVERAGE_POWER (Lucene's old
+# "coord"), because BM25 alone lets an article repeating "order" beat the one holding the
+# question's rare word. Field boosts: a title or synonym match says far more than the body.
+FIELD_BOOSTS = {"title": 3.0, "tags": 2.0, "synonyms": 2.5, "body": 1.0}
+_TOPICAL = ("title", "tags", "synonyms")
+BODY_ONLY_COVERAGE = 0.6
+COVERAGE_POWER = 2.0
+RERANK_DEPTH = 20
+COMMON_BODY_SHARE = 0.5
+# Cached term scores (see _View.scores), counted in postings: some 20 MB at most.
+SCORE_CACHE_POSTINGS = 200_000
+
+# Typos: one edit for words of 5+ letters, two for 10+; a four-letter word only gets back a
+# dropped letter ("ordr"), since one edit makes "cost" into "lost" and "post". A fix counts
+# less than a word the visitor actually typed.
+FUZZY_MIN_CHARS = 5
+FUZZY_DIST2_CHARS = 10
+FUZZY_WEIGHT = 0.7
+# Document frequency assumed for a word no article contains (see _words).
+UNSEEN_DF = 0.5
+
+# Questions are bounded where they enter: a pasted e-mail is not a question.
+MAX_QUESTION_CHARS = 500
+MAX_QUERY_WORDS = 24
+SNIPPET_CHARS = 160
+MARK_OPEN, MARK_CLOSE = "[[", "]]"
+
+# Another process (`chatserver kb index`) may commit to the index; checking costs a directory
+# listing, too much for every keystroke of a visitor, so it happens at most this often.
+STALE_CHECK_SECONDS = 2.0
+PROGRESS_EVERY = 100
+# A second process syncing at start-up holds the write lock for a few seconds at most.
+WRITE_LOCK_TIMEOUT = 60.0
+
+# Words that carry no topic in a customer's question, on top of Whoosh's stop lists: question
+# words, greetings, politeness and modal verbs.
+_EXTRA_STOPS = {
+    "en": """hi hello hey dear please pls thanks thank thx cheers can could would may might must
+        shall will im ive id youre dont doesnt didnt cant cannot wont isnt whats wheres hows whos
+        there anyone someone somebody something anything also still already just really much many""",
+    "nl": """hoe wat waar wanneer waarom welke welk wie hoeveel hallo hoi hey beste goedemorgen
+        goedemiddag goedenavond graag alsjeblieft alstublieft aub svp bedankt dank groet groetjes
+        kun kunt kunnen kan mag mogen moet moeten zou zouden wil wilt willen jullie jij jouw wij we
+        me mn ik mijn je u uw even eigenlijk gewoon nou toch wel al nog ben bent is zijn was heb
+        hebt heeft hebben word wordt worden er iemand iets""",
+}
+_STOPWORDS = {
+    locale: frozenset(stoplists[locale]) | frozenset(_EXTRA_STOPS[locale].split()) for locale in LOCALES
+}
+
+# Function words that tell the languages apart; words on both lists ("of", "we", "me") are
+# dropped so they cannot vote.
+_MARKER_WORDS = {
+    "en": """the a an and or my your you i me we it this that to of for with from how what where
+        when why which who can could do does did are was not have has get got will would should
+        there please if at on any but been up cant dont doesnt didnt isnt wont im want need""",
+    "nl": """de het een en of mijn mn jouw je jij ik wij we ons onze u uw hoe wat waar wanneer
+        waarom welke wie kan kun kunt kunnen doe doet niet geen heb heeft hebben wordt worden
+        zijn ben bent naar van voor met bij om te ook nog wel dat dit deze mag moet zou graag
+        er op aan als maar dan al nu hij ze""",
+}
+_SHARED_MARKERS = frozenset.intersection(*(frozenset(w.split()) for w in _MARKER_WORDS.values()))
+_LOCALE_MARKERS = {loc: frozenset(words.split()) - _SHARED_MARKERS for loc, words in _MARKER_WORDS.items()}
+
+_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_FRONT_KEYS = ("title", "slug", "locale", "tags", "synonyms")
+_REQUIRED_KEYS = ("title", "slug", "locale", "tags")
+# Whoosh's default token pattern, so snippets cut words exactly where the index did.
+_TOKEN = re.compile(r"\w+(?:\.?\w+)*")
+
+
+class ArticleError(ValueError):
+    """An article file that cannot be used; the message names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class Article:
+    slug: str
+    locale: str
+    title: str
+    tags: tuple[str, ...]
+    synonyms: tuple[str, ...]
+    body: str
+    content_hash: str
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        slug: str,
+        locale: str,
+        title: str,
+        body: str,
+        tags: Iterable[str] = (),
+        synonyms: Iterable[str] = (),
+    ) -> Article:
+        """Make an article, computing its content hash from the fields."""
+        tags, synonyms = tuple(tags), tuple(synonyms)
+        canonical = "\x1f".join([slug, locale, title, ",".join(tags), ",".join(synonyms), body])
+        digest = hashlib.sha256(canonical.encode()).hexdigest()
+        return cls(slug, locale, title, tags, synonyms, body, digest)
+
+
+@dataclass(frozen=True)
+class Hit:
+    slug: str
+    locale: str
+    title: str
+    snippet: str
+    score: float
+
+
+# -- parsing -------------------------------------------------------------------------------------------
+
+
+def parse_article(path: Path) -> Article:
+    """Parse one Markdown file with front matter; raise ArticleError naming the problem."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ArticleError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise ArticleError(f"{path}: cannot be read ({exc.strerror})") from None
+    lines = text.replace("\r\n", "\n").split("\n")
+    if lines[0].strip() != "---":
+        raise ArticleError(f"{path}: must start with a '---' line that opens the front matter")
+    end = next((i for i, line in enumerate(lines[1:], 1) if line.strip() == "---"), None)
+    if end is None:
+        raise ArticleError(f"{path}: the front matter is not closed by a '---' line")
+    meta: dict[str, str] = {}
+    for number, line in enumerate(lines[1:end], 2):
+        if not line.strip():
+            continue
+        key, colon, value = line.partition(":")
+        key = key.strip().lower()
+        if not colon:
+            raise ArticleError(f"{path}:{number}: expected 'key: value', got {line.strip()!r}")
+        if key not in _FRONT_KEYS:
+            raise ArticleError(f"{path}:{number}: unknown key {key!r} (known: {', '.join(_FRONT_KEYS)})")
+        if key in meta:
+            raise ArticleError(f"{path}:{number}: {key!r} is given twice")
+        meta[key] = value.strip()
+    missing = [key for key in _REQUIRED_KEYS if not meta.get(key)]
+    if missing:
+        raise ArticleError(f"{path}: the front matter lacks {', '.join(missing)}")
+    slug, locale = meta["slug"], meta["locale"]
+    if not _SLUG.fullmatch(slug):
+        raise ArticleError(f"{path}: slug {slug!r} must be lowercase letters, digits and dashes")
+    if locale not in LOCALES:
+        raise ArticleError(f"{path}: locale {locale!r} is not one of {', '.join(LOCALES)}")
+    if path.parent.name in LOCALES and path.parent.name != locale:
+        raise ArticleError(f"{path}: locale is {locale!r} but the file is in {path.parent.name}/")
+    body = "\n".join(lines[end + 1 :]).strip()
+    if not body:
+        raise ArticleError(f"{path}: there is no text after the front matter")
+    return Article.build(
+        slug=slug,
+        locale=locale,
+        title=meta["title"],
+        body=body,
+        tags=_split_list(meta["tags"]),
+        synonyms=_split_list(meta.get("synonyms", "")),
+    )
+
+
+def _split_list(value: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+def load_articles(source: Path) -> tuple[list[Article], list[str]]:
+    """Read every *.md under source; return the good articles and one line per bad file."""
+    if not source.is_dir():
+        return [], [f"{source}: not a directory"]
+    articles: list[Article] = []
+    problems: list[str] = []
+    seen: dict[tuple[str, str], Path] = {}
+    for path in sorted(source.rglob("*.md")):
+        try:
+            article = parse_article(path)
+        except ArticleError as exc:
+            problems.append(str(exc))
+            continue
+        first = seen.setdefault((article.locale, article.slug), path)
+        if first != path:
+            problems.append(f"{path}: slug {article.slug!r} is already used by {first}")
+            continue
+        articles.append(article)
+    return articles, problems
+
+
+# -- text and analysis ---------------------------------------------------------------------------------
+
+_MARKDOWN = [
+    (re.compile(r"```.*?```", re.S), " "),
+    (re.compile(r"!?\[([^\]]*)\]\([^)]*\)"), r"\1"),  # links and images keep their text
+    (re.compile(r"<[^>]+>"), " "),
+    (re.compile(r"^ {0,3}#{1,6}\s*(.*?)[\s#]*$", re.M), r"\1:"),  # a heading introduces its section
+    (re.compile(r"^\s*(?:[-*+]|\d+[.)]|>)\s+", re.M), ""),
+    (re.compile(r"[*_`|]+|^-{3,}$", re.M), ""),
+    # The widget splits snippets on the markers, so the text itself must never hold them.
+    (re.compile(r"\[\[|\]\]"), " "),
+    (re.compile(r"([?!.:]):"), r"\1"),
+    (re.compile(r"\s+"), " "),
+]
+
+
+def plain_text(markdown: str) -> str:
+    """Return Markdown as one line of plain text, without markup or snippet markers."""
+    for pattern, replacement in _MARKDOWN:
+        markdown = pattern.sub(replacement, markdown)
+    return markdown.strip()
+
+
+def _analyzer(locale: str, stem: bool) -> Analyzer:
+    # Accents fold before stemming so "ideeën" meets "ideeen"; stop words go at index and query
+    # time alike, so question words never match anything.
+    chain = RegexTokenizer() | LowercaseFilter() | CharsetFilter(accent_map) | StopFilter(_STOPWORDS[locale])
+    return chain | StemFilter(lang=locale) if stem else chain
+
+
+_ANALYZERS = {locale: _analyzer(locale, stem=True) for locale in LOCALES}
+
+
+def _schema(locale: str) -> Schema:
+    text = _ANALYZERS[locale]
+    return Schema(
+        slug=ID(stored=True, unique=True),
+        title=TEXT(analyzer=text, stored=True),
+        tags=TEXT(analyzer=text, stored=True),
+        synonyms=TEXT(analyzer=text, stored=True),
+        body=TEXT(analyzer=text, phrase=False),
+        # Every word as written, never searched: its lexicon is where typos get fixed (people
+        # misspell words, not stems: "arived" is one edit from "arrived", two from "arriv").
+        spelling=TEXT(analyzer=_analyzer(locale, stem=False), phrase=False),
+        plain=STORED(),
+        markdown=STORED(),
+        content_hash=STORED(),
+    )
+
+
+def _document(article: Article) -> dict[str, str]:
+    plain = plain_text(article.body)
+    return {
+        "slug": article.slug,
+        "title": article.title,
+        "tags": ", ".join(article.tags),
+        "synonyms": ", ".join(article.synonyms),
+        "body": plain,
+        "spelling": " ".join([article.title, *article.tags, *article.synonyms, plain]),
+        "plain": plain,
+        "markdown": article.body,
+        "content_hash": article.content_hash,
+    }
+
+
+def _stems(locale: str, text: str) -> list[tuple[str, str]]:
+    """Return (stem, folded word) for each word of text that is not a stop word."""
+    return [
+        (token.text, _fold(text[token.startchar : token.endchar]))
+        for token in _ANALYZERS[locale](text, chars=True)
+    ]
+
+
+def _fold(word: str) -> str:
+    word = word.lower()
+    return word if word.isascii() else word.translate(accent_map)
+
+
+def detect_locale(text: str) -> str:
+    """Guess "nl" or "en" from function words; "en" when nothing decides."""
+    votes = _locale_votes(text)
+    return "nl" if votes["nl"] > votes["en"] else "en"
+
+
+def _locale_votes(text: str) -> dict[str, int]:
+    words = re.findall(r"\w+", text.lower())
+    return {locale: sum(w in _LOCALE_MARKERS[locale] for w in words) for locale in LOCALES}
+
+
+# -- typo tolerance ------------------------------------------------------------------------------------
+
+
+def _deletes(word: str) -> set[str]:
+    return {word[:i] + word[i + 1 :] for i in range(len(word))}
+
+
+def _distance(a: str, b: str) -> int:
+    """Return the optimal-string-alignment distance: a swap of neighbours counts as one edit."""
+    before, previous = [0] * (len(b) + 1), list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                current[j] = min(current[j], before[j - 2] + 1)
+        before, previous = previous, current
+    return previous[-1]
+
+
+class _Vocabulary:
+    """An index's words and stems, with a map from each word's deletions back to the word."""
+
+    def __init__(self, locale: str, words: Iterable[str]) -> None:
+        stem = stemmer_for_language(locale)
+        self.stem_of: dict[str, str] = {}
+        self.surfaces: dict[str, list[str]] = defaultdict(list)  # stem -> words as written
+        # Symmetric deletion (as in SymSpell): a word one edit from an indexed word shares a key
+        # with it, so candidates come from dictionary look-ups instead of a scan.
+        self._by_delete: dict[str, list[str]] = defaultdict(list)
+        for word in words:
+            self.stem_of[word] = stem(word)
+            self.surfaces[self.stem_of[word]].append(word)
+            for key in _deletes(word) | {word}:
+                self._by_delete[key].append(word)
+
+    def near(self, word: str) -> list[str]:
+        """Return the closest indexed words within the typo budget for the word's length."""
+        if len(word) < FUZZY_MIN_CHARS:
+            found = self._by_delete.get(word, []) if len(word) == FUZZY_MIN_CHARS - 1 else []
+            return sorted(w for w in found if len(w) == len(word) + 1)[:3]
+        budget = 2 if len(word) >= FUZZY_DIST2_CHARS else 1
+        keys = {word} | _deletes(word)
+        if budget == 2:
+            keys |= {d for key in _deletes(word) for d in _deletes(key)}
+        distances: dict[str, int] = {}
+        for key in keys:
+            for candidate in self._by_delete.get(key, ()):
+                # Typos seldom hit the first letter; requiring it halves the false friends.
+                if candidate[0] == word[0] and candidate not in distances:
+                    distances[candidate] = _distance(word, candidate)
+        best = min(distances.values(), default=budget + 1)
+        return sorted(w for w, d in distances.items() if d == best <= budget)[:3]
+
+
+# -- the index -----------------------------------------------------------------------------------------
+
+
+class _View:
+    """One consistent look at a locale's index: searcher, vocabulary and cached postings."""
+
+    def __init__(self, ix: Any, locale: str) -> None:
+        self.searcher = ix.searcher(weighting=_weighting())
+        self.reader = self.searcher.reader()
+        self.doc_count = max(self.searcher.doc_count(), 1)
+        words = (_text(term) for term in self.reader.lexicon("spelling"))
+        self.vocabulary = _Vocabulary(locale, words)
+        self._scores: dict[tuple[str, str], dict[int, float]] = {}
+        self._cached = 0
+
+    def scores(self, fieldname: str, stem: str) -> dict[int, float]:
+        """Return each document's BM25F score for the stem in the field.
+
+        A term's score does not depend on the query, and visitors ask about the same few
+        things, so scores are cached until the index changes: summing cached scores costs a
+        fraction of Whoosh's matcher tree, which scores every posting of every query anew.
+        """
+        key = (fieldname, stem)
+        found = self._scores.get(key)
+        if found is None:
+            found = {}
+            if key in self.reader:
+                matcher = self.searcher.postings(fieldname, stem)
+                while matcher.is_active():
+                    found[matcher.id()] = matcher.score()
+                    matcher.next()
+            self._cached += len(found) + 1
+            if self._cached > SCORE_CACHE_POSTINGS:
+                self._scores.clear()
+                self._cached = len(found) + 1
+            self._scores[key] = found
+        return found
+
+    def doc_frequency(self, stem: str) -> int:
+        return max(int(self.reader.doc_frequency(name, stem)) for name in FIELD_BOOSTS)
+
+
+def _weighting() -> Any:
+    # Titles, tags and synonyms are a few words long: normalising their length hard would punish
+    # a precise title for one extra word.
+    return scoring.BM25F(B=0.75, K1=1.2, title_B=0.3, tags_B=0.2, synonyms_B=0.2)
+
+
+def _text(term: str | bytes) -> str:
+    return term.decode() if isinstance(term, bytes) else term
+
+
+class _LocaleIndex:
+    """One locale's Whoosh index and the view searches read from."""
+
+    def __init__(self, root: Path, locale: str) -> None:
+        self.locale = locale
+        path = root / f"{locale}-v{INDEX_VERSION}"
+        for stale in root.glob(f"{locale}-v*"):
+            if stale != path and stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+        path.mkdir(parents=True, exist_ok=True)
+        self.ix = _open_or_create(path, locale)
+        self.view = _View(self.ix, locale)
+        self.checked = time.monotonic()
+
+    def is_stale(self) -> bool:
+        """Tell whether another writer committed, checking at most every STALE_CHECK_SECONDS."""
+        now = time.monotonic()
+        if now - self.checked < STALE_CHECK_SECONDS:
+            return False
+        self.checked = now
+        return not self.view.searcher.up_to_date()
+
+
+def _open_or_create(path: Path, locale: str) -> Any:
+    try:
+        if index.exists_in(str(path)):
+            return index.open_dir(str(path))
+    except Exception:  # Whoosh raises many kinds; the index is derived data, so start afresh
+        pass  # unreadable: half-copied, written by another platform, or pickling a lost class
+    return index.create_in(str(path), _schema(locale))
+
+
+class KnowledgeBase:
+    """Whoosh indexes of help articles, one per locale, searched from any thread."""
+
+    def __init__(self, index_dir: Path) -> None:
+        self._indexes = {locale: _LocaleIndex(index_dir, locale) for locale in LOCALES}
+        # Whoosh searchers read through shared file handles, so one search runs at a time. A
+        # search takes a millisecond or two, all of it holding the GIL anyway.
+        self._lock = threading.Lock()
+        self._sync_lock = threading.Lock()
+
+    def close(self) -> None:
+        """Close the open searchers."""
+        with self._lock:
+            for idx in self._indexes.values():
+                idx.view.searcher.close()
+
+    def sync(
+        self, articles: Iterable[Article], progress: Callable[[str], None] | None = None
+    ) -> dict[str, int]:
+        """Make the index hold exactly these articles; return how many were added, updated, ..."""
+        wanted: dict[str, dict[str, Article]] = {locale: {} for locale in LOCALES}
+        for article in articles:
+            if article.locale not in wanted:
+                raise ValueError(f"article {article.slug!r}: unsupported locale {article.locale!r}")
+            wanted[article.locale][article.slug] = article
+        counts = dict.fromkeys(("added", "updated", "removed", "unchanged"), 0)
+        with self._sync_lock:
+            plans = {locale: _plan(idx.ix.reader, wanted[locale]) for locale, idx in self._indexes.items()}
+            total = sum(len(plan["added"]) + len(plan["updated"]) for plan in plans.values())
+            done = 0
+
+            def indexed() -> None:
+                nonlocal done
+                done += 1
+                if progress and total >= PROGRESS_EVERY and (done % PROGRESS_EVERY == 0 or done == total):
+                    progress(f"indexed {done}/{total} articles")
+
+            for locale, idx in self._indexes.items():
+                plan = plans[locale]
+                if plan["added"] or plan["updated"] or plan["removed"]:
+                    plan = self._write(idx, wanted[locale], indexed)
+                for key, slugs in plan.items():
+                    counts[key] += len(slugs)
+        return counts
+
+    def _write(
+        self, idx: _LocaleIndex, wanted: dict[str, Article], indexed: Callable[[], None]
+    ) -> dict[str, list[str]]:
+        writer = idx.ix.writer(timeout=WRITE_LOCK_TIMEOUT)
+        try:
+            # Plan again under the write lock: another process may have committed meanwhile.
+            plan = _plan(writer.reader, wanted)
+            for slug in plan["removed"]:
+                writer.delete_by_term("slug", slug)
+            for slug in plan["added"]:
+                writer.add_document(**_document(wanted[slug]))
+                indexed()
+            for slug in plan["updated"]:
+                writer.update_document(**_document(wanted[slug]))
+                indexed()
+        except BaseException:
+            writer.cancel()
+            raise
+        writer.commit()
+        self._reopen(idx)
+        return plan
+
+    def _reopen(self, idx: _LocaleIndex) -> None:
+        # Built outside the search lock: reading the vocabulary of a large index takes a while.
+        view = _View(idx.ix, idx.locale)
+        with self._lock:
+            old, idx.view = idx.view, view
+            old.searcher.close()
+
+    def article(self, locale: str, slug: str) -> Article | None:
+        """Return the indexed article, or None."""
+        idx = self._indexes.get(locale)
+        if idx is None:
+            return None
+        with self._lock:
+            stored = idx.view.searcher.document(slug=slug)
+        if stored is None:
+            return None
+        return Article(
+            slug=slug,
+            locale=locale,
+            title=stored["title"],
+            tags=_split_list(stored["tags"]),
+            synonyms=_split_list(stored["synonyms"]),
+            body=stored["markdown"],
+            content_hash=stored["content_hash"],
+        )
+
+    def search(self, question: str, locale: str | None = None, limit: int = 3) -> list[Hit]:
+        """Return up to limit confident suggestions, best first; [] when none is good enough."""
+        locale, ranked = self._rank(question, locale, limit)
+        surfaces = self._indexes[locale].view.vocabulary.surfaces
+        return [
+            Hit(
+                slug=r.slug,
+                locale=locale,
+                title=r.title,
+                snippet=_snippet(r.plain, {word for stem in r.body_stems for word in surfaces.get(stem, ())}),
+                score=round(r.score, 3),
+            )
+            for r in _confident(ranked)
+        ]
+
+    def _rank(self, question: str, locale: str | None, limit: int) -> tuple[str, list[_Ranked]]:
+        """Rank articles without a confidence cut-off: search() and evaluate() share this."""
+        question = question[:MAX_QUESTION_CHARS]
+        if locale is None:
+            with self._lock:
+                locale = self._guess_locale(question)
+        idx = self._indexes.get(locale)
+        if idx is None:
+            raise ValueError(f"unsupported locale {locale!r}")
+        with self._lock:
+            stale = idx.is_stale()
+        if stale:
+            self._reopen(idx)
+        with self._lock:
+            view = idx.view
+            words = _words(view, locale, question)
+            if not words or limit < 1:
+                return locale, []
+            candidates = heapq.nlargest(RERANK_DEPTH, _bm25(view, words).items(), key=itemgetter(1))
+            scored = []
+            for docnum, bm25 in candidates:
+                confidence = _coverage(view, words, docnum)
+                scored.append((bm25 * confidence**COVERAGE_POWER, confidence, docnum))
+            scored.sort(key=lambda item: -item[0])
+            ranked = []
+            for score, confidence, docnum in scored[:limit]:
+                stored = view.searcher.stored_fields(docnum)
+                body_stems = {s for w in words for s in w.choices if docnum in view.scores("body", s)}
+                ranked.append(
+                    _Ranked(stored["slug"], stored["title"], stored["plain"], score, confidence, body_stems)
+                )
+        return locale, ranked
+
+    def _guess_locale(self, question: str) -> str:
+        votes = _locale_votes(question)
+        if votes["nl"] != votes["en"]:
+            return "nl" if votes["nl"] > votes["en"] else "en"
+        # No function words ("retourlabel kwijt"): ask which help centre uses the words more,
+        # as written (stems of different languages collide: Dutch "adres" is English "adress").
+        # Shares of documents, not counts, because articles borrow the odd foreign word as a
+        # synonym ("kapot" in an English article).
+        share = {
+            locale: sum(
+                idx.view.reader.doc_frequency("spelling", word) for _, word in _stems(locale, question)
+            )
+            / idx.view.doc_count
+            for locale, idx in self._indexes.items()
+        }
+        return "nl" if share["nl"] > share["en"] else "en"
+
+
+def _confident(ranked: list[_Ranked]) -> list[_Ranked]:
+    """Keep the suggestions worth showing: none unless the best is confident."""
+    if not ranked or ranked[0].confidence < MIN_CONFIDENCE:
+        return []
+    floor = MIN_SHARE_OF_BEST * ranked[0].score
+    return [r for r in ranked if r.confidence >= MIN_CONFIDENCE and r.score >= floor]
+
+
+def _plan(open_reader: Callable[[], Any], wanted: dict[str, Article]) -> dict[str, list[str]]:
+    """Sort slugs into added, updated, removed and unchanged against the index's hashes."""
+    # A reader of its own: the searchers' shared file handles belong to searches.
+    with open_reader() as reader:
+        indexed = {fields["slug"]: fields["content_hash"] for _, fields in reader.iter_docs()}
+    plan: dict[str, list[str]] = {"added": [], "updated": [], "removed": [], "unchanged": []}
+    for slug, article in sorted(wanted.items()):
+        if slug not in indexed:
+            plan["added"].append(slug)
+        elif indexed[slug] != article.content_hash:
+            plan["updated"].append(slug)
+        else:
+            plan["unchanged"].append(slug)
+    plan["removed"] = sorted(set(indexed) - set(wanted))
+    return plan
+
+
+# -- questions -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Word:
+    """One informative word of a question and the indexed stems it may stand for."""
+
+    stem: str
+    choices: dict[str, float]  # indexed stem -> weight: 1.0 as typed, FUZZY_WEIGHT for a typo fix
+    weight: float  # rarity (idf): how much this word tells what the question is about
+
+
+@dataclass(frozen=True)
+class _Ranked:
+    slug: str
+    title: str
+    plain: str
+    score: float
+    confidence: float
+    body_stems: set[str]
+
+
+def _words(view: _View, locale: str, question: str) -> list[_Word]:
+    """Turn a question into its informative words, each with typo-tolerant choices."""
+    # Digits are order numbers, amounts and postcodes: no topic ("what is 2 plus 2").
+    tokens = [(stem, word) for stem, word in _stems(locale, question) if not stem.isdigit()]
+    tokens = tokens[:MAX_QUERY_WORDS]
+    choices = [_choices(view, stem, word) for stem, word in tokens]
+    # Visitors split compounds that articles write as one word ("tweestaps verificatie",
+    # "sign up"): a neighbour pair that joins into an indexed word stands for both words.
+    for i in range(len(tokens) - 1):
+        for glue in ("", "s"):
+            for stem, word in _stems(locale, tokens[i][1] + glue + tokens[i + 1][1]):
+                for joined, weight in _choices(view, stem, word).items():
+                    choices[i].setdefault(joined, weight)
+                    choices[i + 1].setdefault(joined, weight)
+    words: dict[str, _Word] = {}
+    for (stem, _), found in zip(tokens, choices, strict=True):
+        df = max((view.doc_frequency(s) for s in found), default=0)
+        # A word no article uses weighs more than the rarest word any article uses: that is
+        # what keeps "weather in Paris" from being answered because "in" had a match.
+        words.setdefault(stem, _Word(stem, found, math.log(1 + view.doc_count / (df or UNSEEN_DF))))
+    return list(words.values())
+
+
+def _choices(view: _View, stem: str, word: str) -> dict[str, float]:
+    """Return the indexed stems a word stands for: its own stem, else those of its typo fixes."""
+    vocabulary = view.vocabulary
+    if stem in vocabulary.surfaces:
+        return {stem: 1.0}
+    return {vocabulary.stem_of[near]: FUZZY_WEIGHT for near in vocabulary.near(word)}
+
+
+def _bm25(view: _View, words: list[_Word]) -> dict[int, float]:
+    """Return BM25F scores summed over words and fields: an OR query, with field boosts."""
+    # OR, because a question rarely holds every word of its article, and BM25 ranks articles
+    # holding more of them, in better fields, higher.
+    common = COMMON_BODY_SHARE * view.doc_count
+    totals: dict[int, float] = defaultdict(float)
+    for word in words:
+        for stem, weight in word.choices.items():
+            for name, boost in FIELD_BOOSTS.items():
+                # Summing every posting of "order" in the bodies costs more than its near-zero
+                # idf adds; _coverage still counts the word for the articles that get ranked.
+                if name == "body" and view.reader.doc_frequency(name, stem) > common:
+                    continue
+                factor = boost * weight
+                for docnum, score in view.scores(name, stem).items():
+                    totals[docnum] += score * factor
+    return totals
+
+
+def _coverage(view: _View, words: list[_Word], docnum: int) -> float:
+    """Return the rarity-weighted share of the question's words the document holds."""
+    got = 0.0
+    for word in words:
+        best = 0.0
+        for stem, weight in word.choices.items():
+            if any(docnum in view.scores(name, stem) for name in _TOPICAL):
+                best = max(best, weight)
+            elif docnum in view.scores("body", stem):
+                # A word in the title, tags or synonyms says what the article is about; the same
+                # word only in the body may be a passing mention.
+                best = max(best, weight * BODY_ONLY_COVERAGE)
+        got += word.weight * best
+    return got / sum(word.weight for word in words)
+
+
+# -- snippets ------------------------------------------------------------------------------------------
+
+
+def _snippet(text: str, words: set[str]) -> str:
+    """Cut about SNIPPET_CHARS of text around the most matched words, marked [[like this]]."""
+    spans = [(m.start(), m.end()) for m in _TOKEN.finditer(text) if _fold(m.group()) in words]
+    start = 0
+    if spans:
+        distinct = [
+            len({_fold(text[s:e]) for s, e in spans if a <= s and e <= a + SNIPPET_CHARS}) for a, _ in spans
+        ]
+        # Open a little before the densest window so its first match reads as part of a sentence.
+        start = max(0, spans[distinct.index(max(distinct))][0] - SNIPPET_CHARS // 4)
+        if start:
+            space = text.find(" ", start, start + 20)
+            start = space + 1 if space >= 0 else start
+    end = start + SNIPPET_CHARS
+    if end < len(text):
+        space = text.rfind(" ", start, end)
+        end = space if space > start else end
+    parts, position = [], start
+    for s, e in spans:
+        if position <= s and e <= end:
+            parts += [text[position:s], MARK_OPEN, text[s:e], MARK_CLOSE]
+            position = e
+    parts.append(text[position:end])
+    return ("…" if start else "") + "".join(parts) + ("…" if end < len(text) else "")
+
+
+# -- evaluation ----------------------------------------------------------------------------------------
+
+
+def evaluate(kb: KnowledgeBase, questions: Iterable[dict[str, object]]) -> dict[str, object]:
+    """Score the ranking on questions with expected slugs: hit@1, hit@3, MRR, answered share.
+
+    Hits and MRR (over the top 10) judge the ranking search() uses, before its confidence
+    cut-off; "answered" is the share search() would show anything for; "misses" lists the
+    questions whose expected article did not come first.
+    """
+    count = hit1 = hit3 = answered = 0
+    reciprocal = 0.0
+    misses: list[dict[str, object]] = []
+    for item in questions:
+        question = str(item["question"])
+        listed = item.get("expected") or []
+        expected = [str(slug) for slug in listed] if isinstance(listed, list) else [str(listed)]
+        locale = str(item["locale"]) if item.get("locale") else None
+        _, ranked = kb._rank(question, locale, 10)
+        got = [r.slug for r in ranked]
+        rank = next((i for i, slug in enumerate(got, 1) if slug in expected), None)
+        count += 1
+        hit1 += rank == 1
+        hit3 += rank is not None and rank <= 3
+        reciprocal += 1 / rank if rank else 0.0
+        answered += bool(_confident(ranked))
+        if rank != 1:
+            misses.append({"question": question, "expected": expected, "got": got[:3]})
+    n = max(count, 1)
+    return {
+        "count": count,
+        "hit@1": round(hit1 / n, 4),
+        "hit@3": round(hit3 / n, 4),
+        "mrr": round(reciprocal / n, 4),
+        "answered": round(answered / n, 4),
+        "misses": misses,
+    }
+
+
+def load_questions(path: Path) -> list[dict[str, object]]:
+    """Read a JSON-lines question set: {"question", "expected": [slug, ...], "locale"} a line."""
+    questions = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{number}: not JSON ({exc.msg})") from None
+        if not isinstance(item, dict) or not isinstance(item.get("question"), str):
+            raise ValueError(f'{path}:{number}: expected an object with a "question" string')
+        questions.append(item)
+    return questions
