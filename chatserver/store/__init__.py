@@ -82,7 +82,8 @@ def _upgrade(conn: Connection) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = conn
-    command.upgrade(config, "head")
+    # "heads": features developed side by side add migrations on branches from the same parent.
+    command.upgrade(config, "heads")
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
