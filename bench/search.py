@@ -22,17 +22,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from chatserver import kb  # noqa: E402  (the repo root is put on the path just above)
+from chatserver.articles import DEFAULT_SOURCE, LOCALES, Article, load_articles, plain_text  # noqa: E402
 
 QUESTIONS = ROOT / "tests" / "kb"
 SWAP_SHARE = 0.15
 WORD = re.compile(r"\w+")
 
 
-def synthetic(articles: list[kb.Article], size: int) -> list[kb.Article]:
+def synthetic(articles: list[Article], size: int) -> list[Article]:
     """Return size articles varied from the shipped ones; the same every run."""
     pools = {
         locale: sorted({w for a in articles if a.locale == locale for w in WORD.findall(a.body)})
-        for locale in kb.LOCALES
+        for locale in LOCALES
     }
     made = []
     for i in range(size):
@@ -44,7 +45,7 @@ def synthetic(articles: list[kb.Article], size: int) -> list[kb.Article]:
             return rng.choice(pool) if rng.random() < SWAP_SHARE else match.group()
 
         made.append(
-            kb.Article.build(
+            Article.build(
                 slug=f"{base.slug}-{i}",
                 locale=base.locale,
                 title=WORD.sub(vary, base.title),
@@ -78,7 +79,7 @@ def timed(run: Callable[[], object]) -> float:
 
 
 def bench_whoosh(
-    corpus: list[kb.Article], questions: list[dict[str, object]], rounds: int
+    corpus: list[Article], questions: list[dict[str, object]], rounds: int
 ) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         knowledge = kb.KnowledgeBase(Path(tmp))
@@ -92,12 +93,12 @@ def bench_whoosh(
     return {"build s": build, "re-sync s": resync, **latency_figures(latencies)}
 
 
-def bench_fts5(corpus: list[kb.Article], questions: list[dict[str, object]], rounds: int) -> dict[str, float]:
+def bench_fts5(corpus: list[Article], questions: list[dict[str, object]], rounds: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         db = sqlite3.connect(Path(tmp) / "fts.db")
 
         def build() -> None:
-            for locale in kb.LOCALES:
+            for locale in LOCALES:
                 db.execute(
                     f"CREATE VIRTUAL TABLE kb_{locale} USING fts5(slug UNINDEXED, title, tags, synonyms,"
                     " body, tokenize='porter unicode61 remove_diacritics 2')"
@@ -105,7 +106,7 @@ def bench_fts5(corpus: list[kb.Article], questions: list[dict[str, object]], rou
             for a in corpus:
                 db.execute(
                     f"INSERT INTO kb_{a.locale} VALUES (?, ?, ?, ?, ?)",
-                    (a.slug, a.title, " ".join(a.tags), " ".join(a.synonyms), kb.plain_text(a.body)),
+                    (a.slug, a.title, " ".join(a.tags), " ".join(a.synonyms), plain_text(a.body)),
                 )
             db.commit()
 
@@ -135,10 +136,10 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000", help="corpus sizes, comma-separated")
     parser.add_argument("--rounds", type=int, default=3, help="times each question is asked")
     args = parser.parse_args()
-    articles, problems = kb.load_articles(kb.DEFAULT_SOURCE)
+    articles, problems = load_articles(DEFAULT_SOURCE)
     for problem in problems:
         print(f"skipped: {problem}", file=sys.stderr)
-    questions = [q for loc in kb.LOCALES for q in kb.load_questions(QUESTIONS / f"questions-{loc}.jsonl")]
+    questions = [q for loc in LOCALES for q in kb.load_questions(QUESTIONS / f"questions-{loc}.jsonl")]
     print(f"{len(articles)} shipped articles, {len(questions)} questions x {args.rounds} rounds\n")
     print(f"{'articles':>8}  {'metric':<10} {'whoosh':>9} {'fts5':>9} {'ratio':>7}")
     for size in (int(s) for s in args.sizes.split(",")):

@@ -1,8 +1,7 @@
-"""Help articles: parse kb/ Markdown, index it with Whoosh per locale, suggest answers."""
+"""Search over help articles: a Whoosh index per locale, suggestions with a confidence cut-off."""
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import json
 import math
@@ -24,10 +23,7 @@ from whoosh.lang import stemmer_for_language
 from whoosh.lang.stopwords import stoplists
 from whoosh.support.charset import accent_map
 
-_REPO_SOURCE = Path(__file__).resolve().parent.parent / "kb"
-# An installed wheel carries kb/ inside the package (pyproject's force-include).
-DEFAULT_SOURCE = _REPO_SOURCE if _REPO_SOURCE.is_dir() else Path(__file__).resolve().parent / "kb_articles"
-LOCALES = ("en", "nl")
+from chatserver.articles import LOCALES, Article, plain_text, split_list
 
 # Bump when analysis or schema change: Whoosh keeps the analyzer pickled inside an index, so a
 # new version starts an empty index beside the old one (which is deleted) and sync() fills it.
@@ -106,43 +102,8 @@ _MARKER_WORDS = {
 _SHARED_MARKERS = frozenset.intersection(*(frozenset(w.split()) for w in _MARKER_WORDS.values()))
 _LOCALE_MARKERS = {loc: frozenset(words.split()) - _SHARED_MARKERS for loc, words in _MARKER_WORDS.items()}
 
-_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
-_FRONT_KEYS = ("title", "slug", "locale", "tags", "synonyms")
-_REQUIRED_KEYS = ("title", "slug", "locale", "tags")
 # Whoosh's default token pattern, so snippets cut words exactly where the index did.
 _TOKEN = re.compile(r"\w+(?:\.?\w+)*")
-
-
-class ArticleError(ValueError):
-    """An article file that cannot be used; the message names the file and the problem."""
-
-
-@dataclass(frozen=True)
-class Article:
-    slug: str
-    locale: str
-    title: str
-    tags: tuple[str, ...]
-    synonyms: tuple[str, ...]
-    body: str
-    content_hash: str
-
-    @classmethod
-    def build(
-        cls,
-        *,
-        slug: str,
-        locale: str,
-        title: str,
-        body: str,
-        tags: Iterable[str] = (),
-        synonyms: Iterable[str] = (),
-    ) -> Article:
-        """Make an article, computing its content hash from the fields."""
-        tags, synonyms = tuple(tags), tuple(synonyms)
-        canonical = "\x1f".join([slug, locale, title, ",".join(tags), ",".join(synonyms), body])
-        digest = hashlib.sha256(canonical.encode()).hexdigest()
-        return cls(slug, locale, title, tags, synonyms, body, digest)
 
 
 @dataclass(frozen=True)
@@ -154,106 +115,7 @@ class Hit:
     score: float
 
 
-# -- parsing -------------------------------------------------------------------------------------------
-
-
-def parse_article(path: Path) -> Article:
-    """Parse one Markdown file with front matter; raise ArticleError naming the problem."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ArticleError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise ArticleError(f"{path}: cannot be read ({exc.strerror})") from None
-    lines = text.replace("\r\n", "\n").split("\n")
-    if lines[0].strip() != "---":
-        raise ArticleError(f"{path}: must start with a '---' line that opens the front matter")
-    end = next((i for i, line in enumerate(lines[1:], 1) if line.strip() == "---"), None)
-    if end is None:
-        raise ArticleError(f"{path}: the front matter is not closed by a '---' line")
-    meta: dict[str, str] = {}
-    for number, line in enumerate(lines[1:end], 2):
-        if not line.strip():
-            continue
-        key, colon, value = line.partition(":")
-        key = key.strip().lower()
-        if not colon:
-            raise ArticleError(f"{path}:{number}: expected 'key: value', got {line.strip()!r}")
-        if key not in _FRONT_KEYS:
-            raise ArticleError(f"{path}:{number}: unknown key {key!r} (known: {', '.join(_FRONT_KEYS)})")
-        if key in meta:
-            raise ArticleError(f"{path}:{number}: {key!r} is given twice")
-        meta[key] = value.strip()
-    missing = [key for key in _REQUIRED_KEYS if not meta.get(key)]
-    if missing:
-        raise ArticleError(f"{path}: the front matter lacks {', '.join(missing)}")
-    slug, locale = meta["slug"], meta["locale"]
-    if not _SLUG.fullmatch(slug):
-        raise ArticleError(f"{path}: slug {slug!r} must be lowercase letters, digits and dashes")
-    if locale not in LOCALES:
-        raise ArticleError(f"{path}: locale {locale!r} is not one of {', '.join(LOCALES)}")
-    if path.parent.name in LOCALES and path.parent.name != locale:
-        raise ArticleError(f"{path}: locale is {locale!r} but the file is in {path.parent.name}/")
-    body = "\n".join(lines[end + 1 :]).strip()
-    if not body:
-        raise ArticleError(f"{path}: there is no text after the front matter")
-    return Article.build(
-        slug=slug,
-        locale=locale,
-        title=meta["title"],
-        body=body,
-        tags=_split_list(meta["tags"]),
-        synonyms=_split_list(meta.get("synonyms", "")),
-    )
-
-
-def _split_list(value: str) -> tuple[str, ...]:
-    return tuple(item.strip() for item in value.split(",") if item.strip())
-
-
-def load_articles(source: Path) -> tuple[list[Article], list[str]]:
-    """Read every *.md under source; return the good articles and one line per bad file."""
-    if not source.is_dir():
-        return [], [f"{source}: not a directory"]
-    articles: list[Article] = []
-    problems: list[str] = []
-    seen: dict[tuple[str, str], Path] = {}
-    for path in sorted(source.rglob("*.md")):
-        try:
-            article = parse_article(path)
-        except ArticleError as exc:
-            problems.append(str(exc))
-            continue
-        first = seen.setdefault((article.locale, article.slug), path)
-        if first != path:
-            problems.append(f"{path}: slug {article.slug!r} is already used by {first}")
-            continue
-        articles.append(article)
-    return articles, problems
-
-
 # -- text and analysis ---------------------------------------------------------------------------------
-
-_MARKDOWN = [
-    (re.compile(r"```.*?```", re.S), " "),
-    (re.compile(r"!?\[([^\]]*)\]\([^)]*\)"), r"\1"),  # links and images keep their text
-    (re.compile(r"<[^>]+>"), " "),
-    (re.compile(r"^ {0,3}#{1,6}\s*(.*?)[\s#]*$", re.M), r"\1:"),  # a heading introduces its section
-    (re.compile(r"^\s*(?:[-*+]|\d+[.)]|>)\s+", re.M), ""),
-    (re.compile(r"[*_`|]+|^-{3,}$", re.M), ""),
-    # The widget splits snippets on the markers, so the text itself must never hold them.
-    (re.compile(r"\[\[|\]\]"), " "),
-    (re.compile(r"([?!.:]):"), r"\1"),
-    (re.compile(r"\s+"), " "),
-]
-
-
-def plain_text(markdown: str) -> str:
-    """Return Markdown as one line of plain text, without markup or snippet markers."""
-    for pattern, replacement in _MARKDOWN:
-        markdown = pattern.sub(replacement, markdown)
-    return markdown.strip()
-
 
 def _analyzer(locale: str, stem: bool) -> Analyzer:
     # Accents fold before stemming so "ideeën" meets "ideeen"; stop words go at index and query
@@ -547,8 +409,8 @@ class KnowledgeBase:
             slug=slug,
             locale=locale,
             title=stored["title"],
-            tags=_split_list(stored["tags"]),
-            synonyms=_split_list(stored["synonyms"]),
+            tags=split_list(stored["tags"]),
+            synonyms=split_list(stored["synonyms"]),
             body=stored["markdown"],
             content_hash=stored["content_hash"],
         )

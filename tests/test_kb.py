@@ -11,6 +11,15 @@ from pathlib import Path
 import pytest
 
 from chatserver import kb
+from chatserver.articles import (
+    DEFAULT_SOURCE,
+    LOCALES,
+    Article,
+    ArticleError,
+    load_articles,
+    parse_article,
+    plain_text,
+)
 
 QUESTIONS = Path(__file__).resolve().parent / "kb"
 NONSENSE = ["asdf qwerty", "what's the weather in Paris", "hoe laat is het in Tokio"]
@@ -113,7 +122,7 @@ def write_articles(root: Path, articles: dict[str, str]) -> Path:
 @pytest.fixture(scope="module")
 def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[kb.KnowledgeBase]:
     root = tmp_path_factory.mktemp("small")
-    articles, problems = kb.load_articles(write_articles(root / "src", ARTICLES))
+    articles, problems = load_articles(write_articles(root / "src", ARTICLES))
     assert problems == []
     knowledge = kb.KnowledgeBase(root / "index")
     knowledge.sync(articles)
@@ -130,18 +139,18 @@ def slugs(hits: list[kb.Hit]) -> list[str]:
 
 def test_parse_reads_front_matter_and_body(tmp_path: Path) -> None:
     write_articles(tmp_path, ARTICLES)
-    article = kb.parse_article(tmp_path / "en/return-an-item.md")
+    article = parse_article(tmp_path / "en/return-an-item.md")
     assert (article.slug, article.locale) == ("return-an-item", "en")
     assert article.title == "How do I return an item?"
     assert article.tags == ("returns", "refunds")
     assert article.synonyms == ("send back", "money back", "return label")
     assert article.body.startswith("You can return an item") and article.body.endswith("arrives.")
-    assert kb.parse_article(tmp_path / "en/reset-password.md").synonyms == ()
+    assert parse_article(tmp_path / "en/reset-password.md").synonyms == ()
 
 
 def test_content_hash_follows_the_content() -> None:
     def content_hash(body: str = "Text.", tags: tuple[str, ...] = ("x",)) -> str:
-        return kb.Article.build(slug="a", locale="en", title="A", body=body, tags=tags).content_hash
+        return Article.build(slug="a", locale="en", title="A", body=body, tags=tags).content_hash
 
     assert content_hash() == content_hash()
     assert content_hash(body="Text!") != content_hash()
@@ -170,8 +179,8 @@ def test_parse_names_the_file_and_the_problem(tmp_path: Path, text: str, problem
     path = tmp_path / "en" / "bad.md"
     path.parent.mkdir()
     path.write_text(text, encoding="utf-8")
-    with pytest.raises(kb.ArticleError) as error:
-        kb.parse_article(path)
+    with pytest.raises(ArticleError) as error:
+        parse_article(path)
     assert str(path) in str(error.value)
     assert problem in str(error.value)
 
@@ -179,24 +188,24 @@ def test_parse_names_the_file_and_the_problem(tmp_path: Path, text: str, problem
 def test_parse_rejects_bytes_that_are_not_utf8(tmp_path: Path) -> None:
     path = tmp_path / "latin1.md"
     path.write_bytes(f"---\n{GOOD_FRONT}---\ncaf\xe9".encode("latin-1"))
-    with pytest.raises(kb.ArticleError, match="not UTF-8"):
-        kb.parse_article(path)
+    with pytest.raises(ArticleError, match="not UTF-8"):
+        parse_article(path)
 
 
 def test_load_reports_and_skips_bad_files(tmp_path: Path) -> None:
     write_articles(tmp_path, ARTICLES)
     (tmp_path / "en" / "broken.md").write_text("title: no fences\n", encoding="utf-8")
     (tmp_path / "en" / "copy.md").write_text(ARTICLES["en/cancel-your-order.md"], encoding="utf-8")
-    articles, problems = kb.load_articles(tmp_path)
+    articles, problems = load_articles(tmp_path)
     assert len(articles) == len(ARTICLES)
     assert len(problems) == 2
     assert "broken.md" in problems[0] and "must start with" in problems[0]
     assert "copy.md" in problems[1] and "already used by" in problems[1]
-    assert kb.load_articles(tmp_path / "missing") == ([], [f"{tmp_path / 'missing'}: not a directory"])
+    assert load_articles(tmp_path / "missing") == ([], [f"{tmp_path / 'missing'}: not a directory"])
 
 
 def test_plain_text_drops_markup_and_snippet_markers() -> None:
-    text = kb.plain_text("## Heading\n\n- **bold** and [a link](/x) with `code`\n- tricky [[marker]]")
+    text = plain_text("## Heading\n\n- **bold** and [a link](/x) with `code`\n- tricky [[marker]]")
     assert text == "Heading: bold and a link with code tricky marker"
 
 
@@ -204,15 +213,15 @@ def test_plain_text_drops_markup_and_snippet_markers() -> None:
 
 
 def test_sync_is_incremental(tmp_path: Path) -> None:
-    articles, _ = kb.load_articles(write_articles(tmp_path / "src", ARTICLES))
+    articles, _ = load_articles(write_articles(tmp_path / "src", ARTICLES))
     knowledge = kb.KnowledgeBase(tmp_path / "index")
     assert knowledge.sync(articles) == {"added": 8, "updated": 0, "removed": 0, "unchanged": 0}
     assert knowledge.sync(articles) == {"added": 0, "updated": 0, "removed": 0, "unchanged": 8}
 
-    changed = kb.Article.build(
+    changed = Article.build(
         slug="reset-password", locale="en", title="Reset a forgotten passphrase", body="Use the reset link."
     )
-    added = kb.Article.build(slug="gift-cards", locale="en", title="Gift cards", body="Redeem a gift card.")
+    added = Article.build(slug="gift-cards", locale="en", title="Gift cards", body="Redeem a gift card.")
     kept = [a for a in articles if a.slug not in ("reset-password", "levertijd")]
     counts = knowledge.sync([*kept, changed, added])
     assert counts == {"added": 1, "updated": 1, "removed": 1, "unchanged": 6}
@@ -231,7 +240,7 @@ def test_sync_is_incremental(tmp_path: Path) -> None:
 
 
 def test_sync_reports_progress_on_large_imports(tmp_path: Path) -> None:
-    many = [kb.Article.build(slug=f"a{i}", locale="en", title=f"No. {i}", body="Text.") for i in range(150)]
+    many = [Article.build(slug=f"a{i}", locale="en", title=f"No. {i}", body="Text.") for i in range(150)]
     messages: list[str] = []
     kb.KnowledgeBase(tmp_path).sync(many, messages.append)
     assert messages == ["indexed 100/150 articles", "indexed 150/150 articles"]
@@ -241,7 +250,7 @@ def test_searches_see_commits_of_another_process(tmp_path: Path, monkeypatch: py
     monkeypatch.setattr(kb, "STALE_CHECK_SECONDS", 0.0)
     server, cli = kb.KnowledgeBase(tmp_path), kb.KnowledgeBase(tmp_path)
     assert server.search("gift card", "en") == []
-    cli.sync([kb.Article.build(slug="gift-cards", locale="en", title="Gift cards", body="Redeem it.")])
+    cli.sync([Article.build(slug="gift-cards", locale="en", title="Gift cards", body="Redeem it.")])
     assert slugs(server.search("gift card", "en")) == ["gift-cards"]
 
 
@@ -252,17 +261,17 @@ def test_an_unreadable_index_is_rebuilt(tmp_path: Path) -> None:
     damaged.mkdir()
     (damaged / "_MAIN_1.toc").write_bytes(b"not an index")
     knowledge = kb.KnowledgeBase(tmp_path)
-    assert knowledge.sync([kb.Article.build(slug="a", locale="en", title="A", body="B")])["added"] == 1
+    assert knowledge.sync([Article.build(slug="a", locale="en", title="A", body="B")])["added"] == 1
 
 
 def test_search_is_safe_from_many_threads_during_sync(tmp_path: Path) -> None:
     knowledge = kb.KnowledgeBase(tmp_path)
-    articles, _ = kb.load_articles(write_articles(tmp_path / "src", ARTICLES))
+    articles, _ = load_articles(write_articles(tmp_path / "src", ARTICLES))
     knowledge.sync(articles)
     stop = threading.Event()
 
     def resync() -> None:
-        extra = kb.Article.build(slug="extra", locale="en", title="Extra", body="More text.")
+        extra = Article.build(slug="extra", locale="en", title="Extra", body="More text.")
         while not stop.is_set():
             knowledge.sync([*articles, extra])
             knowledge.sync(articles)
@@ -380,7 +389,7 @@ def test_detect_locale(text: str, locale: str) -> None:
 
 @pytest.fixture(scope="module")
 def shipped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[kb.KnowledgeBase]:
-    articles, problems = kb.load_articles(kb.DEFAULT_SOURCE)
+    articles, problems = load_articles(DEFAULT_SOURCE)
     if not articles:
         pytest.skip("kb/ holds no articles yet")
     assert problems == []
@@ -390,7 +399,7 @@ def shipped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[kb.KnowledgeBa
     knowledge.close()
 
 
-@pytest.mark.parametrize("locale", kb.LOCALES)
+@pytest.mark.parametrize("locale", LOCALES)
 def test_shipped_question_set_quality(shipped: kb.KnowledgeBase, locale: str) -> None:
     path = QUESTIONS / f"questions-{locale}.jsonl"
     if not path.exists():
