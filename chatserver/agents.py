@@ -198,3 +198,31 @@ async def candidates(store: Store, site_id: str) -> list[Candidate]:
     )
     async with store.read() as conn:
         return [Candidate(r.id, r.max_chats, r.open_chats) for r in await conn.execute(query)]
+
+
+async def change(
+    store: Store,
+    agent_id: str,
+    *,
+    role: Role | None = None,
+    max_chats: int | None = None,
+    disabled: bool | None = None,
+    password: str | None = None,
+) -> None:
+    """Change an agent's account; raise ValueError on bad input (nothing is stored then)."""
+    values: dict[str, Any] = {}
+    if role is not None:
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}")
+        values["role"] = role
+    if max_chats is not None:
+        if not 1 <= max_chats <= 50:
+            raise ValueError("max chats must be from 1 to 50")
+        values["max_chats"] = max_chats
+    if disabled is not None:
+        values["disabled"] = disabled
+    if password is not None:
+        values["password_hash"] = auth.hash_password(password)
+    if values:
+        async with store.write() as conn:
+            await conn.execute(update(agents).where(agents.c.id == agent_id).values(**values))

@@ -10,8 +10,19 @@ from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from chatserver import __version__, agents, auth, contacts, protocol, sites
+from chatserver import (
+    __version__,
+    agents,
+    auth,
+    contacts,
+    identity,
+    lockout,
+    protocol,
+    site_settings,
+    sites,
+)
 from chatserver.runtime import Runtime
+from chatserver.store import now_ms
 
 log = logging.getLogger("chatserver.api")
 
@@ -94,22 +105,92 @@ async def visitors(request: Request) -> Response:
     if request.method == "OPTIONS":
         return Response(status_code=204, headers=headers)
     body = await _json_body(request)
+    details = _details(body, request)
     previous = body.get("token")
-    identity = rt.signer.visitor(previous) if isinstance(previous, str) else None
-    if identity is None or identity.site_id != site.id or not await contacts.belongs(
-        rt.store, identity.contact_id, site.id
-    ):
-        identity = auth.VisitorIdentity(site.id, await contacts.create(rt.store, site.id))
-        log.info("event=visitor_created site=%s contact=%s", site.id, identity.contact_id)
+    known = rt.signer.visitor(previous) if isinstance(previous, str) else None
+    contact_id = known.contact_id if known and known.site_id == site.id else None
+    if contact_id and not await contacts.belongs(rt.store, contact_id, site.id):
+        contact_id = None
+    verified = False
+    if body.get("identity") is not None:
+        contact_id, verified = await _identify(rt, site, contact_id, body["identity"], details)
+    if contact_id is None:
+        contact_id = await contacts.create(rt.store, site.id)
+        log.info("event=visitor_created site=%s contact=%s", site.id, contact_id)
+    await contacts.describe(rt.store, contact_id, **details)
+    visitor = auth.VisitorIdentity(site.id, contact_id)
     return JSONResponse(
         {
-            "token": rt.signer.visitor_token(identity),
-            "visitor": {"id": identity.contact_id},
-            "site": {"name": site.name, "settings": site.settings},
+            "token": rt.signer.visitor_token(visitor),
+            "visitor": {"id": contact_id, "verified": verified},
+            "site": {"name": site.name, "settings": site_settings.public(site.settings)},
             "agents_online": bool(await agents.candidates(rt.store, site.id)),
         },
         headers=headers,
     )
+
+
+def _one_line(value: Any, what: str, limit: int) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > limit or "\n" in value or "\r" in value:
+        raise ApiError(400, "invalid_message", f"{what} must be one line of at most {limit} characters")
+    return value.strip() or None
+
+
+def _details(body: dict[str, Any], request: Request) -> dict[str, Any]:
+    """Read what the widget says about the visitor and their page; refuse anything odd."""
+    profile = body.get("profile") or {}
+    page = body.get("page") or {}
+    if not isinstance(profile, dict) or not isinstance(page, dict):
+        raise ApiError(400, "invalid_message", "'profile' and 'page' must be objects")
+    email = _one_line(profile.get("email"), "profile.email", 320)
+    if email:
+        try:
+            email = agents.check_email(email)
+        except ValueError as problem:
+            raise ApiError(400, "invalid_message", str(problem)) from None
+    url = _one_line(page.get("url"), "page.url", 2000)
+    if url and not url.startswith(("https://", "http://")):
+        raise ApiError(400, "invalid_message", "page.url must be an http(s) address")
+    locale = _one_line(body.get("locale"), "locale", 16)
+    return {
+        "name": _one_line(profile.get("name"), "profile.name", 200),
+        "email": email,
+        "locale": locale.split("-")[0].lower()[:8] if locale else None,
+        "page_url": url,
+        "page_title": _one_line(page.get("title"), "page.title", 300),
+        "referrer": _one_line(page.get("referrer"), "page.referrer", 2000),
+        "user_agent": (request.headers.get("user-agent") or "")[:500] or None,
+        "last_seen_at": now_ms(),
+    }
+
+
+async def _identify(
+    rt: Runtime, site: sites.Site, contact_id: str | None, data: Any, details: dict[str, Any]
+) -> tuple[str | None, bool]:
+    """Join the verified user's contact, or keep the visitor anonymous with what they claimed."""
+    try:
+        claim = identity.parse(data)
+    except identity.IdentityError as problem:
+        raise ApiError(400, "invalid_message", str(problem)) from None
+    secret = await site_settings.identity_secret(rt.store, site.id)
+    try:
+        if secret is None:
+            raise identity.IdentityError("this site has no identity secret yet")
+        identity.verify(secret, claim)
+    except identity.IdentityError as problem:
+        if secret is not None and (await site_settings.identity(rt.store, site.id)).enforced:
+            log.info("event=identity_refused site=%s", site.id)
+            raise ApiError(403, "forbidden", str(problem)) from None
+        # Unverified: the claim describes this anonymous visitor and nobody else.
+        details.update(name=details["name"] or claim.name, email=details["email"] or claim.email)
+        return contact_id, False
+    joined = await contacts.identified(
+        rt.store, site.id, contact_id, claim.user_id, claim.name, claim.email
+    )
+    log.info("event=identity_verified site=%s contact=%s", site.id, joined)
+    return joined, True
 
 
 async def login(request: Request) -> Response:
@@ -118,10 +199,19 @@ async def login(request: Request) -> Response:
     email, password = body.get("email"), body.get("password")
     if not isinstance(email, str) or not isinstance(password, str):
         raise ApiError(400, "invalid_message", "'email' and 'password' are required")
-    agent = await agents.authenticate(rt.store, email, password)
+    # The console's sign-in form and this API share one lockout per address (lockout.py).
+    lock = await lockout.locked(rt.store, email)
+    agent = None if lock else await agents.authenticate(rt.store, email, password)
     if agent is None:
         log.info("event=login_failed")
+        lock = lock or await lockout.failed(rt.store, email)
+        if lock:
+            raise ApiError(
+                429, "too_many_attempts",
+                f"too many failed sign-ins; try again in {lock.minutes_left(now_ms())} minutes",
+            )
         raise ApiError(401, "unauthorized", "wrong email or password")
+    await lockout.succeeded(rt.store, email)
     session_id = await auth.open_session(rt.store, agent.id)
     log.info("event=login agent=%s", agent.id)
     response = JSONResponse({"agent": {"id": agent.id, "name": agent.name, "role": agent.role}})

@@ -9,11 +9,13 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.routing import Route, WebSocketRoute
 
-from chatserver import agents, api, auth, broker, sockets, widget
+from chatserver import agents, api, auth, broker, console, helpcenter, resync, sockets, ticket_api, widget
 from chatserver.config import Settings
 from chatserver.hub import Hub
+from chatserver.mail import service as mail_service
 from chatserver.runtime import Runtime
 from chatserver.store import Store
+from chatserver.suggestions import Suggester
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -24,14 +26,25 @@ def create_app(settings: Settings) -> Starlette:
         store = Store(settings.store_url)
         hub = Hub(broker.from_url(settings.broker_url))
         await hub.start()
-        rt = Runtime(settings, store, hub, auth.Signer(await auth.instance_secret(store)))
+        suggester = Suggester.open(settings.data_dir)
+        await suggester.refresh(store)
+        secret = await auth.instance_secret(store)
+        rt = Runtime(settings, store, hub, auth.Signer(secret), suggester)
         app.state.runtime = rt
-        keeper = asyncio.create_task(_keep_presence(rt))
+        hub.on_resume = lambda since: resync.catch_up(rt, since)
+        tasks = [
+            asyncio.create_task(_keep_presence(rt)),
+            asyncio.create_task(suggester.keep_fresh(store)),
+        ]
+        mail = await mail_service.start(rt, secret)
         try:
             yield
         finally:
-            keeper.cancel()
+            await mail.stop()
+            for task in tasks:
+                task.cancel()
             await hub.broker.close()
+            suggester.close()
             await store.close()
 
     routes = [
@@ -42,6 +55,9 @@ def create_app(settings: Settings) -> Starlette:
         WebSocketRoute("/ws/visitor", sockets.visitor_endpoint),
         WebSocketRoute("/ws/agent", sockets.agent_endpoint),
         *widget.routes(),
+        *helpcenter.routes(),
+        *console.routes(),
+        *ticket_api.routes(),
     ]
     return Starlette(
         routes=routes, lifespan=lifespan, exception_handlers={api.ApiError: api.api_error}

@@ -7,6 +7,12 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy import and_, delete, func, insert, select, update
+
+from chatserver.store import Store, new_id, now_ms
+from chatserver.store.schema import article_views, articles
 
 _REPO_SOURCE = Path(__file__).resolve().parent.parent / "kb"
 # An installed wheel carries kb/ inside the package (pyproject's force-include).
@@ -144,3 +150,104 @@ def plain_text(markdown: str) -> str:
     for pattern, replacement in _MARKDOWN:
         markdown = pattern.sub(replacement, markdown)
     return markdown.strip()
+
+
+# -- the store ------------------------------------------------------------------------------------
+
+
+def _values(article: Article) -> dict[str, Any]:
+    return {
+        "title": article.title, "tags": list(article.tags), "synonyms": list(article.synonyms),
+        "body": article.body, "content_hash": article.content_hash,
+    }
+
+
+def _article(row: Any) -> Article:
+    return Article(row.slug, row.locale, row.title, tuple(row.tags), tuple(row.synonyms), row.body,
+                   row.content_hash)
+
+
+async def replace_all(store: Store, wanted: list[Article]) -> dict[str, int]:
+    """Make the stored help centre exactly these articles; count what changed."""
+    counts = {"added": 0, "updated": 0, "removed": 0, "unchanged": 0}
+    now = now_ms()
+    async with store.write() as conn:
+        stored = {
+            (row.locale, row.slug): row.content_hash
+            for row in await conn.execute(
+                select(articles.c.locale, articles.c.slug, articles.c.content_hash)
+            )
+        }
+        for article in wanted:
+            key = (article.locale, article.slug)
+            earlier = stored.pop(key, None)
+            if earlier == article.content_hash:
+                counts["unchanged"] += 1
+            elif earlier is None:
+                counts["added"] += 1
+                await conn.execute(insert(articles).values(
+                    locale=article.locale, slug=article.slug, updated_at=now, **_values(article)
+                ))
+            else:
+                counts["updated"] += 1
+                await conn.execute(
+                    update(articles)
+                    .where(articles.c.locale == article.locale, articles.c.slug == article.slug)
+                    .values(updated_at=now, **_values(article))
+                )
+        for locale, slug in stored:
+            counts["removed"] += 1
+            await conn.execute(
+                delete(articles).where(articles.c.locale == locale, articles.c.slug == slug)
+            )
+    return counts
+
+
+async def all_articles(store: Store) -> list[Article]:
+    """Return every stored article."""
+    async with store.read() as conn:
+        rows = await conn.execute(select(articles).order_by(articles.c.locale, articles.c.slug))
+        return [_article(row) for row in rows]
+
+
+async def version(store: Store) -> tuple[int, int]:
+    """Return (count, newest change): it moves whenever any process changes an article."""
+    async with store.read() as conn:
+        row = (await conn.execute(select(func.count(), func.max(articles.c.updated_at)))).one()
+    return int(row[0]), int(row[1] or 0)
+
+
+async def get(store: Store, locale: str, slug: str) -> Article | None:
+    """Return one stored article, or None."""
+    async with store.read() as conn:
+        row = (await conn.execute(
+            select(articles).where(articles.c.locale == locale, articles.c.slug == slug)
+        )).first()
+    return _article(row) if row else None
+
+
+async def record_view(
+    store: Store, contact_id: str, conversation_id: str | None, locale: str, slug: str
+) -> None:
+    """Remember that a visitor opened an article, for the agent's sidebar."""
+    async with store.write() as conn:
+        await conn.execute(insert(article_views).values(
+            id=new_id(), contact_id=contact_id, conversation_id=conversation_id, locale=locale,
+            slug=slug, created_at=now_ms(),
+        ))
+
+
+async def viewed(store: Store, contact_id: str, limit: int = 20) -> list[dict[str, Any]]:
+    """Return the articles a contact opened, newest first, with their titles."""
+    query = (
+        select(article_views.c.locale, article_views.c.slug, article_views.c.created_at,
+               articles.c.title)
+        .select_from(article_views.outerjoin(articles, and_(
+            articles.c.locale == article_views.c.locale, articles.c.slug == article_views.c.slug
+        )))
+        .where(article_views.c.contact_id == contact_id)
+        .order_by(article_views.c.created_at.desc())
+        .limit(limit)
+    )
+    async with store.read() as conn:
+        return [dict(row._mapping) for row in await conn.execute(query)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 
@@ -74,6 +75,7 @@ class Signer:
     def __init__(self, secret: str) -> None:
         self._visitors = URLSafeTimedSerializer(secret, salt="chatserver.visitor")
         self._sessions = URLSafeTimedSerializer(secret, salt="chatserver.session")
+        self._csrf_key = hashlib.sha256(b"chatserver.csrf|" + secret.encode()).digest()
 
     def visitor_token(self, identity: VisitorIdentity) -> str:
         return self._visitors.dumps({"s": identity.site_id, "c": identity.contact_id})
@@ -90,6 +92,11 @@ class Signer:
 
     def session_cookie(self, session_id: str) -> str:
         return self._sessions.dumps(session_id)
+
+    def csrf_token(self, nonce: str, session_id: str | None) -> str:
+        """Return the form token for a browser's CSRF nonce, bound to its session if any."""
+        message = f"{nonce}|{session_id or ''}".encode()
+        return hmac.new(self._csrf_key, message, "sha256").hexdigest()
 
     def session_id(self, cookie: str) -> str | None:
         try:
@@ -135,3 +142,9 @@ async def close_session(store: Store, session_id: str) -> None:
     """End one session."""
     async with store.write() as conn:
         await conn.execute(delete(agent_sessions).where(agent_sessions.c.id_hash == _hash(session_id)))
+
+
+async def close_agent_sessions(store: Store, agent_id: str) -> None:
+    """End every session of the agent (their open sockets are closed through the hub)."""
+    async with store.write() as conn:
+        await conn.execute(delete(agent_sessions).where(agent_sessions.c.agent_id == agent_id))

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
-from chatserver import __version__, agents, auth, bootstrap, config, sites
+from chatserver import __version__, agents, articles, auth, bootstrap, config, kb, sites, suggestions
 from chatserver.store import Store
+from chatserver.store import copy as store_copy
+from chatserver.suggestions import Suggester
 
 
 class UsageError(Exception):
@@ -39,6 +44,8 @@ def build_parser() -> Parser:
     serve = commands.add_parser("serve", help="run the server")
     serve.add_argument("--host", default=config.DEFAULT_HOST)
     serve.add_argument("--port", type=int, default=config.DEFAULT_PORT)
+    serve.add_argument("--smtp-port", type=int, metavar="PORT",
+                       help="also listen for email replies by SMTP on this port (e.g. 2525)")
     _data_dir(serve)
 
     agents_cmd = commands.add_parser("agents", help="manage agents").add_subparsers(
@@ -68,6 +75,28 @@ def build_parser() -> Parser:
     list_sites = sites_cmd.add_parser("list", help="list sites")
     list_sites.add_argument("--json", action="store_true")
     _data_dir(list_sites)
+
+    kb_cmd = commands.add_parser("kb", help="the help centre and its search").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    index = kb_cmd.add_parser("index", help="import a folder of Markdown articles and index it")
+    index.add_argument("--source", type=Path, default=articles.DEFAULT_SOURCE,
+                       help="folder of articles (replaces the current set; default: the shipped one)")
+    _data_dir(index)
+    search = kb_cmd.add_parser("search", help="ask the help centre a question")
+    search.add_argument("question")
+    search.add_argument("--locale", choices=articles.LOCALES)
+    search.add_argument("--limit", type=int, default=3)
+    search.add_argument("--json", action="store_true")
+    _data_dir(search)
+    evaluate = kb_cmd.add_parser("eval", help="measure search quality on question sets")
+    evaluate.add_argument("questions", nargs="+", type=Path, metavar="QUESTIONS.jsonl")
+    _data_dir(evaluate)
+
+    move = commands.add_parser("migrate-store", help="copy the SQLite store into PostgreSQL")
+    move.add_argument("--to", metavar="URL", default=os.environ.get("DATABASE_URL", ""),
+                      help="an empty PostgreSQL database (default: env DATABASE_URL)")
+    _data_dir(move)
     return parser
 
 
@@ -76,12 +105,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         settings = config.load(args.data_dir, getattr(args, "host", config.DEFAULT_HOST),
-                               getattr(args, "port", config.DEFAULT_PORT))
+                               getattr(args, "port", config.DEFAULT_PORT),
+                               smtp_port=getattr(args, "smtp_port", None))
         if args.command == "serve":
             return serve(settings)
+        if args.command == "migrate-store":
+            return asyncio.run(store_copy.run(settings.data_dir, _postgres_url(args.to)))
         command = COMMANDS[(args.command, args.action)]
         return asyncio.run(_with_store(settings, lambda store: command(store, args)))
-    except (UsageError, config.ConfigError, ValueError) as problem:
+    except (UsageError, config.ConfigError, ValueError, store_copy.CopyError) as problem:
         print(f"chatserver: error: {problem}", file=sys.stderr)
         return 2
     except OSError as problem:
@@ -90,6 +122,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _postgres_url(url: str) -> str:
+    if not url.startswith("postgresql"):
+        raise UsageError("migrate-store needs --to postgresql://USER@HOST/DB (or DATABASE_URL)")
+    return config.load(".", environ={"DATABASE_URL": url}).store_url
 
 
 async def _with_store(
@@ -159,11 +197,67 @@ async def sites_list(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _suggester(store: Store, args: argparse.Namespace) -> Suggester:
+    """Open the data dir's search index, brought up to date with the store."""
+    for problem in await suggestions.seed(store):
+        print(f"skipped {problem}", file=sys.stderr)
+    suggester = Suggester.open(Path(args.data_dir))
+    await suggester.refresh(store, progress=lambda line: print(line, flush=True))
+    return suggester
+
+
+async def kb_index(store: Store, args: argparse.Namespace) -> int:
+    found, problems = articles.load_articles(args.source)
+    for problem in problems:
+        print(f"skipped {problem}", file=sys.stderr)
+    if not found:
+        raise UsageError(f"no articles found in {args.source}")
+    counts = await articles.replace_all(store, found)
+    print(" ".join(f"{key} {value}" for key, value in counts.items()))
+    (await _suggester(store, args)).close()
+    return 1 if problems else 0
+
+
+async def kb_search(store: Store, args: argparse.Namespace) -> int:
+    if not 1 <= args.limit <= 20:
+        raise UsageError("--limit must be from 1 to 20")
+    suggester = await _suggester(store, args)
+    try:
+        hits = await suggester.suggest(args.question, args.locale, args.limit)
+    finally:
+        suggester.close()
+    if args.json:
+        print(json.dumps([dataclasses.asdict(hit) for hit in hits], indent=2, ensure_ascii=False))
+    elif not hits:
+        print("no article is a confident answer: this question goes to a person")
+    for hit in [] if args.json else hits:
+        print(f"{hit.score:6.2f}  {hit.locale}/{hit.slug}  {hit.title}\n        {hit.snippet}")
+    return 0
+
+
+async def kb_eval(store: Store, args: argparse.Namespace) -> int:
+    questions = [q for path in args.questions for q in kb.load_questions(path)]
+    suggester = await _suggester(store, args)
+    try:
+        report = await asyncio.to_thread(kb.evaluate, suggester.index, questions)
+    finally:
+        suggester.close()
+    misses: list[dict[str, Any]] = report.pop("misses")  # type: ignore[assignment]
+    print(" ".join(f"{key} {value:.3f}" if isinstance(value, float) else f"{key} {value}"
+                   for key, value in report.items()))
+    for miss in misses:
+        print(f"missed: {miss['question']!r} expected {miss['expected']} got {miss['got']}")
+    return 0
+
+
 COMMANDS: dict[tuple[str, str], Callable[[Store, argparse.Namespace], Coroutine[Any, Any, int]]] = {
     ("agents", "add"): agents_add,
     ("agents", "list"): agents_list,
     ("sites", "add"): sites_add,
     ("sites", "list"): sites_list,
+    ("kb", "index"): kb_index,
+    ("kb", "search"): kb_search,
+    ("kb", "eval"): kb_eval,
 }
 
 
@@ -184,6 +278,8 @@ def serve(settings: config.Settings) -> int:
             await store.close()
 
     started = asyncio.run(prepare())
+    for problem in started.problems:
+        print(f"help centre: skipped {problem}")
     base = f"http://{settings.host}:{settings.port}"
     print(f"chatserver {__version__}: data in {settings.data_dir.resolve()}")
     print(f"site {started.site.name!r}: key {started.site.public_key}")

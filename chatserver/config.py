@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from chatserver.mail import settings as mail_settings
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -27,6 +29,9 @@ class Settings:
     broker_url: str = "memory://"
     max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
     log_level: str = "info"
+    # Mail out (SMTP_URL or .eml files) and in; smtp_port is the inbound listener (--smtp-port).
+    mail: mail_settings.MailSettings = field(default_factory=mail_settings.MailSettings)
+    smtp_port: int | None = None
 
     @property
     def store_url(self) -> str:
@@ -46,11 +51,14 @@ def load(
     host: str = DEFAULT_HOST,
     port: int = DEFAULT_PORT,
     environ: dict[str, str] | None = None,
+    smtp_port: int | None = None,
 ) -> Settings:
     """Build settings from flags plus the environment; raise ConfigError on a bad value."""
     env = dict(os.environ if environ is None else environ)
     if not 0 <= port <= 65535:
         raise ConfigError(f"port {port} is out of range (0-65535)")
+    if smtp_port is not None and not 0 <= smtp_port <= 65535:
+        raise ConfigError(f"SMTP port {smtp_port} is out of range (0-65535)")
     frame = env.get("CHATSERVER_MAX_FRAME_BYTES", str(DEFAULT_MAX_FRAME_BYTES))
     if not frame.isdigit() or not 256 <= int(frame) <= 16 * 1024 * 1024:
         raise ConfigError(
@@ -71,4 +79,6 @@ def load(
         broker_url=env.get("REDIS_URL", "") or "memory://",
         max_frame_bytes=int(frame),
         log_level=env.get("CHATSERVER_LOG_LEVEL", "info"),
+        mail=mail_settings.from_env(env),
+        smtp_port=smtp_port,
     )

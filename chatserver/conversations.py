@@ -10,16 +10,20 @@ import enum
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import and_, case, func, insert, select, update
+from sqlalchemy import and_, case, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatserver.store import Store, new_id, now_ms
-from chatserver.store.schema import agents, contacts, conversations, messages
+from chatserver.store.schema import agents, contacts, conversations, messages, ratings
 
 # A reconnecting client gets at most this many missed messages per sync frame; it asks
 # again from the last one to page through a long history without one huge burst.
 SYNC_PAGE = 200
+
+# The expected wait shown to queued visitors is the median of this many recent waits: enough
+# to smooth one slow chat, few enough to follow a busy afternoon.
+WAIT_SAMPLE = 20
 
 AuthorKind = Literal["visitor", "agent", "system"]
 
@@ -72,7 +76,8 @@ class Conversation:
     agent_read_seq: int
     created_at: int
     queued_at: int | None
-    preview: str | None = None
+    resolution: str | None
+    rating: str | None
 
 
 @dataclass(frozen=True)
@@ -93,11 +98,14 @@ _CONVERSATION_COLUMNS = (
     conversations.c.status, conversations.c.agent_id, agents.c.name.label("agent_name"),
     contacts.c.name.label("contact_name"), conversations.c.last_seq,
     conversations.c.visitor_read_seq, conversations.c.agent_read_seq,
-    conversations.c.created_at, conversations.c.queued_at,
+    conversations.c.created_at, conversations.c.queued_at, conversations.c.resolution,
+    ratings.c.score.label("rating"),
 )
-_CONVERSATION_FROM = conversations.outerjoin(
-    agents, agents.c.id == conversations.c.agent_id
-).join(contacts, contacts.c.id == conversations.c.contact_id)
+_CONVERSATION_FROM = (
+    conversations.outerjoin(agents, agents.c.id == conversations.c.agent_id)
+    .join(contacts, contacts.c.id == conversations.c.contact_id)
+    .outerjoin(ratings, ratings.c.conversation_id == conversations.c.id)
+)
 
 
 def _conversation(row: Any) -> Conversation:
@@ -137,6 +145,20 @@ async def find(
     query = query.order_by(conversations.c.created_at, conversations.c.id).limit(limit)
     async with store.read() as conn:
         return [_conversation(row) for row in await conn.execute(query)]
+
+
+async def typical_wait_ms(store: Store, site_id: str) -> int | None:
+    """Return the median wait from queued to assigned over the site's last chats, or None."""
+    query = (
+        select(conversations.c.assigned_at - conversations.c.queued_at)
+        .where(conversations.c.site_id == site_id, conversations.c.assigned_at.is_not(None),
+               conversations.c.queued_at.is_not(None))
+        .order_by(conversations.c.assigned_at.desc())
+        .limit(WAIT_SAMPLE)
+    )
+    async with store.read() as conn:
+        waits = sorted(int(w) for w in (await conn.execute(query)).scalars() if w is not None)
+    return waits[len(waits) // 2] if waits else None
 
 
 async def start(
@@ -320,6 +342,28 @@ async def close(store: Store, conversation_id: str, holder: str | None = None) -
         store, conversation_id, Status.CLOSED, sources(Status.CLOSED), holder=holder,
         closed_at=now_ms(),
     )
+
+
+async def resolve(store: Store, conversation_id: str) -> Conversation:
+    """Close a conversation that a help article answered: self-service, no agent needed."""
+    return await _move(
+        store, conversation_id, Status.CLOSED, {Status.NEW, Status.QUEUED}, closed_at=now_ms(),
+        resolution="self_served",
+    )
+
+
+async def rate(store: Store, conversation_id: str, score: str, comment: str | None) -> Conversation:
+    """Record the visitor's rating of a conversation; a second rating replaces the first."""
+    async with store.write() as conn:
+        await conn.execute(delete(ratings).where(ratings.c.conversation_id == conversation_id))
+        await conn.execute(insert(ratings).values(
+            conversation_id=conversation_id, score=score, comment=comment or None,
+            created_at=now_ms(),
+        ))
+        rated = await get(conn, conversation_id)
+    if rated is None:
+        raise LookupError(conversation_id)
+    return rated
 
 
 async def _move(

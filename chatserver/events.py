@@ -46,13 +46,20 @@ def conversation_for_agents(c: Conversation) -> dict[str, Any]:
             "visitor_read_seq": c.visitor_read_seq,
             "created_at": c.created_at,
             "queued_at": c.queued_at,
+            "resolution": c.resolution,
+            "rating": c.rating,
         },
     }
 
 
-def conversation_for_visitor(c: Conversation) -> dict[str, Any]:
-    """Describe a conversation to its visitor: nothing about other people but the agent's name."""
-    return {
+def conversation_for_visitor(
+    c: Conversation, queue: dict[str, int | None] | None = None
+) -> dict[str, Any]:
+    """Describe a conversation to its visitor: nothing about other people but the agent's name.
+
+    queue, for a queued conversation, is its place in line and the expected wait.
+    """
+    event: dict[str, Any] = {
         "type": "conversation",
         "conversation": {
             "id": c.id,
@@ -61,8 +68,13 @@ def conversation_for_visitor(c: Conversation) -> dict[str, Any]:
             "last_seq": c.last_seq,
             "agent_read_seq": c.agent_read_seq,
             "created_at": c.created_at,
+            "resolution": c.resolution,
+            "rating": c.rating,
         },
     }
+    if queue is not None:
+        event["conversation"]["queue"] = queue
+    return event
 
 
 def presence(agent_id: str, name: str, status: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from starlette.websockets import WebSocket
@@ -26,6 +27,13 @@ SEND_QUEUE_LIMIT = 256
 # How long a close frame may wait on a client that no longer reads before we give up on it;
 # the transport's own ping timeout then drops the socket.
 CLOSE_WAIT_SECONDS = 5.0
+# Published on an agent's topic, this closes their sockets on every process (code 4403):
+# revoking an agent must end their live sockets, not only their HTTP sessions.
+REVOKE = "revoke"
+
+
+def agent_topic(agent_id: str) -> str:
+    return f"agent:{agent_id}"
 
 
 class Connection:
@@ -93,9 +101,23 @@ class Hub:
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
         self._followers: dict[str, set[Connection]] = defaultdict(set)
+        # Run when the broker reconnected after a drop, with the time from which broker
+        # messages may be lost: tells this process's clients to catch up (see resync.py).
+        self.on_resume: Callable[[int], Coroutine[Any, Any, None]] | None = None
+        self._resuming: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        await self.broker.start(self._deliver)
+        await self.broker.start(self._deliver, self._resumed)
+
+    def connections(self) -> set[Connection]:
+        """Return this process's connections that follow at least one topic."""
+        return set().union(*self._followers.values())
+
+    def _resumed(self, since: int) -> None:
+        if self.on_resume is not None:
+            task = asyncio.create_task(self.on_resume(since))
+            self._resuming.add(task)  # keep a reference until it finishes
+            task.add_done_callback(self._resuming.discard)
 
     async def follow(self, connection: Connection, topic: str) -> None:
         """Send the topic's events to the connection from now on."""
@@ -123,6 +145,14 @@ class Hub:
         """Send an event to every follower of the topic, on every process."""
         await self.broker.publish(topic, protocol.dump(event))
 
+    async def revoke(self, agent_id: str) -> None:
+        """Close every socket of the agent, on every process."""
+        await self.broker.publish(agent_topic(agent_id), REVOKE)
+
     def _deliver(self, topic: str, text: str) -> None:
+        revoked = text == REVOKE and topic.startswith("agent:")
         for connection in list(self._followers.get(topic, ())):
-            connection.send(text)
+            if revoked:
+                connection.close(protocol.CLOSE_REVOKED, "signed out: sign in again")
+            else:
+                connection.send(text)

@@ -10,6 +10,8 @@ import json
 import re
 from typing import Any, Literal, NotRequired, TypedDict
 
+from chatserver.mail.addresses import AddressError, check_address, check_line, check_name
+
 VERSION = 1
 # A person types a few hundred characters at most; 5,000 leaves room for a pasted log
 # while keeping every transcript page and email readable.
@@ -38,6 +40,7 @@ class Start(TypedDict):
     type: Literal["start"]
     client_id: str
     text: str
+    locale: NotRequired[str]
 
 
 class Message(TypedDict):
@@ -96,22 +99,68 @@ class Ping(TypedDict):
     type: Literal["ping"]
 
 
+class Search(TypedDict):
+    type: Literal["search"]
+    text: str
+    locale: NotRequired[str]
+
+
+class Resolve(TypedDict):
+    type: Literal["resolve"]
+    conversation: str
+
+
+class Article(TypedDict):
+    type: Literal["article"]
+    slug: str
+    locale: str
+    conversation: NotRequired[str]
+
+
+class Rate(TypedDict):
+    type: Literal["rate"]
+    conversation: str
+    score: Literal["good", "bad"]
+    comment: NotRequired[str]
+
+
+class Convert(TypedDict):
+    type: Literal["convert"]
+    conversation: str
+    subject: NotRequired[str]
+
+
+class LeaveEmail(TypedDict):
+    type: Literal["leave_email"]
+    email: str
+    conversation: NotRequired[str]
+    name: NotRequired[str]
+    text: NotRequired[str]
+    client_id: NotRequired[str]
+
+
 ClientMessage = (
     Hello | Start | Message | Typing | Receipt | Sync | Escalate | Accept | Transfer | Close
-    | Presence | Ping
+    | Presence | Ping | Search | Resolve | Article | Rate | Convert | LeaveEmail
 )
 
 # Server -> client: built by the functions at the end of this module.
 SERVER_TYPES = (
     "welcome", "ack", "message", "conversation", "typing", "receipt", "synced", "presence",
-    "error", "pong",
+    "error", "pong", "suggestions", "availability", "resync", "ticket",
 )
 
 # Which client messages each side may send.
 VISITOR_TYPES = frozenset({"hello", "start", "message", "typing", "receipt", "sync", "escalate",
-                           "close", "ping"})
+                           "close", "ping", "search", "resolve", "article", "rate",
+                           "leave_email"})
+# What this server's visitors can do beyond protocol v1's core; the widget shows only these.
+FEATURES = ("suggestions", "articles", "rating")
+# Questions longer than this are cut before they are searched; no question needs more.
+MAX_QUERY_CHARS = 500
+MAX_COMMENT_CHARS = 2000
 AGENT_TYPES = frozenset({"hello", "message", "typing", "receipt", "sync", "accept", "transfer",
-                         "close", "presence", "ping"})
+                         "close", "presence", "ping", "convert"})
 
 
 class ProtocolError(Exception):
@@ -138,6 +187,29 @@ def _text(value: Any, key: str) -> str:
         raise ProtocolError("invalid_message", f"'{key}' must be non-empty text")
     if len(value) > MAX_TEXT_CHARS:
         raise ProtocolError("too_large", f"'{key}' is longer than {MAX_TEXT_CHARS} characters")
+    return value
+
+
+def _query(value: Any, key: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ProtocolError("invalid_message", f"'{key}' must be non-empty text")
+    return value[:MAX_QUERY_CHARS]
+
+
+def _comment(value: Any, key: str) -> str:
+    if not isinstance(value, str):
+        raise ProtocolError("invalid_message", f"'{key}' must be text")
+    if len(value) > MAX_COMMENT_CHARS:
+        raise ProtocolError("too_large", f"'{key}' is longer than {MAX_COMMENT_CHARS} characters")
+    return value
+
+
+_LOCALE = re.compile(r"[a-z]{2}")
+
+
+def _locale(value: Any, key: str) -> str:
+    if not isinstance(value, str) or not _LOCALE.fullmatch(value):
+        raise ProtocolError("invalid_message", f"'{key}' must be a two-letter language code")
     return value
 
 
@@ -168,6 +240,29 @@ def _choice(*allowed: str) -> Any:
     return check
 
 
+# Names and addresses end up in mail headers: CR/LF and other header tricks are refused here,
+# with the reason, and encoded again when the header is written (mail/compose.py).
+def _email(value: Any, key: str) -> str:
+    try:
+        return check_address(value).lower()
+    except AddressError as bad:
+        raise ProtocolError("invalid_message", f"'{key}': {bad}") from None
+
+
+def _name(value: Any, key: str) -> str:
+    try:
+        return check_name(value)
+    except AddressError as bad:
+        raise ProtocolError("invalid_message", f"'{key}': {bad}") from None
+
+
+def _subject(value: Any, key: str) -> str:
+    try:
+        return check_line(value)
+    except AddressError as bad:
+        raise ProtocolError("invalid_message", f"'{key}': {bad}") from None
+
+
 _FIELDS: dict[str, dict[str, Any]] = {
     "hello": {},
     "start": {"client_id": _id, "text": _text},
@@ -181,8 +276,22 @@ _FIELDS: dict[str, dict[str, Any]] = {
     "close": {"conversation": _id},
     "presence": {"status": _choice(*AVAILABILITIES)},
     "ping": {},
+    "search": {"text": _query},
+    "resolve": {"conversation": _id},
+    "article": {"slug": _id, "locale": _locale},
+    "rate": {"conversation": _id, "score": _choice("good", "bad")},
+    "convert": {"conversation": _id},
+    "leave_email": {"email": _email},
 }
-_OPTIONAL: dict[str, dict[str, Any]] = {"hello": {"token": _token}}
+_OPTIONAL: dict[str, dict[str, Any]] = {
+    "hello": {"token": _token},
+    "start": {"locale": _locale},
+    "search": {"locale": _locale},
+    "article": {"conversation": _id},
+    "rate": {"comment": _comment},
+    "convert": {"subject": _subject},
+    "leave_email": {"conversation": _id, "name": _name, "text": _text, "client_id": _id},
+}
 
 CLIENT_TYPES = frozenset(_FIELDS)
 

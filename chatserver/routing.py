@@ -21,6 +21,10 @@ def site_topic(site_id: str) -> str:
     return f"site:{site_id}"
 
 
+def site_visitors_topic(site_id: str) -> str:
+    return f"site:{site_id}:visitors"
+
+
 def visitor_topic(contact_id: str) -> str:
     return f"visitor:{contact_id}"
 
@@ -42,6 +46,12 @@ async def announce(rt: Runtime, conversation: Conversation) -> None:
 
 
 async def assign_waiting(rt: Runtime, site_id: str) -> None:
+    """Give queued conversations of a site to free agents, then tell the rest where they stand."""
+    await _assign(rt, site_id)
+    await tell_queue(rt, site_id)
+
+
+async def _assign(rt: Runtime, site_id: str) -> None:
     """Give queued conversations of a site, oldest first, to the least busy free agents."""
     waiting = await conversations.find(
         rt.store, site_ids=[site_id], statuses=(Status.QUEUED,), limit=ROUTING_BATCH
@@ -61,3 +71,21 @@ async def assign_waiting(rt: Runtime, site_id: str) -> None:
                 continue  # the agent filled up meanwhile: choose again
             await announce(rt, assigned)
             break
+
+
+async def tell_queue(rt: Runtime, site_id: str) -> None:
+    """Tell each queued visitor of a site their place in line and the expected wait."""
+    waiting = await conversations.find(
+        rt.store, site_ids=[site_id], statuses=(Status.QUEUED,), limit=ROUTING_BATCH
+    )
+    if not waiting:
+        return
+    typical = await conversations.typical_wait_ms(rt.store, site_id)
+    for position, conversation in enumerate(waiting, 1):
+        wait = None if typical is None else round(typical * position / 1000)
+        await rt.hub.publish(
+            visitor_topic(conversation.contact_id),
+            events.conversation_for_visitor(
+                conversation, {"position": position, "wait_seconds": wait}
+            ),
+        )

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from chatserver.auth import Signer
 from chatserver.config import Settings
 from chatserver.hub import Hub
 from chatserver.store import Store, new_id
+from chatserver.suggestions import Suggester
+
+if TYPE_CHECKING:
+    from chatserver.mail.service import MailService
 
 
 @dataclass
@@ -16,5 +21,8 @@ class Runtime:
     store: Store
     hub: Hub
     signer: Signer
+    suggester: Suggester
     # Names this process's presence rows, so a restarted process never refreshes a dead one's.
     process_id: str = field(default_factory=new_id)
+    # The composer, outbox worker and inbound listener; set by mail.service.start at startup.
+    mail: MailService | None = None

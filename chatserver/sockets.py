@@ -14,13 +14,27 @@ from typing import Any, Literal
 
 from starlette.websockets import WebSocket
 
-from chatserver import agents, auth, contacts, conversations, events, protocol, routing, sites
+from chatserver import (
+    agents,
+    articles,
+    auth,
+    contacts,
+    conversations,
+    events,
+    handover,
+    hub,
+    protocol,
+    routing,
+    sites,
+    suggestions,
+)
 from chatserver.agents import Agent
 from chatserver.conversations import Conversation, ConversationClosed, IllegalTransition, Status
 from chatserver.hub import Connection
 from chatserver.protocol import ProtocolError
 from chatserver.runtime import Runtime
 from chatserver.store import new_id
+from chatserver.tickets import TicketError
 
 log = logging.getLogger("chatserver.sockets")
 
@@ -215,6 +229,9 @@ class VisitorSession(Session):
         super().__init__(rt, websocket, connection)
         self.site = site
         self.contact_id = contact_id
+        # Article links in suggestions point at this server's public help centre.
+        scheme = "https" if websocket.url.scheme == "wss" else "http"
+        self.base_url = f"{scheme}://{websocket.headers.get('host', websocket.url.netloc)}"
 
     async def may_use(self, conversation: Conversation) -> bool:
         return conversation.contact_id == self.contact_id and conversation.site_id == self.site.id
@@ -227,6 +244,7 @@ class VisitorSession(Session):
 
     async def welcome(self) -> None:
         await self.rt.hub.follow(self.connection, routing.visitor_topic(self.contact_id))
+        await self.rt.hub.follow(self.connection, routing.site_visitors_topic(self.site.id))
         mine = await conversations.find(self.rt.store, contact_id=self.contact_id)
         online = bool(await agents.candidates(self.rt.store, self.site.id))
         self.connection.send_event(
@@ -237,6 +255,7 @@ class VisitorSession(Session):
                 "you": {"id": self.contact_id},
                 "conversations": [events.conversation_for_visitor(c)["conversation"] for c in mine],
                 "agents_online": online,
+                "features": list(protocol.FEATURES),
                 "heartbeat": HEARTBEAT_SECONDS,
                 "limits": self.limits(),
             }
@@ -251,11 +270,72 @@ class VisitorSession(Session):
         if not created:
             return
         await self._publish_message(first)
-        # Until the help-article search answers first, every question goes to a person.
-        await self._queue(conversation)
+        # Self-service first: a person is asked for only when no article is good enough.
+        if not await self._suggest(conversation.id, first.body, request.get("locale")):
+            await self._queue(conversation)
+
+    async def on_sync(self, request: protocol.Sync) -> None:
+        await super().on_sync(request)
+        conversation = await self.conversation(request["conversation"])
+        if conversation.status is Status.NEW:
+            # A reloaded page shows the suggestions again rather than a chat with no way on.
+            first = await conversations.messages_after(self.rt.store, conversation.id, 0, limit=1)
+            if first and not await self._suggest(conversation.id, first[0].body, None):
+                await self._queue(conversation)
+
+    async def _suggest(self, conversation_id: str | None, question: str, locale: str | None) -> bool:
+        """Send the articles that answer question, if any; tell whether there were some."""
+        hits = await self.rt.suggester.suggest(question[: protocol.MAX_QUERY_CHARS], locale)
+        if hits or conversation_id is None:
+            self.connection.send_event(
+                {
+                    "type": "suggestions",
+                    "conversation": conversation_id,
+                    "query": question,
+                    "articles": suggestions.as_links(hits, self.base_url),
+                }
+            )
+        return bool(hits)
+
+    async def on_search(self, request: protocol.Search) -> None:
+        await self._suggest(None, request["text"], request.get("locale"))
+
+    async def on_resolve(self, request: protocol.Resolve) -> None:
+        conversation = await self.conversation(request["conversation"])
+        await self.settle(
+            conversation, conversations.resolve(self.rt.store, conversation.id),
+            "only a conversation no agent has taken yet can be closed as answered by an article",
+        )
+        await routing.tell_queue(self.rt, conversation.site_id)
+
+    async def on_article(self, request: protocol.Article) -> None:
+        conversation_id = request.get("conversation")
+        if conversation_id is not None:
+            await self.conversation(conversation_id)
+        await articles.record_view(
+            self.rt.store, self.contact_id, conversation_id, request["locale"], request["slug"]
+        )
+
+    async def on_rate(self, request: protocol.Rate) -> None:
+        conversation = await self.conversation(request["conversation"])
+        rated = await conversations.rate(
+            self.rt.store, conversation.id, request["score"], request.get("comment")
+        )
+        await routing.announce(self.rt, rated)
 
     async def on_escalate(self, request: protocol.Escalate) -> None:
         await self._queue(await self.conversation(request["conversation"]))
+
+    async def on_leave_email(self, request: protocol.LeaveEmail) -> None:
+        chat = request.get("conversation")
+        conversation = await self.conversation(chat) if chat else None
+        try:
+            await handover.leave_email(
+                self.rt, self.site, self.contact_id, conversation, request["email"],
+                request.get("name"), request.get("text"), request.get("client_id"),
+            )
+        except TicketError as refused:
+            raise ProtocolError(refused.code, refused.message, request.get("client_id")) from None
 
     async def _queue(self, conversation: Conversation) -> None:
         await self.settle(conversation, conversations.queue(self.rt.store, conversation.id))
@@ -295,6 +375,7 @@ class AgentSession(Session):
         return None
 
     async def welcome(self) -> None:
+        await self.rt.hub.follow(self.connection, hub.agent_topic(self.agent.id))
         for site_id in self.site_ids:
             await self.rt.hub.follow(self.connection, routing.site_topic(site_id))
         await agents.connect(self.rt.store, self.agent.id, self.socket_id, self.rt.process_id)
@@ -327,6 +408,11 @@ class AgentSession(Session):
             await self.rt.hub.publish(
                 routing.site_topic(site_id), events.presence(self.agent.id, self.agent.name, status)
             )
+            # Visitors see whether anyone can answer now, to wait or to leave an address.
+            online = bool(await agents.candidates(self.rt.store, site_id))
+            await self.rt.hub.publish(
+                routing.site_visitors_topic(site_id), {"type": "availability", "agents_online": online}
+            )
             if route and status == "online":
                 await routing.assign_waiting(self.rt, site_id)
 
@@ -358,6 +444,13 @@ class AgentSession(Session):
             "only the agent holding an assigned conversation can transfer it",
         )
         await routing.assign_waiting(self.rt, conversation.site_id)
+
+    async def on_convert(self, request: protocol.Convert) -> None:
+        conversation = await self.conversation(request["conversation"])
+        try:
+            await handover.convert(self.rt, self.agent, conversation, request.get("subject"))
+        except TicketError as refused:
+            raise ProtocolError(refused.code, refused.message, conversation.id) from None
 
 
 async def visitor_endpoint(websocket: WebSocket) -> None:

@@ -18,8 +18,15 @@ import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from chatserver import agents, sites
+from chatserver import agents, config, sites
 from chatserver.store import Store
+
+# Real PostgreSQL and Redis for the fixtures that need them (tests/services.py); real SMTP
+# servers and a mail-enabled chatserver (tests/mail_fixtures.py).
+pytest_plugins = ["services", "mail_fixtures"]
+# CHATSERVER_TEST_DATABASE=postgresql runs every test's server (and the `store_url` fixture)
+# on a fresh PostgreSQL database instead of SQLite; scripts/test makes a second pass so.
+TEST_DATABASE = os.environ.get("CHATSERVER_TEST_DATABASE", "sqlite")
 
 # Every wait in these tests ends by itself: a frame that does not come fails the test.
 FRAME_TIMEOUT = 5.0
@@ -36,9 +43,12 @@ def free_port() -> int:
 class Server:
     """A `chatserver serve` process on a free loopback port, with its own data dir."""
 
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, env: dict[str, str] | None = None, args: list[str] | None = None
+    ) -> None:
         self.data_dir = data_dir
         self.port = free_port()
+        self.args = args or []  # more `serve` flags, e.g. ["--smtp-port", "2525"]
         self.env = {**os.environ, **(env or {})}
         self.process: subprocess.Popen[bytes] | None = None
         self.log = data_dir / "server.log"
@@ -56,7 +66,7 @@ class Server:
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "chatserver", "serve", "--host", "127.0.0.1",
-                 "--port", str(self.port), "--data-dir", str(self.data_dir)],
+                 "--port", str(self.port), "--data-dir", str(self.data_dir), *self.args],
                 stdout=log, stderr=subprocess.STDOUT, env=self.env,
             )
         deadline = time.monotonic() + START_TIMEOUT
@@ -81,7 +91,8 @@ class Server:
 
     @property
     def store_url(self) -> str:
-        return f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'chatserver.db'}"
+        """The store the server uses: DATABASE_URL from its environment, else its SQLite file."""
+        return config.load(str(self.data_dir), environ=self.env).store_url
 
     async def add_site(self, name: str = "Shop", origins: list[str] | None = None) -> sites.Site:
         store = Store(self.store_url)
@@ -104,8 +115,24 @@ class Server:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    running = Server(tmp_path / "data")
+def database_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The environment that points a test's servers at the database under test."""
+    if TEST_DATABASE == "sqlite":
+        return {}
+    if TEST_DATABASE != "postgresql":
+        raise ValueError(f"CHATSERVER_TEST_DATABASE={TEST_DATABASE!r}: use sqlite or postgresql")
+    return {"DATABASE_URL": request.getfixturevalue("postgres").new_database()}
+
+
+@pytest.fixture
+def store_url(tmp_path: Path, database_env: dict[str, str]) -> str:
+    """A fresh, empty store for tests that use the store without a server."""
+    return database_env.get("DATABASE_URL") or f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+
+
+@pytest.fixture
+def server(tmp_path: Path, database_env: dict[str, str]) -> Iterator[Server]:
+    running = Server(tmp_path / "data", database_env)
     running.start()
     yield running
     running.stop()

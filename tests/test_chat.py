@@ -19,6 +19,12 @@ async def test_visitor_and_agent_talk(server: Server) -> None:
     conversation = ack["conversation"]
     assert ack["seq"] == 1 and ack["duplicate"] is False
 
+    # Self-service first: help articles answer before anyone is asked.
+    offered = await guest.expect("suggestions", conversation=conversation)
+    assert "track-your-order" in [a["slug"] for a in offered["articles"]]
+    await ann.quiet("conversation", conversation=Chat(conversation, "queued"))
+    await guest.send(type="escalate", conversation=conversation)
+
     # The only online agent gets it without lifting a finger.
     event = await ann.expect("conversation")
     while event["conversation"]["status"] != "assigned":
@@ -141,7 +147,7 @@ async def test_sigkill_loses_no_acknowledged_message_and_stores_none_twice(
 ) -> None:
     site = await server.add_site()
     guest = await visitor(server, site)
-    await guest.send(type="start", client_id="c0", text="start")
+    await guest.send(type="start", client_id="c0", text="hello")
     conversation = (await guest.expect("ack"))["conversation"]
 
     acked: dict[str, int] = {}

@@ -82,3 +82,29 @@ def test_serve_creates_the_demo_once_and_reuses_it(tmp_path: Path) -> None:
     second = server.log.read_text()[len(first):]
     assert password not in second and "admin@chatserver.local" in second
     assert first.split("key ")[1].split()[0] == second.split("key ")[1].split()[0]
+
+
+def test_kb_index_search_and_eval(tmp_path: Path) -> None:
+    data = str(tmp_path / "data")
+    source = tmp_path / "articles" / "en"
+    source.mkdir(parents=True)
+    (source / "gift-wrap.md").write_text(
+        "---\ntitle: Can you wrap my gift?\nslug: gift-wrap\nlocale: en\ntags: products\n"
+        "synonyms: present, wrapping paper\n---\nWe wrap any order in paper for 3.50.\n"
+    )
+    (source / "broken.md").write_text("no front matter here\n")
+    indexed = run("kb", "index", "--source", str(source.parent), "--data-dir", data)
+    assert indexed.returncode == 1 and "added 1" in indexed.stdout
+    assert "broken.md" in indexed.stderr
+    found = run("kb", "search", "can u wrap a present", "--json", "--data-dir", data)
+    assert [hit["slug"] for hit in json.loads(found.stdout)] == ["gift-wrap"]
+    # The shipped help centre is gone from this data dir: the folder replaced it.
+    gone = run("kb", "search", "where is my parcel", "--data-dir", data)
+    assert "goes to a person" in gone.stdout
+    questions = tmp_path / "q.jsonl"
+    questions.write_text('{"question": "gift wrapping", "expected": ["gift-wrap"], "locale": "en"}\n')
+    scored = run("kb", "eval", str(questions), "--data-dir", data)
+    assert "hit@3 1.000" in scored.stdout, scored.stdout
+    missing = run("kb", "index", "--source", str(tmp_path / "nope"), "--data-dir", data)
+    assert missing.returncode == 2 and missing.stderr.strip().endswith("no articles found in "
+                                                                       f"{tmp_path / 'nope'}")

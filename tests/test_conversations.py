@@ -1,10 +1,10 @@
-"""The conversation state machine and its conditional writes, on a real SQLite store."""
+"""The conversation state machine and its conditional writes, on a real store (SQLite, or
+PostgreSQL with CHATSERVER_TEST_DATABASE=postgresql)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -14,8 +14,8 @@ from chatserver.store import Store
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = Store(f"sqlite+aiosqlite:///{tmp_path / 'test.db'}")
+async def store(store_url: str) -> AsyncIterator[Store]:
+    opened = Store(store_url)
     await opened.migrate()
     yield opened
     await opened.close()

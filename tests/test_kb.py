@@ -464,3 +464,8 @@ def test_evaluate_reports_misses(small: kb.KnowledgeBase) -> None:
         {"question": "forgot password", "expected": ["return-an-item"], "got": ["reset-password"]},
         {"question": "asdf qwerty", "expected": ["levertijd"], "got": []},
     ]
+
+
+def test_one_common_word_is_no_question(shipped: kb.KnowledgeBase) -> None:
+    for word in ("First", "Second", "yes", "start", "Same look?"):
+        assert shipped.search(word) == [], word

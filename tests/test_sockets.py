@@ -201,13 +201,13 @@ async def test_transfer_close_and_presence(server: Server) -> None:
     assert presence
 
     first = await visitor(server, site)
-    await first.send(type="start", client_id="c1", text="one")
+    await first.send(type="start", client_id="c1", text="hi there")
     one = (await first.expect("ack"))["conversation"]
     await _assigned(ann, one, ann.me)
 
     # Ann is at her cap of 1 and Bob is away: the second chat waits in the queue.
     second = await visitor(server, site)
-    await second.send(type="start", client_id="c1", text="two")
+    await second.send(type="start", client_id="c1", text="hello?")
     two = (await second.expect("ack"))["conversation"]
     await ann.expect("conversation", conversation=Chat(two, "queued"))
     await ann.quiet("conversation", conversation=Chat(two, "assigned"))
@@ -228,7 +228,7 @@ async def test_transfer_close_and_presence(server: Server) -> None:
     await bob.expect("ack", ref="b2")
     await first.send(type="sync", conversation=one, after=0)
     texts = [(await first.expect("message", conversation=one))["text"] for _ in range(2)]
-    assert texts == ["one", "bob here"]
+    assert texts == ["hi there", "bob here"]
 
     await ann.send(type="close", conversation=two)
     await second.expect("conversation", conversation=Chat(two, "closed", {"name": "ann"}))

@@ -86,6 +86,11 @@ async def test_visitor_asks_an_agent_answers_and_a_reload_keeps_the_chat(
     await _expect(page.locator(".cs-input")).to_be_focused()
 
     await _ask(page, "Where is my parcel?")
+    # Self-service first: articles answer before anyone is asked; the visitor wants a person.
+    card = page.locator(".cs-card")
+    await _expect(card.locator("li a").first).to_have_text("How can I track my parcel?",
+                                                            timeout=SEEN_TIMEOUT_MS)
+    await card.locator(".cs-btn", has_text="Talk to a person").click()
     conversation = await _assigned(ann)
     first = next(frame for frame in ann.seen if frame["type"] == "message")
     assert first["text"] == "Where is my parcel?"
@@ -360,8 +365,8 @@ async def test_the_widget_works_by_keyboard_alone_and_without_motion(
 async def test_suggested_articles_show_marked_snippets_and_both_ways_forward(
     chat: Server, host: HostSite, browser: Any
 ) -> None:
-    # The server sends no suggestions yet (issue 5): a route in the browser adds one frame
-    # after the first ack and keeps every frame the widget sends.
+    # A route in the browser swaps the server's real suggestions for hostile ones and keeps
+    # every frame the widget sends.
     site = await chat.add_site("Acme", origins=[host.origin])
     host.site_key = site.public_key
     page = await browser.new_page()
@@ -375,9 +380,10 @@ async def test_suggested_articles_show_marked_snippets_and_both_ways_forward(
             server.send(text)
 
         def from_server(text: str | bytes) -> None:
-            ws.send(text)
             frame = json.loads(text)
-            if frame["type"] == "ack" and frame["seq"] == 1:
+            if frame["type"] != "suggestions":
+                ws.send(text)
+            else:
                 ws.send(json.dumps({
                     "type": "suggestions", "conversation": frame["conversation"],
                     "articles": [

@@ -10,10 +10,13 @@ from collections.abc import Callable
 from typing import Protocol
 
 Deliver = Callable[[str, str], None]
+# Called with the time (ms since the epoch) from which messages may have been lost, once the
+# broker is connected and subscribed again after losing its connection.
+Resume = Callable[[int], None]
 
 
 class Broker(Protocol):
-    async def start(self, deliver: Deliver) -> None:
+    async def start(self, deliver: Deliver, resume: Resume | None = None) -> None:
         """Begin delivering messages of subscribed topics to deliver(topic, text)."""
 
     async def subscribe(self, topic: str) -> None: ...
@@ -31,4 +34,9 @@ def from_url(url: str) -> Broker:
         from chatserver.broker.memory import MemoryBroker
 
         return MemoryBroker()
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        # Imported here: a one-machine install never loads the Redis client.
+        from chatserver.broker.redis import RedisBroker
+
+        return RedisBroker(url)
     raise ValueError(f"unsupported broker URL {url.split(':', 1)[0]}:// (use memory:// or redis://)")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chatserver.broker import Deliver
+from chatserver.broker import Deliver, Resume
 
 
 class MemoryBroker:
@@ -10,7 +10,8 @@ class MemoryBroker:
         self._topics: set[str] = set()
         self._deliver: Deliver | None = None
 
-    async def start(self, deliver: Deliver) -> None:
+    async def start(self, deliver: Deliver, resume: Resume | None = None) -> None:
+        # Nothing stands between publish and delivery here, so nothing is ever lost to resume.
         self._deliver = deliver
 
     async def subscribe(self, topic: str) -> None:

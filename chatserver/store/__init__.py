@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -12,7 +13,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -42,7 +43,11 @@ class Store:
             self.engine: AsyncEngine = create_async_engine(url, connect_args={"timeout": 30})
             _configure_sqlite(self.engine)
         else:
-            self.engine = create_async_engine(url, pool_size=10, max_overflow=10)
+            # pre_ping: a pooled connection that died with a PostgreSQL restart is replaced
+            # instead of failing the next request.
+            self.engine = create_async_engine(
+                url, pool_size=10, max_overflow=10, pool_pre_ping=True
+            )
         # SQLite has one writer at a time; queueing writers here in-process is cheaper and
         # fairer than letting them spin on the file lock.
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
@@ -72,10 +77,35 @@ class Store:
         async with self.engine.connect() as conn:
             conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
             async with conn.begin():
+                if not self.is_sqlite:
+                    # Several processes starting at once migrate once: the others wait here,
+                    # then find the schema current. DDL is transactional on PostgreSQL, so the
+                    # lock is held until the whole upgrade commits.
+                    await _advisory_lock(conn, "migrate")
                 await conn.run_sync(_upgrade)
+
+    @asynccontextmanager
+    async def exclusive(self, name: str) -> AsyncIterator[None]:
+        """Run the block while no other process sharing this database runs a block of that name.
+
+        On PostgreSQL a transaction-scoped advisory lock, released when the block ends or the
+        process dies; SQLite serves one machine, whose first start runs alone.
+        """
+        if self.is_sqlite:
+            yield
+            return
+        async with self.engine.connect() as conn, conn.begin():
+            await _advisory_lock(conn, name)
+            yield
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+async def _advisory_lock(conn: AsyncConnection, name: str) -> None:
+    # Advisory lock keys are 64-bit integers; derive one from the name, stable across processes.
+    key = int.from_bytes(hashlib.sha256(f"chatserver:{name}".encode()).digest()[:8], "big", signed=True)
+    await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 def _upgrade(conn: Connection) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -52,6 +53,8 @@ agents = Table(
     Column("availability", String(16), nullable=False),
     Column("disabled", Boolean, nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    # The console's language for this agent ("en", "nl"); NULL follows the browser.
+    Column("locale", String(8)),
 )
 
 agent_sites = Table(
@@ -89,6 +92,16 @@ contacts = Table(
     Column("name", String(200)),
     Column("email", String(320)),
     Column("created_at", BigInteger, nullable=False),
+    # The site's own user id, set only from an identity the site signed; one contact per id.
+    Column("external_id", String(200)),
+    # What the agent sidebar shows: where the visitor is now and with what.
+    Column("locale", String(8)),
+    Column("page_url", Text),
+    Column("page_title", Text),
+    Column("referrer", Text),
+    Column("user_agent", Text),
+    Column("last_seen_at", BigInteger),
+    Index("uq_contacts_external_id", "site_id", "external_id", unique=True),
 )
 
 conversations = Table(
@@ -111,6 +124,8 @@ conversations = Table(
     Column("queued_at", BigInteger),
     Column("assigned_at", BigInteger),
     Column("closed_at", BigInteger),
+    # How it ended: "self_served" when a help article answered it, else NULL.
+    Column("resolution", String(16)),
     UniqueConstraint("contact_id", "client_id", name="uq_conversations_client_id"),
     Index("ix_conversations_site_status", "site_id", "status"),
     Index("ix_conversations_agent_status", "agent_id", "status"),
@@ -132,4 +147,171 @@ messages = Table(
     UniqueConstraint(
         "conversation_id", "author_kind", "author_id", "client_id", name="uq_messages_client_id"
     ),
+)
+
+# Failed sign-ins per email (hashed), kept in the store so a lockout holds across processes.
+login_attempts = Table(
+    "login_attempts",
+    metadata,
+    Column("key_hash", String(64), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("first_failed_at", BigInteger, nullable=False),
+    Column("locked_until", BigInteger, nullable=False),
+)
+
+# What a site must never send to visitors: apart from sites.settings, which the widget reads.
+site_secrets = Table(
+    "site_secrets",
+    metadata,
+    Column("site_id", String(32), ForeignKey("sites.id"), primary_key=True),
+    Column("identity_secret", Text),
+    Column("identity_enforced", Boolean, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+canned_responses = Table(
+    "canned_responses",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("site_id", String(32), ForeignKey("sites.id"), nullable=False),
+    Column("shortcut", String(32), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("site_id", "shortcut", name="uq_canned_responses_shortcut"),
+)
+
+# The help centre. One set per installation, imported from Markdown and edited in the console;
+# every process rebuilds its own search index from here.
+articles = Table(
+    "articles",
+    metadata,
+    Column("locale", String(8), primary_key=True),
+    Column("slug", String(200), primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("tags", JSON, nullable=False),
+    Column("synonyms", JSON, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("updated_at", BigInteger, nullable=False, index=True),
+)
+
+# Articles a visitor opened, so the agent knows what they already read.
+article_views = Table(
+    "article_views",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("contact_id", String(32), ForeignKey("contacts.id"), nullable=False, index=True),
+    Column("conversation_id", String(32), ForeignKey("conversations.id")),
+    Column("locale", String(8), nullable=False),
+    Column("slug", String(200), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+ratings = Table(
+    "ratings",
+    metadata,
+    Column("conversation_id", String(32), ForeignKey("conversations.id"), primary_key=True),
+    Column("score", String(8), nullable=False),
+    Column("comment", Text),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+
+# Tickets (issue 6): a chat handed over to email, or a mail that started a thread. Each mail
+# goes through the outbox, written in the same transaction as the ticket event it tells about.
+tickets = Table(
+    "tickets",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("site_id", String(32), ForeignKey("sites.id"), nullable=False),
+    Column("contact_id", String(32), ForeignKey("contacts.id"), nullable=False, index=True),
+    # One ticket per chat: a second convert or leave_email finds the first.
+    Column("conversation_id", String(32), ForeignKey("conversations.id"), unique=True),
+    # The visitor's id for an offline form, so a resent form opens no second ticket.
+    Column("client_id", String(64)),
+    Column("subject", String(200), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("priority", String(16), nullable=False),
+    Column("assignee_id", String(32), ForeignKey("agents.id")),
+    Column("source", String(32), nullable=False),
+    Column("follow_up_of", String(32)),
+    # Message-ID of the first mail to the customer: the root every later mail references.
+    Column("thread_id", String(255), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("solved_at", BigInteger),
+    UniqueConstraint("contact_id", "client_id", name="uq_tickets_client_id"),
+    Index("ix_tickets_site_status", "site_id", "status", "updated_at"),
+)
+
+ticket_tags = Table(
+    "ticket_tags",
+    metadata,
+    Column("ticket_id", String(32), ForeignKey("tickets.id"), primary_key=True),
+    Column("tag", String(40), primary_key=True, index=True),
+)
+
+# What was said on a ticket: the customer's mails, agents' replies, private notes.
+ticket_entries = Table(
+    "ticket_entries",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("ticket_id", String(32), ForeignKey("tickets.id"), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("author_id", String(32)),
+    Column("client_id", String(64)),
+    Column("body", Text, nullable=False),
+    Column("message_id", String(255)),
+    Column("created_at", BigInteger, nullable=False),
+    # A mail delivered twice (an SMTP retry) and a resent reply are stored once.
+    UniqueConstraint("ticket_id", "message_id", name="uq_ticket_entries_message_id"),
+    UniqueConstraint("ticket_id", "author_id", "client_id", name="uq_ticket_entries_client_id"),
+)
+
+attachments = Table(
+    "attachments",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("entry_id", String(32), ForeignKey("ticket_entries.id"), nullable=False, index=True),
+    Column("filename", String(255), nullable=False),
+    Column("content_type", String(127), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("ticket_id", String(32), ForeignKey("tickets.id"), index=True),
+    Column("kind", String(32), nullable=False),
+    # Rendered once, sent as is: a retry after a crash carries the same Message-ID.
+    Column("message_id", String(255), nullable=False, unique=True),
+    Column("sender", String(320), nullable=False),
+    Column("recipients", JSON, nullable=False),
+    Column("raw", LargeBinary, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", BigInteger, nullable=False),
+    # A worker owns a row until then; past it, another worker may take it (crash window).
+    Column("claimed_until", BigInteger),
+    Column("last_error", Text),
+    Column("created_at", BigInteger, nullable=False),
+    Column("sent_at", BigInteger),
+    Index("ix_outbox_due", "status", "next_attempt_at"),
+)
+
+# Inbound mail that was not appended: a bad or missing token, an unknown sender. Kept whole
+# for an admin, never silently dropped.
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("ticket_id", String(32)),
+    Column("reason", String(32), nullable=False),
+    Column("sender", String(320), nullable=False),
+    Column("recipients", JSON, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("raw", LargeBinary, nullable=False),
+    Column("received_at", BigInteger, nullable=False, index=True),
 )

@@ -212,7 +212,7 @@
 
   // Conversation state; the store holds what must survive a reload.
   var conv = store.conv || null, status = null, agentName = null, agentsOnline = true;
-  var lastSeq = 0, bySeq = {}, byCid = {}, emitted = {}, mine = [], starting = null, features = [];
+  var lastSeq = 0, bySeq = {}, byCid = {}, emitted = {}, mine = [], starting = null, features = [], suggested = null;
   var maxChars = 5000, unread = 0, typingTimer = null, typingSent = false, typingOff = null;
   var ws = null, live = false, tries = 0, retryTimer = null, beat = null, lastFrame = 0, blocked = false, connecting = false;
   var baseTitle = null, audio = null;
@@ -487,14 +487,16 @@
   // Help-article suggestions (issue 5): shown in the log with the two ways forward.
   function onSuggestions(f) {
     if (f.conversation !== conv || !f.articles || !f.articles.length) return;
-    var card = el('div', 'cs-card', null, { role: 'group', 'aria-label': t('suggest'), 'data-seq': lastSeq + 0.5 });
+    // A sync repeats the suggestions of a chat still waiting for an answer: show them once.
+    if (suggested && suggested.parentNode) suggested.parentNode.removeChild(suggested);
+    var card = suggested = el('div', 'cs-card', null, { role: 'group', 'aria-label': t('suggest'), 'data-seq': lastSeq + 0.5 });
     var list = el('ul');
     card.appendChild(el('p', null, t('suggest')));
     f.articles.slice(0, 5).forEach(function (a) {
       var li = el('li'), href = httpUrl(new URL(String(a.url || ''), ctx.base).href);
       var a1 = href ? link(href, a.title) : el('strong', null, a.title);
       a1.onclick = function () {
-        send({ type: 'article', conversation: conv, slug: a.slug });
+        send({ type: 'article', conversation: conv, slug: a.slug, locale: a.locale });
         emit('article', { slug: a.slug, title: a.title, url: href });
       };
       var snip = el('span', 'cs-snip');
@@ -706,6 +708,8 @@
       case 'receipt': return f.conversation === conv && onReceipt(f.side, f.status, f.seq);
       case 'suggestions': return onSuggestions(f);
       case 'presence': return;
+      case 'availability': agentsOnline = !!f.agents_online; return showStatus();
+      case 'resync': return conv && send({ type: 'sync', conversation: conv, after: lastSeq });
       case 'error': return onError(f);
     }
   }

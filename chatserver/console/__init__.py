@@ -1,0 +1,33 @@
+"""The agent console: sign-in, the inbox, admin pages; jinja2 pages plus one WebSocket."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute, Route
+
+from chatserver.console import admin, inbox, pages, signin
+
+
+def routes() -> list[BaseRoute]:
+    """Return the console's routes, to mount on the application."""
+    return [
+        Route("/console", inbox.inbox),
+        Route("/console/signin", signin.signin_page, methods=["GET"]),
+        Route("/console/signin", signin.signin, methods=["POST"]),
+        Route("/console/signout", signin.signout, methods=["POST"]),
+        Route("/console/preferences", inbox.preferences, methods=["POST"]),
+        Route("/console/api/agents", inbox.site_agents),
+        Route("/console/api/canned", inbox.site_canned),
+        Route("/console/api/contacts/{contact_id}", inbox.contact),
+        Route("/console/admin/sites", admin.site_list, methods=["GET"]),
+        Route("/console/admin/sites", admin.site_add, methods=["POST"]),
+        Route("/console/admin/sites/{site_id}", admin.site_edit, methods=["GET"]),
+        Route("/console/admin/sites/{site_id}", admin.site_save, methods=["POST"]),
+        Route("/console/admin/sites/{site_id}/identity", admin.site_identity, methods=["POST"]),
+        Route("/console/admin/agents", admin.agent_list, methods=["GET"]),
+        Route("/console/admin/agents", admin.agent_add, methods=["POST"]),
+        Route("/console/admin/agents/{agent_id}", admin.agent_change, methods=["POST"]),
+        Route("/console/admin/canned", admin.canned_list, methods=["GET"]),
+        Route("/console/admin/canned", admin.canned_add, methods=["POST"]),
+        Route("/console/admin/canned/{canned_id}/delete", admin.canned_delete, methods=["POST"]),
+        Route("/console/static/{name}", pages.static_file),
+    ]

@@ -1,0 +1,1 @@
+"""Email: settings, addresses, composing, the outbox and its sender, inbound mail."""

@@ -1,0 +1,302 @@
+"""Inbound mail: replies by SMTP (aiosmtpd) or HTTP, threaded into tickets or quarantined.
+
+Inbound mail is unauthenticated. A mail is appended only when it names a ticket by a valid
+signed reply address (or, without one, by a Message-ID only our mails carried) and comes from
+the ticket's customer or an agent of its site. Anything else is quarantined whole for an
+admin: never silently appended, never dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from dataclasses import dataclass
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.utils import getaddresses, parseaddr
+from typing import TYPE_CHECKING, Any
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from sqlalchemy import insert, select
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from chatserver import agents, protocol, sites, tickets
+from chatserver.mail.addresses import AddressError, check_address, check_name, header_text, message_ids
+from chatserver.mail.quoting import html_to_text, visible_reply
+from chatserver.store import new_id, now_ms
+from chatserver.store.schema import outbox, quarantine
+from chatserver.store.schema import tickets as tickets_table
+from chatserver.tickets import Ticket, Upload
+
+if TYPE_CHECKING:
+    from chatserver.runtime import Runtime
+
+log = logging.getLogger("chatserver.mail")
+
+# Providers cap mail at 25-35 MB; 25 MiB keeps a whole message in memory bearable.
+MAX_MESSAGE_BYTES = 25 * 1024 * 1024
+# One attachment above this is not kept (the entry says so): screenshots and PDFs fit.
+MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+# The text of one mail kept on a ticket; a longer one is cut with a note, the raw mail
+# itself is not stored, so this bounds what a sender can make the store hold per mail.
+MAX_BODY_CHARS = 50_000
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: str  # appended, duplicate, opened, quarantined
+    ticket_id: str | None = None
+    reason: str | None = None
+
+
+def _parse(raw: bytes) -> EmailMessage:
+    message = BytesParser(policy=policy.default).parsebytes(raw)
+    assert isinstance(message, EmailMessage)
+    return message
+
+
+def _text(message: EmailMessage) -> str:
+    """Return the body's new text: plain text preferred, HTML turned to text otherwise."""
+    part = message.get_body(preferencelist=("plain", "html"))
+    if part is None:
+        return ""
+    try:
+        content = part.get_content()
+    except (LookupError, UnicodeError):
+        content = part.get_payload(decode=True).decode("utf-8", "replace")  # type: ignore[union-attr]
+    text = html_to_text(content) if part.get_content_type() == "text/html" else str(content)
+    text = visible_reply(text)
+    if len(text) > MAX_BODY_CHARS:
+        text = text[:MAX_BODY_CHARS] + f"\n[cut: the mail was longer than {MAX_BODY_CHARS} characters]"
+    return text
+
+
+def _uploads(message: EmailMessage) -> tuple[list[Upload], list[str]]:
+    """Return the attachments to keep, and a line for each one refused for its size."""
+    kept: list[Upload] = []
+    refused: list[str] = []
+    for part in message.iter_attachments():
+        assert isinstance(part, EmailMessage)
+        data = part.get_payload(decode=True)
+        if not isinstance(data, bytes):
+            continue
+        filename = header_text(part.get_filename() or "attachment", 255) or "attachment"
+        if len(data) > MAX_ATTACHMENT_BYTES:
+            refused.append(
+                f"[attachment {filename} ({len(data) // (1024 * 1024)} MB) not kept: files over "
+                f"{MAX_ATTACHMENT_BYTES // (1024 * 1024)} MB are refused]"
+            )
+            continue
+        kept.append(Upload(filename, header_text(part.get_content_type(), 127), data))
+    return kept, refused
+
+
+def _is_automatic(message: EmailMessage, sender: str) -> bool:
+    """Tell whether a mail came from a robot: out-of-office, bounce, list. Answering loops."""
+    auto = str(message.get("Auto-Submitted", "no")).strip().lower()
+    precedence = str(message.get("Precedence", "")).strip().lower()
+    local = sender.split("@", 1)[0]
+    return auto != "no" or precedence in ("bulk", "junk", "list") or local in (
+        "mailer-daemon", "postmaster"
+    )
+
+
+async def _ticket_by_thread(rt: Runtime, message: EmailMessage) -> str | None:
+    """Return the ticket whose mail this one answers, from In-Reply-To and References."""
+    ids = message_ids(str(message.get("In-Reply-To", ""))) + message_ids(
+        str(message.get("References", ""))
+    )
+    if not ids:
+        return None
+    async with rt.store.read() as conn:
+        found = (await conn.execute(
+            select(outbox.c.ticket_id).where(outbox.c.message_id.in_(ids[-20:]))
+            .where(outbox.c.ticket_id.is_not(None)).limit(1)
+        )).scalar()
+        if found is None:
+            found = (await conn.execute(
+                select(tickets_table.c.id).where(tickets_table.c.thread_id.in_(ids[-20:])).limit(1)
+            )).scalar()
+    return str(found) if found else None
+
+
+async def _quarantine(
+    rt: Runtime, raw: bytes, reason: str, sender: str, recipients: list[str], subject: str,
+    ticket_id: str | None = None,
+) -> Verdict:
+    async with rt.store.write() as conn:
+        await conn.execute(insert(quarantine).values(
+            id=new_id(), ticket_id=ticket_id, reason=reason, sender=sender[:320],
+            recipients=recipients[:50], subject=subject, raw=raw, received_at=now_ms(),
+        ))
+    log.warning("event=mail_quarantined reason=%s ticket=%s", reason, ticket_id)
+    return Verdict("quarantined", ticket_id, reason)
+
+
+async def receive(rt: Runtime, raw: bytes, envelope_to: list[str]) -> Verdict:
+    """Thread one inbound mail into its ticket, or quarantine it; never lose it."""
+    from chatserver import handover
+
+    message = _parse(raw)
+    subject = header_text(str(message.get("Subject", "")), 500)
+    name, sender = parseaddr(str(message.get("From", "")))
+    recipients = list(envelope_to) + [
+        address for _, address in getaddresses(
+            [str(v) for key in ("To", "Cc", "Delivered-To", "X-Original-To")
+             for v in message.get_all(key, [])]
+        ) if address
+    ]
+
+    async def hold(reason: str, ticket_id: str | None = None) -> Verdict:
+        return await _quarantine(rt, raw, reason, sender, recipients, subject, ticket_id)
+
+    try:
+        sender = check_address(sender).lower()
+    except AddressError:
+        return await hold("bad_sender")
+    if _is_automatic(message, sender):
+        return await hold("automatic")
+    mail = handover.mail_of(rt)
+    ticket_id: str | None = None
+    for address in recipients:
+        found, valid = mail.composer.replies.read(address)
+        if found and not valid:
+            return await hold("bad_token")
+        if found:
+            ticket_id = found
+            break
+    ticket_id = ticket_id or await _ticket_by_thread(rt, message)
+    if ticket_id is None:
+        return await hold("no_ticket")
+    async with rt.store.read() as conn:
+        ticket = await tickets.get(conn, ticket_id)
+    site = await sites.by_id(rt.store, ticket.site_id) if ticket else None
+    if ticket is None or site is None:
+        return await hold("no_ticket")
+
+    text = _text(message)
+    uploads, refused = _uploads(message)
+    text = "\n\n".join(part for part in (text, *refused) if part)
+    raw_ids = message_ids(str(message.get("Message-ID", "")))
+    message_id = raw_ids[0] if raw_ids else None
+    mailing = mail.mailing(site)
+
+    if ticket.contact_email and sender == ticket.contact_email.lower():
+        written, entry = await tickets.customer_wrote(rt.store, mailing, ticket, text, message_id,
+                                                      uploads)
+        if entry is None:
+            return Verdict("duplicate", written.id)
+        log.info("event=ticket_customer_reply ticket=%s reopened=%s", written.id,
+                 ticket.status.value != written.status.value)
+        await handover.announce(rt, written)
+        return Verdict("appended", written.id)
+    agent = await _agent_of_site(rt, sender, site.id)
+    if agent is not None:
+        written, _, created = await tickets.reply(
+            rt.store, mailing, ticket.id, agent.id, agent.name, text, client_id=_client_id(message_id)
+        )
+        await handover.announce(rt, written)
+        return Verdict("appended" if created else "duplicate", written.id)
+    if site.settings.get("tickets_from_new_senders") is True:
+        return await _new_sender(rt, site, ticket, sender, name, text, message_id, subject)
+    return await hold("unknown_sender", ticket.id)
+
+
+def _client_id(message_id: str | None) -> str | None:
+    # An agent's mail delivered twice is one reply: its Message-ID stands in for a client id.
+    return message_id[1:-1][:64] if message_id else None
+
+
+async def _agent_of_site(rt: Runtime, email: str, site_id: str) -> agents.Agent | None:
+    for agent in await agents.all_agents(rt.store):
+        if agent.email == email and not agent.disabled and await agents.serves(rt.store, agent, site_id):
+            return agent
+    return None
+
+
+async def _new_sender(
+    rt: Runtime, site: sites.Site, ticket: Ticket, sender: str, name: str, text: str,
+    message_id: str | None, subject: str,
+) -> Verdict:
+    from chatserver import handover
+
+    try:
+        clean_name: str | None = check_name(name) if name else None
+    except AddressError:
+        clean_name = None
+    contact_id = await tickets.contact_by_email(rt.store, site.id, sender)
+    opened, _ = await tickets.open_ticket(
+        rt.store, handover.mail_of(rt).mailing(site), contact_id=contact_id,
+        source=tickets.Source.EMAIL, subject=subject or ticket.subject, text=text or "(no text)",
+        name=clean_name, thread_root=message_id, client_id=_client_id(message_id),
+    )
+    await handover.announce(rt, opened)
+    return Verdict("opened", opened.id)
+
+
+# The SMTP listener -------------------------------------------------------------------------
+
+
+class _Handler:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        content = envelope.original_content or envelope.content
+        raw = content if isinstance(content, bytes) else str(content or "").encode()
+        try:
+            verdict = await receive(self.rt, raw, [str(r) for r in envelope.rcpt_tos])
+        except Exception:
+            log.exception("event=inbound_failed")
+            # A temporary failure: the sending server keeps the mail and tries again later.
+            return "451 Requested action aborted: error in processing"
+        log.info("event=mail_received via=smtp outcome=%s ticket=%s", verdict.outcome,
+                 verdict.ticket_id)
+        return "250 Message accepted for delivery"
+
+
+async def listen(rt: Runtime, host: str, port: int) -> asyncio.Server:
+    """Start the inbound SMTP listener on host:port in this event loop."""
+    handler = _Handler(rt)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: SMTP(handler, data_size_limit=MAX_MESSAGE_BYTES, hostname=rt.settings.mail.domain,
+                     ident="chatserver", decode_data=False),
+        host=host, port=port,
+    )
+    log.info("event=smtp_listening host=%s port=%d", host, port)
+    return server
+
+
+# The HTTP endpoint -------------------------------------------------------------------------
+
+
+async def http_endpoint(request: Request) -> Response:
+    """POST /api/v1/inbound-mail: raw MIME from a provider's webhook, with the shared secret."""
+    rt: Runtime = request.app.state.runtime
+    secret = rt.settings.mail.inbound_secret
+    if not secret:
+        return _error(404, "not_found", "inbound mail over HTTP is off: set CHATSERVER_INBOUND_SECRET")
+    given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+    if not hmac.compare_digest(given.encode(), secret.encode()):
+        return _error(401, "unauthorized", "wrong or missing inbound mail secret")
+    raw = b""
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_MESSAGE_BYTES:
+            return _error(413, "too_large", f"mail is larger than {MAX_MESSAGE_BYTES} bytes")
+    if not raw.strip():
+        return _error(400, "invalid_message", "the body must be a raw MIME message")
+    verdict = await receive(rt, raw, request.query_params.getlist("to"))
+    log.info("event=mail_received via=http outcome=%s ticket=%s", verdict.outcome, verdict.ticket_id)
+    body: dict[str, Any] = {"outcome": verdict.outcome, "ticket": verdict.ticket_id}
+    if verdict.reason:
+        body["reason"] = verdict.reason
+    return JSONResponse(body, status_code=202 if verdict.outcome == "quarantined" else 200)
+
+
+def _error(status: int, code: str, message: str) -> Response:
+    return JSONResponse(protocol.error(code, message), status_code=status)

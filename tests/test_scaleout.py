@@ -1,0 +1,282 @@
+"""Two `chatserver serve` processes sharing real PostgreSQL and Redis, as when scaled out."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chatserver import agents, bootstrap, contacts, conversations, sites
+from chatserver.conversations import IllegalTransition
+from chatserver.store import Store
+from conftest import Chat, Client, Server, agent, visitor
+from services import Postgres, Redis
+
+# A question no help article answers, so it goes straight to a person.
+QUESTION = "qwrtz xyzzy 4711?"
+# Redis is back in well under a second; the broker retries at least every 2 s (see
+# chatserver/broker/redis.py), and the resume then reads the store.
+RESUME_TIMEOUT = 10.0
+
+
+@dataclass
+class Cluster:
+    a: Server
+    b: Server
+    database_url: str
+    redis: Redis
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, postgres: Postgres, redis: Redis) -> Iterator[Cluster]:
+    """Processes A and B on one fresh PostgreSQL database and one Redis, started at once."""
+    database_url = postgres.new_database()
+    env = {"DATABASE_URL": database_url, "REDIS_URL": redis.url}
+    a, b = Server(tmp_path / "a", env), Server(tmp_path / "b", env)
+    try:
+        # At once, like a systemd template unit or a rolling deploy: both migrate and bootstrap
+        # the empty database, and the advisory locks must make that happen once.
+        with ThreadPoolExecutor(2) as pool:
+            for started in [pool.submit(a.start), pool.submit(b.start)]:
+                started.result()
+        yield Cluster(a, b, database_url, redis)
+    finally:
+        a.stop()
+        b.stop()
+
+
+@pytest.fixture
+async def pg_store(postgres: Postgres) -> AsyncIterator[Store]:
+    store = Store(postgres.new_database())
+    await store.migrate()
+    yield store
+    await store.close()
+
+
+async def _until(client: Client, kind: str, accept: Any, timeout: float = 5.0) -> dict[str, Any]:
+    """Return the first frame of kind for which accept(frame) is true."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        left = deadline - asyncio.get_running_loop().time()
+        frame = await client.expect(kind, timeout=max(left, 0.01))
+        if accept(frame):
+            return frame
+
+
+async def _assigned(client: Client, conversation: str) -> dict[str, Any]:
+    return await _until(client, "conversation", lambda f: f["conversation"] == Chat(conversation, "assigned"))
+
+
+async def test_processes_started_at_once_bootstrap_once(cluster: Cluster) -> None:
+    store = Store(cluster.database_url)
+    try:
+        found = await sites.all_sites(store)
+        admins = [a for a in await agents.all_agents(store) if a.role == "admin"]
+    finally:
+        await store.close()
+    assert [s.name for s in found] == ["Demo shop"]
+    assert [a.email for a in admins] == [bootstrap.ADMIN_EMAIL]
+
+
+async def test_visitor_on_one_process_and_agent_on_the_other_talk(cluster: Cluster) -> None:
+    a, b = cluster.a, cluster.b
+    site = await a.add_site()
+    ann_account = await a.add_agent("ann@example.com", site)
+    await a.add_agent("bob@example.com", site)
+    bob = await agent(a, "bob@example.com")
+    await bob.send(type="presence", status="away")  # so the chat can only go to ann
+    await bob.expect("presence")
+    ann = await agent(b, "ann@example.com")
+
+    # Presence crosses processes: bob on A sees ann come online on B.
+    seen = await _until(bob, "presence", lambda f: f["agent"]["id"] == ann_account.id)
+    assert seen["agent"]["status"] == "online"
+
+    guest = await visitor(a, site)
+    await guest.send(type="start", client_id="c1", text=QUESTION)
+    conversation = (await guest.expect("ack", ref="c1"))["conversation"]
+    # Process A assigns the chat to ann, whose only socket is on process B.
+    assert (await _assigned(ann, conversation))["conversation"]["agent"]["id"] == ann.me
+    assert (await _assigned(guest, conversation))["conversation"]["agent"] == {"name": "ann"}
+    assert (await _assigned(bob, conversation))["conversation"]["agent"]["name"] == "ann"
+
+    await ann.send(type="sync", conversation=conversation, after=0)
+    assert (await ann.expect("message", conversation=conversation, seq=1))["text"] == QUESTION
+    await ann.expect("synced", conversation=conversation, last_seq=1)
+
+    await guest.send(type="typing", conversation=conversation, active=True)
+    typing = await ann.expect("typing", conversation=conversation)
+    assert typing["author"]["kind"] == "visitor" and typing["active"] is True
+    await ann.send(type="typing", conversation=conversation, active=True)
+    # Typing is echoed to the typist's own socket too: wait for the agent's.
+    typing = await _until(guest, "typing", lambda f: f["author"]["kind"] == "agent")
+    assert typing["author"]["name"] == "ann" and typing["conversation"] == conversation
+
+    await ann.send(type="message", conversation=conversation, client_id="a1", text="Hello from B")
+    assert (await ann.expect("ack", ref="a1"))["seq"] == 2
+    reply = await guest.expect("message", conversation=conversation, seq=2)
+    assert reply["text"] == "Hello from B" and reply["author"]["name"] == "ann"
+
+    await guest.send(type="receipt", conversation=conversation, seq=2, status="read")
+    receipt = await ann.expect("receipt", conversation=conversation, side="visitor")
+    assert (receipt["status"], receipt["seq"]) == ("read", 2)
+    await guest.send(type="message", conversation=conversation, client_id="c2", text="Hi from A")
+    assert (await ann.expect("message", conversation=conversation, seq=3))["text"] == "Hi from A"
+    await ann.send(type="receipt", conversation=conversation, seq=3, status="read")
+    receipt = await guest.expect("receipt", conversation=conversation, side="agent")
+    assert (receipt["status"], receipt["seq"]) == ("read", 3)
+
+    await ann.send(type="close", conversation=conversation)
+    await _until(guest, "conversation", lambda f: f["conversation"] == Chat(conversation, "closed"))
+    await _until(bob, "conversation", lambda f: f["conversation"] == Chat(conversation, "closed"))
+
+    # Ann leaves B: bob on A sees her go offline.
+    await ann.close()
+    gone = await _until(bob, "presence", lambda f: f["agent"]["id"] == ann_account.id)
+    assert gone["agent"]["status"] == "offline"
+    for client in (bob, guest):
+        await client.close()
+
+
+async def test_agents_on_two_processes_racing_for_one_chat_yield_one_winner(
+    cluster: Cluster,
+) -> None:
+    a, b = cluster.a, cluster.b
+    site = await a.add_site()
+    await a.add_agent("ann@example.com", site)
+    await a.add_agent("bob@example.com", site)
+    ann, bob = await agent(a, "ann@example.com"), await agent(b, "bob@example.com")
+    for client in (ann, bob):
+        # Away agents pick chats from the queue by hand; nobody is assigned automatically.
+        await client.send(type="presence", status="away")
+        await client.expect("presence")
+    winners = []
+    for round_ in range(6):
+        guest = await visitor(a if round_ % 2 else b, site)
+        await guest.send(type="start", client_id=f"r{round_}", text=QUESTION)
+        conversation = (await guest.expect("ack"))["conversation"]
+        queued = Chat(conversation, "queued")
+        for client in (ann, bob):
+            await _until(client, "conversation", lambda f, q=queued: f["conversation"] == q)
+        await asyncio.gather(
+            ann.send(type="accept", conversation=conversation),
+            bob.send(type="accept", conversation=conversation),
+        )
+        outcomes = {
+            name: await _accept_outcome(client, conversation)
+            for name, client in (("ann", ann), ("bob", bob))
+        }
+        assert sorted(outcomes.values()) == ["lost", "won"], outcomes
+        winners.append(next(name for name, result in outcomes.items() if result == "won"))
+        await guest.close()
+    await ann.close()
+    await bob.close()
+
+
+async def _accept_outcome(client: Client, conversation: str) -> str:
+    """Return "won" when the assignment names this client, "lost" on its conflict error."""
+    while True:
+        frame = await client.expect_any()
+        if frame.get("type") == "error" and frame.get("ref") == conversation:
+            assert frame["code"] == "conflict"
+            return "lost"
+        if frame.get("type") == "conversation" and frame["conversation"] == Chat(conversation, "assigned"):
+            # Both agents see the assignment; only the winner's own accept is answered so.
+            if frame["conversation"]["agent"]["id"] == client.me:
+                return "won"
+
+
+async def test_cap_holds_under_read_committed_when_two_processes_assign_at_once(
+    pg_store: Store, postgres: Postgres,
+) -> None:
+    # A second engine on the same database stands for a second process.
+    other = Store(pg_store.url)
+    try:
+        site = await sites.create(pg_store, "Shop", [])
+        for round_ in range(8):
+            ann = await agents.create(pg_store, f"ann{round_}@example.com", "Ann", "x" * 12,
+                                      max_chats=1, site_ids=[site.id])
+            chats = []
+            for n in range(2):
+                contact = await contacts.create(pg_store, site.id)
+                chat, _, _ = await conversations.start(pg_store, site.id, contact, f"c{n}", "hi")
+                await conversations.queue(pg_store, chat.id)
+                chats.append(chat.id)
+            results = await asyncio.gather(
+                conversations.assign(pg_store, chats[0], ann.id, cap=1),
+                conversations.assign(other, chats[1], ann.id, cap=1),
+                return_exceptions=True,
+            )
+            refused = [r for r in results if isinstance(r, IllegalTransition)]
+            assert len(refused) == 1, results  # the cap of one chat held across "processes"
+    finally:
+        await other.close()
+
+
+async def test_json_and_returning_work_on_postgresql(pg_store: Store) -> None:
+    site = await sites.create(pg_store, "Shop", ["https://shop.example", "http://localhost:3000"])
+    found = await sites.by_key(pg_store, site.public_key)
+    assert found is not None and found.allowed_origins == site.allowed_origins
+    contact = await contacts.create(pg_store, site.id)
+    chat, first, created = await conversations.start(pg_store, site.id, contact, "c1", "one")
+    second, stored = await conversations.append(pg_store, chat.id, "visitor", contact, "c2", "two")
+    again, duplicate = await conversations.append(pg_store, chat.id, "visitor", contact, "c2", "two")
+    assert (first.seq, second.seq, again.seq) == (1, 2, 2)
+    assert created and stored and not duplicate
+
+
+async def test_redis_restart_mid_conversation_loses_no_message(cluster: Cluster) -> None:
+    a, b = cluster.a, cluster.b
+    site = await a.add_site()
+    await a.add_agent("ann@example.com", site)
+    ann = await agent(b, "ann@example.com")
+    guest = await visitor(a, site)
+    await guest.send(type="start", client_id="c0", text=QUESTION)
+    conversation = (await guest.expect("ack"))["conversation"]
+    await _assigned(ann, conversation)
+    await ann.send(type="sync", conversation=conversation, after=0)
+    await ann.expect("synced", conversation=conversation)
+
+    cluster.redis.kill()
+    # Both sides keep writing while Redis is gone: every message is stored and acknowledged,
+    # but no process can tell the other.
+    for n in range(1, 4):
+        await guest.send(type="message", conversation=conversation, client_id=f"c{n}", text=f"v{n}")
+        await guest.expect("ack", ref=f"c{n}")
+    await ann.send(type="message", conversation=conversation, client_id="a1", text="still here")
+    await ann.expect("ack", ref="a1")
+    await ann.quiet("message", seconds=0.5, text="v1")
+    cluster.redis.start()
+
+    # Each process reconnects, resubscribes, and tells its clients to catch up.
+    for client in (ann, guest):
+        resync = await client.expect("resync", timeout=RESUME_TIMEOUT)
+        assert conversation in resync["conversations"]
+    await _catch_up(ann, conversation)
+    await _catch_up(guest, conversation)
+    # And the live path works again.
+    await guest.send(type="message", conversation=conversation, client_id="c9", text="live again")
+    for client in (ann, guest):  # the sender's own socket gets it too, like every follower
+        await client.expect("message", conversation=conversation, seq=6, timeout=RESUME_TIMEOUT)
+
+    for client in (ann, guest):
+        seqs = sorted({f["seq"] for f in client.seen
+                       if f.get("type") == "message" and f["conversation"] == conversation})
+        assert seqs == list(range(1, 7)), f"{client.me or 'visitor'} has {seqs}"
+    texts = {f["text"] for f in ann.seen if f.get("type") == "message"}
+    assert {"v1", "v2", "v3", "still here", "live again"} <= texts
+    await ann.close()
+    await guest.close()
+
+
+async def _catch_up(client: Client, conversation: str) -> None:
+    """Sync from the highest seq this client has, as the protocol tells clients to."""
+    have = max((f["seq"] for f in client.seen
+                if f.get("type") == "message" and f["conversation"] == conversation), default=0)
+    await client.send(type="sync", conversation=conversation, after=have)
+    await client.expect("synced", conversation=conversation)
