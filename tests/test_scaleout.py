@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from chatserver import agents, bootstrap, contacts, conversations, sites
+from chatserver import agents, articles, bootstrap, contacts, conversations, sites
+from chatserver.articles import Article
 from chatserver.conversations import IllegalTransition
 from chatserver.store import Store
 from conftest import Chat, Client, Server, agent, visitor
@@ -280,3 +281,30 @@ async def _catch_up(client: Client, conversation: str) -> None:
                 if f.get("type") == "message" and f["conversation"] == conversation), default=0)
     await client.send(type="sync", conversation=conversation, after=have)
     await client.expect("synced", conversation=conversation)
+
+
+async def test_an_article_edited_through_one_process_is_searchable_on_both(
+    cluster: Cluster,
+) -> None:
+    store = Store(cluster.database_url)
+    try:
+        site = (await sites.all_sites(store))[0]
+        # Each process builds its own Whoosh index from the shared store: an edit lands in
+        # the store once and every process re-indexes it within seconds.
+        fresh = Article.build(slug="loyalty-points", locale="en", title="Loyalty points",
+                              body="Every euro you spend earns one loyalty point.",
+                              tags=("loyalty",), synonyms=("rewards", "points"))
+        await articles.replace_all(store, [*(await articles.all_articles(store)), fresh])
+    finally:
+        await store.close()
+    for server in (cluster.a, cluster.b):
+        guest = await visitor(server, site)
+        for _ in range(60):
+            await guest.send(type="search", text="how do loyalty rewards work")
+            found = (await guest.expect("suggestions"))["articles"]
+            if found and found[0]["slug"] == "loyalty-points":
+                break
+            await asyncio.sleep(0.25)
+        else:
+            raise AssertionError(f"{server.http} never indexed the new article")
+        await guest.close()
