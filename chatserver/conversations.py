@@ -336,6 +336,14 @@ async def transfer(store: Store, conversation_id: str, holder: str, to: str) -> 
     )
 
 
+async def requeue(store: Store, conversation_id: str, holder: str) -> Conversation:
+    """Put a conversation back in the queue while holder still has it (their account ended)."""
+    return await _move(
+        store, conversation_id, Status.QUEUED, {Status.ASSIGNED}, holder=holder,
+        queued_at=now_ms(), agent_id=None,
+    )
+
+
 async def close(store: Store, conversation_id: str, holder: str | None = None) -> Conversation:
     """Close a conversation; with holder, only while that agent holds it."""
     return await _move(

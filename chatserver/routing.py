@@ -89,3 +89,16 @@ async def tell_queue(rt: Runtime, site_id: str) -> None:
                 conversation, {"position": position, "wait_seconds": wait}
             ),
         )
+
+
+async def release(rt: Runtime, agent_id: str) -> None:
+    """Hand the chats of an agent who can no longer answer (disabled) to the others."""
+    held = await conversations.find(rt.store, agent_id=agent_id, statuses=(Status.ASSIGNED,))
+    for conversation in held:
+        try:
+            queued = await conversations.requeue(rt.store, conversation.id, agent_id)
+        except IllegalTransition:
+            continue  # closed or transferred meanwhile
+        await announce(rt, queued)
+    for site_id in sorted({c.site_id for c in held}):
+        await assign_waiting(rt, site_id)

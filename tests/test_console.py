@@ -16,7 +16,7 @@ from chatserver import lockout
 from chatserver.console import i18n
 from chatserver.store import Store
 from chatserver.store.schema import conversations
-from conftest import PASSWORD, Server, agent, visitor
+from conftest import PASSWORD, Chat, Server, agent, visitor
 
 CONSOLE = Path(__file__).resolve().parent.parent / "chatserver" / "console"
 
@@ -364,3 +364,28 @@ def test_every_word_the_console_uses_exists_in_english_and_dutch() -> None:
         missing = sorted(key for key in used if key not in i18n.STRINGS[locale])
         assert not missing, f"{locale} lacks {missing}"
     assert set(i18n.EN) == set(i18n.NL)
+
+
+async def test_a_disabled_agents_chats_go_to_a_colleague(
+    server: Server, browser_like: httpx.AsyncClient
+) -> None:
+    site = await server.add_site("Acme")
+    await server.add_agent("admin@example.com", role="admin")
+    bob = await server.add_agent("bob@example.com", site)
+    await server.add_agent("cat@example.com", site)
+    bob_socket = await agent(server, "bob@example.com")
+    guest = await visitor(server, site)
+    await guest.send(type="start", client_id="q1", text="hello, anyone?")
+    conversation = (await guest.expect("ack"))["conversation"]
+    await guest.expect("conversation", conversation=Chat(conversation, "assigned", {"name": "bob"}))
+    cat = await agent(server, "cat@example.com")
+    await sign_in(browser_like, "admin@example.com")
+    page = await browser_like.get("/console/admin/agents")
+    await browser_like.post(
+        f"/console/admin/agents/{bob.id}", data={"csrf": csrf_of(page.text), "action": "disable"}
+    )
+    # Nobody is left waiting on an agent who can no longer answer.
+    await cat.expect("conversation", conversation=Chat(conversation, "assigned", {"id": cat.me}))
+    await guest.expect("conversation", conversation=Chat(conversation, "assigned", {"name": "cat"}))
+    for client in (bob_socket, cat, guest):
+        await client.close()
