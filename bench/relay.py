@@ -1,237 +1,277 @@
-"""Relay bench: visitor/agent pairs exchanging messages through the real server.
+"""Relay: visitor/agent pairs of real clients through the real server, open loop.
 
-Beside it, in the same run, the same clients drive a bare `websockets` relay that stores
-nothing; the ratio of the two is the cost of everything chatserver adds (storage first).
+Messages of 100 bytes are sent at a fixed rate whatever the replies (open loop), each on
+the next pair, alternating visitor -> agent and agent -> visitor. Latency runs from the
+moment a message was due to the moment its peer received it, so a server that falls behind
+shows it. The same client then drives a bare `websockets` relay that stores nothing
+(bare_relay.py) in the same run; server CPU per delivered message comes from /proc.
 
-    python bench/relay.py [--pairs 50] [--rounds 40]
+    python -m bench relay [--smoke]
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
-import os
-import signal
-import socket
-import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
-ROOT = Path(__file__).resolve().parent.parent
-PASSWORD = "bench-password-123"
-TEXT = "x" * 100
+from bench.common import (
+    PASSWORD,
+    Mode,
+    Prepared,
+    Row,
+    cpu_seconds,
+    gather_limited,
+    median,
+    percentile,
+    prepare,
+    run_async,
+    start_bare_relay,
+    start_chatserver,
+    stop,
+)
+
+try:
+    from orjson import loads
+except ImportError:  # the same client for both servers either way
+    loads = json.loads  # type: ignore[assignment]
+
+# A site's agent takes at most 50 chats (agents.create), so pairs are spread over sites.
+PAIRS_PER_SITE = 50
+# How long a round waits for stragglers after the last send before counting them lost.
+DRAIN_SECONDS = 20.0
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+@dataclass
+class Pair:
+    """Two client sockets that hear each other, and how to frame and read a message."""
+
+    visitor: ClientConnection
+    agent: ClientConnection
+    frame: Callable[[str, str], str]  # (sender side, text) -> the frame to send
 
 
-def wait_http(url: str, process: subprocess.Popen[bytes]) -> None:
-    for _ in range(400):
-        if process.poll() is not None:
-            raise SystemExit(f"server exited: {process.returncode}")
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.TransportError:
-            time.sleep(0.05)
-    raise SystemExit(f"no answer from {url}")
+@dataclass
+class Round:
+    sent_at: dict[int, float] = field(default_factory=dict)
+    latencies: list[float] = field(default_factory=list)
+    last_received: float = 0.0
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    expected: int = 0
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
+class Driver:
+    """Sends at a fixed rate over all pairs and times each delivery."""
 
-
-Pair = tuple[Callable[[str], Awaitable[None]], Callable[[], Awaitable[str]],
-             Callable[[str], Awaitable[None]], Callable[[], Awaitable[str]]]
-
-
-async def exchange(pairs: list[Pair], rounds: int) -> dict[str, float]:
-    """Ping-pong visitor -> agent -> visitor on every pair at once; time each hop."""
-    latencies: list[float] = []
-
-    async def run(pair: Pair) -> None:
-        send_v, recv_v, send_a, recv_a = pair
-        for n in range(rounds):
-            sent = time.perf_counter()
-            await send_v(f"v{n}")
-            await recv_a()
-            latencies.append(time.perf_counter() - sent)
-            sent = time.perf_counter()
-            await send_a(f"a{n}")
-            await recv_v()
-            latencies.append(time.perf_counter() - sent)
-
-    start = time.perf_counter()
-    await asyncio.gather(*(run(p) for p in pairs))
-    elapsed = time.perf_counter() - start
-    return {
-        "messages_per_s": len(latencies) / elapsed,
-        "p50_ms": statistics.median(latencies) * 1000,
-        "p99_ms": percentile(latencies, 0.99) * 1000,
-    }
-
-
-async def chatserver_pairs(base: str, site_key: str, count: int) -> tuple[list[Pair], list[ClientConnection]]:
-    ws_base = base.replace("http", "ws", 1)
-    async with httpx.AsyncClient() as http:
-        login = await http.post(f"{base}/api/v1/login",
-                                json={"email": "bench@example.com", "password": PASSWORD})
-        cookie = login.cookies["chatserver_session"]
-        tokens = [
-            (await http.post(f"{base}/api/v1/sites/{site_key}/visitors", json={},
-                             headers={"Origin": base})).json()["token"]
-            for _ in range(count)
+    def __init__(self, pairs: list[Pair], peer_text: Callable[[str, str], str | None]) -> None:
+        self.pairs = pairs
+        self.peer_text = peer_text  # (receiver side, frame) -> text of a peer's message, or None
+        self.round = Round()
+        self.numbered = 0
+        self.readers = [
+            asyncio.create_task(self._read(ws, side))
+            for pair in pairs for ws, side in ((pair.visitor, "visitor"), (pair.agent, "agent"))
         ]
-    sockets: list[ClientConnection] = []
-    pairs: list[Pair] = []
-    for index, token in enumerate(tokens):
-        visitor = await connect(f"{ws_base}/ws/visitor?site={site_key}", origin=base)  # type: ignore[arg-type]
-        agent = await connect(f"{ws_base}/ws/agent",
-                              additional_headers={"Cookie": f"chatserver_session={cookie}"})
-        sockets += [visitor, agent]
-        await visitor.send(json.dumps({"type": "hello", "token": token}))
-        await agent.send(json.dumps({"type": "hello"}))
-        await _until(visitor, "welcome")
-        await _until(agent, "welcome")
-        await visitor.send(json.dumps({"type": "start", "client_id": f"s{index}", "text": "hi"}))
-        conversation = (await _until(visitor, "ack"))["conversation"]
-        await agent.send(json.dumps({"type": "sync", "conversation": conversation, "after": 0}))
-        await _until(agent, "synced")
-        pairs.append(_chat_pair(visitor, agent, conversation))
-    return pairs, sockets
+
+    async def _read(self, ws: ClientConnection, side: str) -> None:
+        async for frame in ws:
+            text = self.peer_text(side, frame if isinstance(frame, str) else frame.decode())
+            if text is None:
+                continue
+            now = time.perf_counter()
+            current = self.round
+            sent = current.sent_at.pop(int(text[:12]), None)
+            if sent is None:
+                continue
+            current.latencies.append(now - sent)
+            current.last_received = now
+            if len(current.latencies) == current.expected:
+                current.done.set()
+
+    async def run(
+        self, rate: float, seconds: float, pid: int, drain: float = DRAIN_SECONDS
+    ) -> dict[str, float]:
+        """Offer rate messages/s for seconds; return delivered/s, p50/p99 ms, CPU µs/message."""
+        count = max(1, int(rate * seconds))
+        current = self.round = Round(expected=count)
+        cpu_before = cpu_seconds(pid)
+        start = time.perf_counter()
+        for k in range(count):
+            due = start + k / rate
+            lag = due - time.perf_counter()
+            if lag > 0.0005:
+                await asyncio.sleep(lag)
+            # Numbered across rounds: a number seen before would be a resend, stored once.
+            n = self.numbered = self.numbered + 1
+            pair = self.pairs[n % len(self.pairs)]
+            side = "visitor" if (n // len(self.pairs)) % 2 == 0 else "agent"
+            ws = pair.visitor if side == "visitor" else pair.agent
+            current.sent_at[n] = due
+            await ws.send(pair.frame(side, f"{n:>12}".ljust(100, "x")))
+        try:
+            await asyncio.wait_for(current.done.wait(), drain)
+        except TimeoutError:
+            pass
+        cpu = cpu_seconds(pid) - cpu_before
+        delivered = len(current.latencies)
+        elapsed = max(current.last_received - start, 1e-9)
+        lat = current.latencies or [float("nan")]
+        return {
+            "delivered_per_s": delivered / elapsed,
+            "lost": count - delivered,
+            "p50_ms": median(lat) * 1000,
+            "p99_ms": percentile(lat, 0.99) * 1000,
+            "cpu_us": cpu / max(delivered, 1) * 1e6,
+        }
+
+    async def close(self) -> None:
+        for task in self.readers:
+            task.cancel()
+        sockets = [ws for pair in self.pairs for ws in (pair.visitor, pair.agent)]
+        await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
 
 
-async def _until(ws: ClientConnection, kind: str, author: str | None = None) -> dict[str, object]:
+async def _until(ws: ClientConnection, kind: str, strict: bool = True) -> dict[str, object]:
     while True:
         frame: dict[str, object] = json.loads(await ws.recv())
-        if frame.get("type") == kind and (
-            author is None or frame["author"]["kind"] == author  # type: ignore[index]
-        ):
+        if frame.get("type") == kind:
             return frame
+        if frame.get("type") == "error" and strict:
+            raise RuntimeError(f"server refused: {frame}")
 
 
-def _chat_pair(visitor: ClientConnection, agent: ClientConnection, conversation: str) -> Pair:
-    def sender(ws: ClientConnection) -> Callable[[str], Awaitable[None]]:
-        async def send(client_id: str) -> None:
-            await ws.send(json.dumps({"type": "message", "conversation": conversation,
-                                      "client_id": client_id, "text": TEXT}))
-        return send
+async def chatserver_pairs(base: str, ready: Prepared, pairs: int) -> list[Pair]:
+    """Log each site's agent in, then connect and pair visitor and agent sockets."""
+    ws_base = base.replace("http", "ws", 1)
+    async with httpx.AsyncClient() as http:
+        cookies = []
+        for email in ready.agent_emails:
+            login = await http.post(f"{base}/api/v1/login", json={"email": email, "password": PASSWORD})
+            login.raise_for_status()
+            cookies.append(login.cookies["chatserver_session"])
 
-    async def recv_visitor() -> str:
-        return str((await _until(visitor, "message", "agent"))["text"])
+    async def one(site: int, index: int) -> Pair:
+        key, token = ready.site_keys[site], ready.tokens[site][index]
+        agent = await connect(f"{ws_base}/ws/agent", max_queue=None,
+                              additional_headers={"Cookie": f"chatserver_session={cookies[site]}"})
+        await agent.send(json.dumps({"type": "hello"}))
+        await _until(agent, "welcome")
+        visitor = await connect(f"{ws_base}/ws/visitor?site={key}", origin=base,  # type: ignore[arg-type]
+                                max_queue=None)
+        await visitor.send(json.dumps({"type": "hello", "token": token}))
+        await _until(visitor, "welcome")
+        # Words no help article matches: the chat goes to the queue, and to this site's agent.
+        await visitor.send(json.dumps({"type": "start", "client_id": "s", "text": "qqzx wvvk"}))
+        conversation = str((await _until(visitor, "ack"))["conversation"])
+        await agent.send(json.dumps({"type": "accept", "conversation": conversation}))
+        await agent.send(json.dumps({"type": "sync", "conversation": conversation, "after": 0}))
+        # The accept fails (harmlessly) when routing already gave the chat to this agent.
+        await _until(agent, "synced", strict=False)
 
-    async def recv_agent() -> str:
-        return str((await _until(agent, "message", "visitor"))["text"])
+        def frame(side: str, text: str) -> str:
+            return json.dumps({"type": "message", "conversation": conversation,
+                               "client_id": text[:12].strip() + side[0], "text": text})
 
-    return sender(visitor), recv_visitor, sender(agent), recv_agent
+        return Pair(visitor, agent, frame)
 
-
-async def bare_pairs(url: str, count: int) -> tuple[list[Pair], list[ClientConnection]]:
-    sockets: list[ClientConnection] = []
-    pairs: list[Pair] = []
-    for index in range(count):
-        a = await connect(f"{url}/{index}", compression=None)
-        b = await connect(f"{url}/{index}", compression=None)
-        sockets += [a, b]
-
-        def sender(ws: ClientConnection) -> Callable[[str], Awaitable[None]]:
-            async def send(client_id: str) -> None:
-                await ws.send(json.dumps({"type": "message", "client_id": client_id, "text": TEXT}))
-            return send
-
-        def receiver(ws: ClientConnection) -> Callable[[], Awaitable[str]]:
-            async def recv() -> str:
-                return str(json.loads(await ws.recv())["text"])
-            return recv
-
-        pairs.append((sender(a), receiver(a), sender(b), receiver(b)))
-    return pairs, sockets
-
-
-async def close_all(sockets: list[ClientConnection]) -> None:
-    await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
-
-
-def start_chatserver(data_dir: Path) -> tuple[subprocess.Popen[bytes], str, str]:
-    env = {**os.environ, "CHATSERVER_LOG_LEVEL": "warning"}
-    subprocess.run([sys.executable, "-m", "chatserver", "sites", "add", "--name", "Bench",
-                    "--data-dir", str(data_dir)], check=True, capture_output=True, env=env)
-    subprocess.run([sys.executable, "-m", "chatserver", "agents", "add", "--email",
-                    "bench@example.com", "--name", "Bench", "--role", "admin", "--password",
-                    PASSWORD, "--data-dir", str(data_dir)], check=True, capture_output=True, env=env)
-    listed = subprocess.run([sys.executable, "-m", "chatserver", "sites", "list", "--json",
-                             "--data-dir", str(data_dir)], check=True, capture_output=True, env=env)
-    key = json.loads(listed.stdout)[0]["key"]
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "chatserver", "serve", "--port", str(port), "--data-dir",
-         str(data_dir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
-    wait_http(base + "/healthz", process)
-    return process, base, key
+    made: list[Pair] = []
+    for site in range(len(ready.site_keys)):
+        count = min(PAIRS_PER_SITE, pairs - site * PAIRS_PER_SITE)
+        made += await gather_limited([one(site, i) for i in range(count)], 10)
+    return made
 
 
-def start_bare() -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    process = subprocess.Popen([sys.executable, str(Path(__file__).parent / "bare_relay.py"),
-                                str(port)])
-    for _ in range(400):
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return process, f"ws://127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit("bare relay did not start")
+def chatserver_peer_text(side: str, frame: str) -> str | None:
+    # Each side also receives acks and its own messages back; only the peer's count.
+    if '"type":"message"' not in frame:
+        return None
+    event = loads(frame)
+    return None if event["author"]["kind"] == side else str(event["text"])
 
 
-async def measure(pairs: int, rounds: int) -> dict[str, dict[str, float]]:
-    results: dict[str, dict[str, float]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        process, base, key = start_chatserver(Path(tmp))
-        try:
-            # An away agent gets no automatic assignments; the bench syncs each chat itself.
-            made, sockets = await chatserver_pairs(base, key, pairs)
-            results["chatserver"] = await exchange(made, rounds)
-            await close_all(sockets)
-        finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(10)
-    bare, url = start_bare()
+async def bare_pairs(url: str, pairs: int) -> list[Pair]:
+    async def one(index: int) -> Pair:
+        a = await connect(f"{url}/{index}", compression=None, max_queue=None)
+        b = await connect(f"{url}/{index}", compression=None, max_queue=None)
+
+        def frame(side: str, text: str) -> str:
+            return json.dumps({"type": "message", "client_id": text[:12].strip() + side[0],
+                               "text": text})
+
+        return Pair(a, b, frame)
+
+    return await gather_limited([one(i) for i in range(pairs)], 20)
+
+
+def bare_peer_text(side: str, frame: str) -> str | None:
+    return str(loads(frame)["text"])
+
+
+async def _drive(pairs: list[Pair], peer: Callable[[str, str], str | None], pid: int,
+                 rates: list[int], seconds: float, rounds: int) -> dict[int, dict[str, float]]:
+    driver = Driver(pairs, peer)
     try:
-        made, sockets = await bare_pairs(url, pairs)
-        results["bare websockets"] = await exchange(made, rounds)
-        await close_all(sockets)
+        await driver.run(rates[0], min(seconds, 0.5), pid)  # warm up: caches, JIT-free but lazy imports
+        results: dict[int, dict[str, float]] = {}
+        for rate in rates:
+            runs = [await driver.run(rate, seconds, pid) for _ in range(rounds)]
+            results[rate] = {key: median([r[key] for r in runs]) for key in runs[0]}
+        return results
     finally:
-        bare.terminate()
-        bare.wait(10)
-    return results
+        await driver.close()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--pairs", type=int, default=50)
-    parser.add_argument("--rounds", type=int, default=40)
-    args = parser.parse_args()
-    results = asyncio.run(measure(args.pairs, args.rounds))
-    ours, base = results["chatserver"], results["bare websockets"]
-    print(f"relay: {args.pairs} pairs x {args.rounds} round trips, 100-byte messages, loopback")
-    print(f"{'figure':<16}{'chatserver':>12}{'bare relay':>12}{'ratio':>8}")
-    for key in ("messages_per_s", "p50_ms", "p99_ms"):
-        print(f"{key:<16}{ours[key]:>12.1f}{base[key]:>12.1f}{ours[key] / base[key]:>8.2f}")
+def run(mode: Mode) -> list[Row]:
+    """Measure both servers at each rate; return the rows."""
+    return measure(mode.pick(1000, 4), mode.pick([1000, 10000], [200]), mode.pick(3.0, 0.3),
+                   mode.pick(3, 1))
 
 
-if __name__ == "__main__":
-    main()
+def measure(pairs: int, rates: list[int], seconds: float, rounds: int) -> list[Row]:
+    """Run both servers with pairs clients at each rate, rounds x seconds each."""
+    sites = -(-pairs // PAIRS_PER_SITE)
+    print(f"relay: {pairs} pairs on {sites} sites, 100-byte messages, open loop at "
+          f"{', '.join(map(str, rates))} msg/s, {rounds} x {seconds:g} s rounds", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        ready = prepare(Path(tmp), sites, PAIRS_PER_SITE)
+        process, base = start_chatserver(Path(tmp))
+        try:
+            async def ours_main() -> dict[int, dict[str, float]]:
+                made = await chatserver_pairs(base, ready, pairs)
+                print(f"relay: {len(made)} chatserver pairs connected", flush=True)
+                return await _drive(made, chatserver_peer_text, process.pid, rates, seconds, rounds)
+
+            ours = run_async(ours_main)
+        finally:
+            stop(process)
+    process, url = start_bare_relay()
+    try:
+        async def bare_main() -> dict[int, dict[str, float]]:
+            return await _drive(await bare_pairs(url, pairs), bare_peer_text, process.pid, rates,
+                                seconds, rounds)
+
+        bare = run_async(bare_main)
+    finally:
+        stop(process)
+    rows = []
+    for rate in rates:
+        o, b = ours[rate], bare[rate]
+        at = f"at {rate:,} msg/s"
+        lost = f"{int(o['lost'])} of {int(rate * seconds)} not delivered in time" if o["lost"] else ""
+        rows += [
+            Row("relay", f"delivered msg/s {at}", o["delivered_per_s"], b["delivered_per_s"],
+                "msg/s", note=lost),
+            Row("relay", f"p50 latency {at}", o["p50_ms"], b["p50_ms"], "ms"),
+            Row("relay", f"p99 latency {at}", o["p99_ms"], b["p99_ms"], "ms",
+                "ours<=5" if rate == 1000 else ""),
+            Row("relay", f"server CPU per message {at}", o["cpu_us"], b["cpu_us"], "µs",
+                "ratio<=1.6"),
+        ]
+    return rows

@@ -21,7 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from chatserver import kb  # noqa: E402  (the repo root is put on the path just above)
+from bench.common import Mode, Row  # noqa: E402  (the repo root is put on the path just above)
+from chatserver import kb  # noqa: E402
 from chatserver.articles import DEFAULT_SOURCE, LOCALES, Article, load_articles, plain_text  # noqa: E402
 
 QUESTIONS = ROOT / "tests" / "kb"
@@ -129,6 +130,27 @@ def bench_fts5(corpus: list[Article], questions: list[dict[str, object]], rounds
         ]
         db.close()
     return {"build s": seconds, "re-sync s": float("nan"), **latency_figures(latencies)}
+
+
+def run(mode: Mode) -> list[Row]:
+    """Return the figures for python -m bench: build time and p50/p99, Whoosh beside FTS5."""
+    sizes, rounds = mode.pick(([1000, 10000], 3), ([100], 1))
+    articles, _ = load_articles(DEFAULT_SOURCE)
+    questions = [q for loc in LOCALES for q in kb.load_questions(QUESTIONS / f"questions-{loc}.jsonl")]
+    print(f"search: {sizes} articles, {len(questions)} questions x {rounds} rounds", flush=True)
+    rows = []
+    for size in sizes:
+        corpus = synthetic(articles, size)
+        whoosh = bench_whoosh(corpus, questions, rounds)
+        fts5 = bench_fts5(corpus, questions, rounds)
+        at = f"({size:,} articles, vs SQLite FTS5)"
+        rows += [
+            Row("search", f"index build {at}", whoosh["build s"], fts5["build s"], "s"),
+            Row("search", f"query p50 {at}", whoosh["p50 ms"], fts5["p50 ms"], "ms"),
+            Row("search", f"query p99 {at}", whoosh["p99 ms"], fts5["p99 ms"], "ms",
+                "ours<=5" if size == 1000 else ""),
+        ]
+    return rows
 
 
 def main() -> None:

@@ -226,3 +226,15 @@ async def change(
     if values:
         async with store.write() as conn:
             await conn.execute(update(agents).where(agents.c.id == agent_id).values(**values))
+
+
+async def signed_in(
+    store: Store, signer: auth.Signer, cookie: str | None
+) -> tuple[Agent, str] | None:
+    """Return the enabled agent and session id behind a session cookie, or None."""
+    session_id = signer.session_id(cookie) if cookie else None
+    agent_id = await auth.session_agent(store, session_id) if session_id else None
+    agent = await by_id(store, agent_id) if agent_id else None
+    if agent is None or agent.disabled or session_id is None:
+        return None
+    return agent, session_id

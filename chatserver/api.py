@@ -20,6 +20,8 @@ from chatserver import (
     protocol,
     site_settings,
     sites,
+    visitor_facts,
+    visitor_status,
 )
 from chatserver.runtime import Runtime
 from chatserver.store import now_ms
@@ -42,7 +44,7 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
     return JSONResponse(protocol.error(code, message), status_code=status, headers=headers)
 
 
-async def _json_body(request: Request) -> dict[str, Any]:
+async def json_body(request: Request) -> dict[str, Any]:
     body = b""
     async for chunk in request.stream():
         body += chunk
@@ -104,7 +106,7 @@ async def visitors(request: Request) -> Response:
     headers = _cors(site, request)
     if request.method == "OPTIONS":
         return Response(status_code=204, headers=headers)
-    body = await _json_body(request)
+    body = await json_body(request)
     details = _details(body, request)
     previous = body.get("token")
     known = rt.signer.visitor(previous) if isinstance(previous, str) else None
@@ -124,7 +126,8 @@ async def visitors(request: Request) -> Response:
             "token": rt.signer.visitor_token(visitor),
             "visitor": {"id": contact_id, "verified": verified},
             "site": {"name": site.name, "settings": site_settings.public(site.settings)},
-            "agents_online": bool(await agents.candidates(rt.store, site.id)),
+            # agents_online, open_now (business hours) and next_change_in (seconds).
+            **await visitor_status.availability(rt.store, site),
         },
         headers=headers,
     )
@@ -163,6 +166,8 @@ def _details(body: dict[str, Any], request: Request) -> dict[str, Any]:
         "referrer": _one_line(page.get("referrer"), "page.referrer", 2000),
         "user_agent": (request.headers.get("user-agent") or "")[:500] or None,
         "last_seen_at": now_ms(),
+        # The browser's IANA zone (Intl.DateTimeFormat().resolvedOptions().timeZone), if sent.
+        "timezone": visitor_facts.known_timezone(body.get("timezone")),
     }
 
 
@@ -195,7 +200,7 @@ async def _identify(
 
 async def login(request: Request) -> Response:
     rt = _runtime(request)
-    body = await _json_body(request)
+    body = await json_body(request)
     email, password = body.get("email"), body.get("password")
     if not isinstance(email, str) or not isinstance(password, str):
         raise ApiError(400, "invalid_message", "'email' and 'password' are required")

@@ -9,10 +9,24 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.routing import Route, WebSocketRoute
 
-from chatserver import agents, api, auth, broker, console, helpcenter, resync, sockets, ticket_api, widget
+from chatserver import (
+    agents,
+    api,
+    auth,
+    broker,
+    console,
+    helpcenter,
+    proactive,
+    resync,
+    sockets,
+    ticket_api,
+    widget,
+)
 from chatserver.config import Settings
 from chatserver.hub import Hub
 from chatserver.mail import service as mail_service
+from chatserver.reports import api as reports_api
+from chatserver.reports import sla_watch
 from chatserver.runtime import Runtime
 from chatserver.store import Store
 from chatserver.suggestions import Suggester
@@ -34,6 +48,7 @@ def create_app(settings: Settings) -> Starlette:
         hub.on_resume = lambda since: resync.catch_up(rt, since)
         tasks = [
             asyncio.create_task(_keep_presence(rt)),
+            asyncio.create_task(sla_watch.run(rt)),
             asyncio.create_task(suggester.keep_fresh(store)),
         ]
         mail = await mail_service.start(rt, secret)
@@ -58,6 +73,8 @@ def create_app(settings: Settings) -> Starlette:
         *helpcenter.routes(),
         *console.routes(),
         *ticket_api.routes(),
+        *reports_api.routes(),
+        *proactive.routes(),
     ]
     return Starlette(
         routes=routes, lifespan=lifespan, exception_handlers={api.ApiError: api.api_error}

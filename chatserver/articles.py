@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from chatserver.store import Store, new_id, now_ms
 from chatserver.store.schema import article_views, articles
@@ -103,6 +104,11 @@ def parse_article(path: Path) -> Article:
         tags=split_list(meta["tags"]),
         synonyms=split_list(meta.get("synonyms", "")),
     )
+
+
+def valid_slug(slug: str) -> bool:
+    """Tell whether slug is lower-case letters, digits and single dashes (no path tricks)."""
+    return bool(_SLUG.fullmatch(slug))
 
 
 def split_list(value: str) -> tuple[str, ...]:
@@ -251,3 +257,35 @@ async def viewed(store: Store, contact_id: str, limit: int = 20) -> list[dict[st
     )
     async with store.read() as conn:
         return [dict(row._mapping) for row in await conn.execute(query)]
+
+
+async def create(store: Store, article: Article) -> bool:
+    """Store a new article; False when its locale and slug are taken (the key decides)."""
+    try:
+        async with store.write() as conn:
+            await conn.execute(insert(articles).values(
+                locale=article.locale, slug=article.slug, updated_at=now_ms(), **_values(article)
+            ))
+    except IntegrityError:
+        return False
+    return True
+
+
+async def save(store: Store, article: Article) -> bool:
+    """Replace a stored article's text; False when it no longer exists."""
+    async with store.write() as conn:
+        changed = await conn.execute(
+            update(articles)
+            .where(articles.c.locale == article.locale, articles.c.slug == article.slug)
+            .values(updated_at=now_ms(), **_values(article))
+        )
+    return bool(changed.rowcount)
+
+
+async def remove(store: Store, locale: str, slug: str) -> bool:
+    """Delete one article; False when it was not there. Every process drops it from its index."""
+    async with store.write() as conn:
+        gone = await conn.execute(
+            delete(articles).where(articles.c.locale == locale, articles.c.slug == slug)
+        )
+    return bool(gone.rowcount)

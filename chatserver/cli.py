@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from chatserver import __version__, agents, articles, auth, bootstrap, config, kb, sites, suggestions
+from chatserver.reports import cli as reports_cli
 from chatserver.store import Store
 from chatserver.store import copy as store_copy
 from chatserver.suggestions import Suggester
@@ -97,6 +98,7 @@ def build_parser() -> Parser:
     move.add_argument("--to", metavar="URL", default=os.environ.get("DATABASE_URL", ""),
                       help="an empty PostgreSQL database (default: env DATABASE_URL)")
     _data_dir(move)
+    reports_cli.add_commands(commands, _data_dir)
     return parser
 
 
@@ -258,6 +260,7 @@ COMMANDS: dict[tuple[str, str], Callable[[Store, argparse.Namespace], Coroutine[
     ("kb", "index"): kb_index,
     ("kb", "search"): kb_search,
     ("kb", "eval"): kb_eval,
+    **reports_cli.COMMANDS,
 }
 
 

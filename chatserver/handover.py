@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import and_, select
 
-from chatserver import agents, conversations, routing, sites
+from chatserver import agents, conversations, routing, sites, visitor_status
 from chatserver import tickets as tickets_module
 from chatserver.conversations import ChatMessage, Conversation, IllegalTransition, Status
 from chatserver.mail.service import MailService
@@ -126,7 +126,9 @@ async def leave_email(
     """Turn the visitor's address (offline form, "email me the answer") into a ticket."""
     if conversation is None and not text:
         raise TicketError("invalid_message", "'leave_email' needs 'text' or 'conversation'")
-    online = bool(await agents.candidates(rt.store, site.id))
+    # Outside business hours is an offline form, even if an agent happens to be online.
+    status = await visitor_status.availability(rt.store, site)
+    online = bool(status["agents_online"] and status["open_now"])
     source = tickets_module.source_for_leave_email(
         conversation.status.value if conversation else None, online
     )

@@ -130,6 +130,13 @@ class Convert(TypedDict):
     subject: NotRequired[str]
 
 
+class Note(TypedDict):
+    type: Literal["note"]
+    conversation: str
+    client_id: str
+    text: str
+
+
 class LeaveEmail(TypedDict):
     type: Literal["leave_email"]
     email: str
@@ -139,28 +146,38 @@ class LeaveEmail(TypedDict):
     client_id: NotRequired[str]
 
 
+class Transcript(TypedDict):
+    type: Literal["transcript"]
+    conversation: str
+    email: str
+    locale: NotRequired[str]
+    client_id: NotRequired[str]
+
+
 ClientMessage = (
     Hello | Start | Message | Typing | Receipt | Sync | Escalate | Accept | Transfer | Close
-    | Presence | Ping | Search | Resolve | Article | Rate | Convert | LeaveEmail
+    | Presence | Ping | Search | Resolve | Article | Rate | Convert | LeaveEmail | Note
+    | Transcript
 )
 
 # Server -> client: built by the functions at the end of this module.
 SERVER_TYPES = (
     "welcome", "ack", "message", "conversation", "typing", "receipt", "synced", "presence",
     "error", "pong", "suggestions", "availability", "resync", "ticket",
+    "note", "transcript", "sla",
 )
 
 # Which client messages each side may send.
 VISITOR_TYPES = frozenset({"hello", "start", "message", "typing", "receipt", "sync", "escalate",
                            "close", "ping", "search", "resolve", "article", "rate",
-                           "leave_email"})
+                           "leave_email", "transcript"})
 # What this server's visitors can do beyond protocol v1's core; the widget shows only these.
-FEATURES = ("suggestions", "articles", "rating")
+FEATURES = ("suggestions", "articles", "rating", "transcript")
 # Questions longer than this are cut before they are searched; no question needs more.
 MAX_QUERY_CHARS = 500
 MAX_COMMENT_CHARS = 2000
 AGENT_TYPES = frozenset({"hello", "message", "typing", "receipt", "sync", "accept", "transfer",
-                         "close", "presence", "ping", "convert"})
+                         "close", "presence", "ping", "convert", "note"})
 
 
 class ProtocolError(Exception):
@@ -176,7 +193,8 @@ class ProtocolError(Exception):
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
-def _id(value: Any, key: str) -> str:
+def check_id(value: Any, key: str) -> str:
+    """Return value if it is an id clients may send; raise ProtocolError naming key if not."""
     if not isinstance(value, str) or not _ID.fullmatch(value):
         raise ProtocolError("invalid_message", f"'{key}' must be an id of 1-64 letters, digits, - or _")
     return value
@@ -265,32 +283,35 @@ def _subject(value: Any, key: str) -> str:
 
 _FIELDS: dict[str, dict[str, Any]] = {
     "hello": {},
-    "start": {"client_id": _id, "text": _text},
-    "message": {"conversation": _id, "client_id": _id, "text": _text},
-    "typing": {"conversation": _id, "active": _bool},
-    "receipt": {"conversation": _id, "seq": _seq, "status": _choice("delivered", "read")},
-    "sync": {"conversation": _id, "after": _seq},
-    "escalate": {"conversation": _id},
-    "accept": {"conversation": _id},
-    "transfer": {"conversation": _id, "agent": _id},
-    "close": {"conversation": _id},
+    "start": {"client_id": check_id, "text": _text},
+    "message": {"conversation": check_id, "client_id": check_id, "text": _text},
+    "typing": {"conversation": check_id, "active": _bool},
+    "receipt": {"conversation": check_id, "seq": _seq, "status": _choice("delivered", "read")},
+    "sync": {"conversation": check_id, "after": _seq},
+    "escalate": {"conversation": check_id},
+    "accept": {"conversation": check_id},
+    "transfer": {"conversation": check_id, "agent": check_id},
+    "close": {"conversation": check_id},
     "presence": {"status": _choice(*AVAILABILITIES)},
     "ping": {},
     "search": {"text": _query},
-    "resolve": {"conversation": _id},
-    "article": {"slug": _id, "locale": _locale},
-    "rate": {"conversation": _id, "score": _choice("good", "bad")},
-    "convert": {"conversation": _id},
+    "resolve": {"conversation": check_id},
+    "article": {"slug": check_id, "locale": _locale},
+    "rate": {"conversation": check_id, "score": _choice("good", "bad")},
+    "convert": {"conversation": check_id},
     "leave_email": {"email": _email},
+    "note": {"conversation": check_id, "client_id": check_id, "text": _text},
+    "transcript": {"conversation": check_id, "email": _email},
 }
 _OPTIONAL: dict[str, dict[str, Any]] = {
     "hello": {"token": _token},
     "start": {"locale": _locale},
     "search": {"locale": _locale},
-    "article": {"conversation": _id},
+    "article": {"conversation": check_id},
     "rate": {"comment": _comment},
     "convert": {"subject": _subject},
-    "leave_email": {"conversation": _id, "name": _name, "text": _text, "client_id": _id},
+    "leave_email": {"conversation": check_id, "name": _name, "text": _text, "client_id": check_id},
+    "transcript": {"locale": _locale, "client_id": check_id},
 }
 
 CLIENT_TYPES = frozenset(_FIELDS)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from chatserver.auth import Signer
+from chatserver.batching import MessageWriter
 from chatserver.config import Settings
 from chatserver.hub import Hub
 from chatserver.store import Store, new_id
@@ -26,3 +27,8 @@ class Runtime:
     process_id: str = field(default_factory=new_id)
     # The composer, outbox worker and inbound listener; set by mail.service.start at startup.
     mail: MailService | None = None
+    # Chat messages from every socket of this process, committed in shared transactions.
+    writer: MessageWriter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.writer = MessageWriter(self.store)

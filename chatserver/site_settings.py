@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from chatserver import sites
+from chatserver.mail.addresses import AddressError, check_address
 from chatserver.store import Store, now_ms
 from chatserver.store.schema import site_secrets
 from chatserver.store.schema import sites as sites_table
@@ -117,6 +118,7 @@ def check(form: dict[str, str]) -> dict[str, Any]:
         "color": color.lower(),
         "greeting": greeting or DEFAULTS["greeting"],
         **picked,
+        **_mail(form),
         "hours": _hours(form),
         "sla": {
             "chat_first_response_seconds": _minutes(
@@ -128,6 +130,21 @@ def check(form: dict[str, str]) -> dict[str, Any]:
             "ticket_resolution_seconds": _minutes(
                 form, "sla_ticket_resolution", MAX_TICKET_TARGET_HOURS, 3600),
         },
+    }
+
+
+def _mail(form: dict[str, str]) -> dict[str, Any]:
+    """Return the ticket-mail settings: who is told of new tickets, who may open one by mail."""
+    address = form.get("support_email", "").strip()
+    if address:
+        try:
+            # It goes into a To header of every new-ticket notice: no header tricks.
+            address = check_address(address).lower()
+        except AddressError as bad:
+            raise SettingsError("support_email", f"support address: {bad}") from None
+    return {
+        "support_email": address or None,
+        "tickets_from_new_senders": form.get("tickets_from_new_senders") == "on",
     }
 
 

@@ -39,6 +39,14 @@ def normalize_origin(origin: str) -> str:
     return f"{parts.scheme}://{parts.hostname.lower()}{port}"
 
 
+def same_origin(origin: str, host: str) -> bool:
+    """Tell whether a browser Origin is this server's own (the Host it was reached at)."""
+    try:
+        return normalize_origin(origin).split("://", 1)[1] == host.lower()
+    except ValueError:
+        return False
+
+
 def origin_allowed(site: Site, origin: str | None, own_host: str | None) -> bool:
     """Tell whether a browser on origin may use the site's widget.
 

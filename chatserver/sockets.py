@@ -18,6 +18,7 @@ from chatserver import (
     agents,
     articles,
     auth,
+    chat_notes,
     contacts,
     conversations,
     events,
@@ -27,8 +28,12 @@ from chatserver import (
     routing,
     sites,
     suggestions,
+    transcripts,
+    visitor_facts,
+    visitor_status,
 )
 from chatserver.agents import Agent
+from chatserver.batching import NotHolder
 from chatserver.conversations import Conversation, ConversationClosed, IllegalTransition, Status
 from chatserver.hub import Connection
 from chatserver.protocol import ProtocolError
@@ -45,6 +50,10 @@ HELLO_TIMEOUT_SECONDS = 10.0
 # silence by default) and find dead peers; uvicorn sends them (see cli.py).
 HEARTBEAT_SECONDS = 20.0
 
+# Conversations one socket remembers it may use; a visitor has a handful, an agent a few
+# dozen a day. Past this the memory is dropped and rebuilt from the store.
+USABLE_KEPT = 64
+
 Handler = Callable[[Any], Awaitable[None]]
 
 
@@ -58,6 +67,9 @@ class Session:
         self.rt = rt
         self.websocket = websocket
         self.connection = connection
+        # Conversations this socket was allowed to use; created on first use, since most
+        # idle sockets never need it.
+        self._usable: set[str] | None = None
 
     async def run(self) -> None:
         """Handle frames until the client goes away."""
@@ -95,6 +107,24 @@ class Session:
             raise ProtocolError("not_found", "no such conversation", ref or conversation_id)
         return found
 
+    async def usable(self, conversation_id: str, ref: str | None = None) -> str:
+        """Return conversation_id if this socket may use it, reading the store once per chat.
+
+        Access rests on facts that never change for a conversation or during a socket's life
+        (its site and contact; the agent's sites, read at connect), so a yes can be kept.
+        Status and holder do change: they are checked where they matter, at write time.
+        """
+        if self._usable is None or conversation_id not in self._usable:
+            await self.conversation(conversation_id, ref)
+            if self._usable is None or len(self._usable) >= USABLE_KEPT:
+                self._usable = set()
+            self._usable.add(conversation_id)
+        return conversation_id
+
+    def holder_needed(self) -> str | None:
+        """Return the agent who must hold a conversation for this socket to write in it."""
+        return None
+
     async def may_use(self, conversation: Conversation) -> bool:
         raise NotImplementedError
 
@@ -108,17 +138,24 @@ class Session:
         self.connection.send_event({"type": "pong"})
 
     async def on_message(self, request: protocol.Message) -> None:
-        conversation = await self.conversation(request["conversation"], request["client_id"])
-        await self.check_can_write(conversation, request["client_id"])
+        ref = request["client_id"]
+        conversation_id = await self.usable(request["conversation"], ref)
         kind, author_id = await self.author()
         try:
-            message, created = await conversations.append(
-                self.rt.store, conversation.id, kind, author_id, request["client_id"],
-                request["text"],
+            # Status and holder are checked inside the write transaction (batching.py), so
+            # the hot path reads nothing; a refusal reads the conversation to say why.
+            message, created = await self.rt.writer.append(
+                conversation_id, kind, author_id, ref, request["text"], self.holder_needed()
             )
-        except ConversationClosed:
+        except (ConversationClosed, NotHolder):
+            conversation = await self.conversation(conversation_id, ref)
+            await self.check_can_write(conversation, ref)
+            if conversation.status is Status.CLOSED:
+                raise ProtocolError(
+                    "conflict", "this conversation is closed; start a new one", ref
+                ) from None
             raise ProtocolError(
-                "conflict", "this conversation is closed; start a new one", request["client_id"]
+                "conflict", "the conversation changed while sending; send again", ref
             ) from None
         self.connection.send_event(events.ack(message, duplicate=not created))
         if created:
@@ -134,13 +171,13 @@ class Session:
         """Raise unless this socket may add messages to the conversation."""
 
     async def on_typing(self, request: protocol.Typing) -> None:
-        conversation = await self.conversation(request["conversation"])
+        conversation_id = await self.usable(request["conversation"])
         kind, author_id = await self.author()
         await self.rt.hub.publish(
-            routing.conversation_topic(conversation.id),
+            routing.conversation_topic(conversation_id),
             {
                 "type": "typing",
-                "conversation": conversation.id,
+                "conversation": conversation_id,
                 "author": {"kind": kind, "id": author_id, "name": self.display_name},
                 "active": request["active"],
             },
@@ -149,16 +186,16 @@ class Session:
     display_name: str | None = None
 
     async def on_receipt(self, request: protocol.Receipt) -> None:
-        conversation = await self.conversation(request["conversation"])
+        conversation_id = await self.usable(request["conversation"])
         mark = await conversations.record_receipt(
-            self.rt.store, conversation.id, self.role, request["status"], request["seq"]
+            self.rt.store, conversation_id, self.role, request["status"], request["seq"]
         )
         if mark is not None:
             await self.rt.hub.publish(
-                routing.conversation_topic(conversation.id),
+                routing.conversation_topic(conversation_id),
                 {
                     "type": "receipt",
-                    "conversation": conversation.id,
+                    "conversation": conversation_id,
                     "side": self.role,
                     "status": request["status"],
                     "seq": mark,
@@ -246,7 +283,8 @@ class VisitorSession(Session):
         await self.rt.hub.follow(self.connection, routing.visitor_topic(self.contact_id))
         await self.rt.hub.follow(self.connection, routing.site_visitors_topic(self.site.id))
         mine = await conversations.find(self.rt.store, contact_id=self.contact_id)
-        online = bool(await agents.candidates(self.rt.store, self.site.id))
+        # agents_online, and whether the site is inside its business hours (open_now).
+        status = await visitor_status.availability(self.rt.store, self.site)
         self.connection.send_event(
             {
                 "type": "welcome",
@@ -254,7 +292,7 @@ class VisitorSession(Session):
                 "role": "visitor",
                 "you": {"id": self.contact_id},
                 "conversations": [events.conversation_for_visitor(c)["conversation"] for c in mine],
-                "agents_online": online,
+                **status,
                 "features": list(protocol.FEATURES),
                 "heartbeat": HEARTBEAT_SECONDS,
                 "limits": self.limits(),
@@ -299,6 +337,8 @@ class VisitorSession(Session):
 
     async def on_search(self, request: protocol.Search) -> None:
         await self._suggest(None, request["text"], request.get("locale"))
+        # What they looked for before asking, for the agent's sidebar.
+        await visitor_facts.record_search(self.rt.store, self.contact_id, request["text"])
 
     async def on_resolve(self, request: protocol.Resolve) -> None:
         conversation = await self.conversation(request["conversation"])
@@ -337,6 +377,17 @@ class VisitorSession(Session):
         except TicketError as refused:
             raise ProtocolError(refused.code, refused.message, request.get("client_id")) from None
 
+    async def on_transcript(self, request: protocol.Transcript) -> None:
+        conversation = await self.conversation(request["conversation"])
+        try:
+            sent = await transcripts.send(
+                self.rt, self.site, conversation, request["email"], request.get("locale")
+            )
+        except transcripts.TranscriptError as refused:
+            ref = request.get("client_id") or conversation.id
+            raise ProtocolError(refused.code, refused.message, ref) from None
+        self.connection.send_event(transcripts.confirmation(sent))
+
     async def _queue(self, conversation: Conversation) -> None:
         await self.settle(conversation, conversations.queue(self.rt.store, conversation.id))
         await routing.assign_waiting(self.rt, conversation.site_id)
@@ -364,6 +415,9 @@ class AgentSession(Session):
 
     def describe(self, conversation: Conversation) -> dict[str, Any]:
         return events.conversation_for_agents(conversation)
+
+    def holder_needed(self) -> str | None:
+        return None if self.agent.role == "admin" else self.agent.id
 
     async def check_can_write(self, conversation: Conversation, ref: str) -> None:
         if conversation.agent_id != self.agent.id and self.agent.role != "admin":
@@ -409,9 +463,9 @@ class AgentSession(Session):
                 routing.site_topic(site_id), events.presence(self.agent.id, self.agent.name, status)
             )
             # Visitors see whether anyone can answer now, to wait or to leave an address.
-            online = bool(await agents.candidates(self.rt.store, site_id))
             await self.rt.hub.publish(
-                routing.site_visitors_topic(site_id), {"type": "availability", "agents_online": online}
+                routing.site_visitors_topic(site_id),
+                {"type": "availability", **await visitor_status.availability_of(self.rt.store, site_id)},
             )
             if route and status == "online":
                 await routing.assign_waiting(self.rt, site_id)
@@ -452,6 +506,20 @@ class AgentSession(Session):
         except TicketError as refused:
             raise ProtocolError(refused.code, refused.message, conversation.id) from None
 
+    async def on_sync(self, request: protocol.Sync) -> None:
+        # Agents also get the chat's private notes, on a topic visitor sockets never follow.
+        conversation = await self.conversation(request["conversation"])
+        await chat_notes.follow(self.rt, self.connection, conversation.id)
+        await super().on_sync(request)
+
+    async def on_note(self, request: protocol.Note) -> None:
+        """A private note: any agent of the site, in any chat of it, open or closed."""
+        conversation = await self.conversation(request["conversation"], request["client_id"])
+        await chat_notes.write(
+            self.rt, self.connection, conversation.id, self.agent.id, request["client_id"],
+            request["text"],
+        )
+
 
 async def visitor_endpoint(websocket: WebSocket) -> None:
     rt: Runtime = websocket.app.state.runtime
@@ -484,11 +552,12 @@ async def agent_endpoint(websocket: WebSocket) -> None:
     origin = websocket.headers.get("origin")
     host = websocket.headers.get("host", "")
     # Browsers always send Origin; a page on another origin must not ride the agent's cookie.
-    if origin and not _same_origin(origin, host):
+    if origin and not sites.same_origin(origin, host):
         log.info("event=socket_refused role=agent origin=%s", origin)
         await websocket.close(code=1008)
         return
-    agent = await _cookie_agent(rt, websocket.cookies.get(auth.SESSION_COOKIE))
+    found = await agents.signed_in(rt.store, rt.signer, websocket.cookies.get(auth.SESSION_COOKIE))
+    agent = found[0] if found else None
     await websocket.accept()
     if agent is None:
         await _refuse(websocket, "unauthorized", "sign in first: no valid session cookie")
@@ -499,20 +568,6 @@ async def agent_endpoint(websocket: WebSocket) -> None:
     connection = Connection(websocket)
     site_ids = await agents.site_ids(rt.store, agent)
     await _serve(rt, AgentSession(rt, websocket, connection, agent, site_ids))
-
-
-async def _cookie_agent(rt: Runtime, cookie: str | None) -> Agent | None:
-    session_id = rt.signer.session_id(cookie) if cookie else None
-    agent_id = await auth.session_agent(rt.store, session_id) if session_id else None
-    agent = await agents.by_id(rt.store, agent_id) if agent_id else None
-    return agent if agent and not agent.disabled else None
-
-
-def _same_origin(origin: str, host: str) -> bool:
-    try:
-        return sites.normalize_origin(origin).split("://", 1)[1] == host.lower()
-    except ValueError:
-        return False
 
 
 async def _hello(websocket: WebSocket, rt: Runtime) -> protocol.Hello | None:

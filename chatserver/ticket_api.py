@@ -14,13 +14,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from chatserver import agents, conversations, handover, protocol, sites, tickets
+from chatserver import agents, auth, conversations, handover, protocol, sites, tickets
 from chatserver.agents import Agent
-from chatserver.api import ApiError, _json_body
+from chatserver.api import ApiError, json_body
 from chatserver.conversations import Status as ChatStatus
 from chatserver.mail import inbound
 from chatserver.runtime import Runtime
-from chatserver.sockets import _cookie_agent, _same_origin
 from chatserver.store.schema import quarantine
 from chatserver.tickets import IllegalTransition, Status, Ticket, TicketError
 
@@ -35,12 +34,12 @@ async def _agent(request: Request) -> tuple[Runtime, Agent, list[str]]:
         # The cookie is SameSite=Lax; refusing foreign origins as well keeps forms on other
         # sites from writing with an agent's session.
         origin = request.headers.get("origin")
-        if origin and not _same_origin(origin, request.headers.get("host", "")):
+        if origin and not sites.same_origin(origin, request.headers.get("host", "")):
             raise ApiError(403, "forbidden", "requests from other origins are refused")
-    agent = await _cookie_agent(rt, request.cookies.get("chatserver_session"))
-    if agent is None:
+    found = await agents.signed_in(rt.store, rt.signer, request.cookies.get(auth.SESSION_COOKIE))
+    if found is None:
         raise ApiError(401, "unauthorized", "sign in first: no valid session cookie")
-    return rt, agent, await agents.site_ids(rt.store, agent)
+    return rt, found[0], await agents.site_ids(rt.store, found[0])
 
 
 async def _ticket(rt: Runtime, ticket_id: str, site_ids: list[str]) -> Ticket:
@@ -65,7 +64,7 @@ def _client_id(body: dict[str, Any]) -> str | None:
     if value is None:
         return None
     try:
-        return str(protocol._id(value, "client_id"))
+        return str(protocol.check_id(value, "client_id"))
     except protocol.ProtocolError as bad:
         raise ApiError(400, "invalid_message", bad.message) from None
 
@@ -155,7 +154,7 @@ async def change_ticket(request: Request) -> Response:
     """PATCH /api/v1/tickets/{id} with any of status, priority, assignee (id or null), tags."""
     rt, _, site_ids = await _agent(request)
     ticket = await _ticket(rt, request.path_params["id"], site_ids)
-    body = await _json_body(request)
+    body = await json_body(request)
     status = _status(body["status"]) if "status" in body else None
     priority = body.get("priority")
     if priority is not None and priority not in tickets.PRIORITIES:
@@ -186,7 +185,7 @@ async def post_reply(request: Request) -> Response:
     """POST /api/v1/tickets/{id}/replies {text, client_id?, status?}: mail the customer."""
     rt, agent, site_ids = await _agent(request)
     ticket = await _ticket(rt, request.path_params["id"], site_ids)
-    body = await _json_body(request)
+    body = await json_body(request)
     text, client_id = _text(body), _client_id(body)
     status = _status(body["status"]) if body.get("status") else None
     site = await sites.by_id(rt.store, ticket.site_id)
@@ -210,7 +209,7 @@ async def post_note(request: Request) -> Response:
     """POST /api/v1/tickets/{id}/notes {text, client_id?}: private, never mailed."""
     rt, agent, site_ids = await _agent(request)
     ticket = await _ticket(rt, request.path_params["id"], site_ids)
-    body = await _json_body(request)
+    body = await json_body(request)
     changed, entry, created = await tickets.note(
         rt.store, ticket.id, agent.id, agent.name, _text(body), _client_id(body)
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from chatserver.console import admin, inbox, pages, signin
+from chatserver.console import admin, articles_admin, chatview, inbox, pages, reports, signin, tickets_page
 
 
 def routes() -> list[BaseRoute]:
@@ -18,6 +18,10 @@ def routes() -> list[BaseRoute]:
         Route("/console/api/agents", inbox.site_agents),
         Route("/console/api/canned", inbox.site_canned),
         Route("/console/api/contacts/{contact_id}", inbox.contact),
+        Route("/console/api/articles", chatview.search_articles),
+        Route("/console/tickets", tickets_page.tickets),
+        Route("/console/reports", reports.reports_page),
+        *articles_admin.routes(),
         Route("/console/admin/sites", admin.site_list, methods=["GET"]),
         Route("/console/admin/sites", admin.site_add, methods=["POST"]),
         Route("/console/admin/sites/{site_id}", admin.site_edit, methods=["GET"]),

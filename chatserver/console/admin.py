@@ -63,6 +63,8 @@ def _site_form(site: sites.Site) -> dict[str, str]:
         "name": site.name, "origins": "\n".join(site.allowed_origins), "color": s["color"],
         "greeting": s["greeting"], "locale": s["locale"], "position": s["position"],
         "prechat": s["prechat"], "hours_enabled": "on" if hours else "",
+        "support_email": s.get("support_email") or "",
+        "tickets_from_new_senders": "on" if s.get("tickets_from_new_senders") else "",
         "timezone": hours.get("timezone", "Europe/Amsterdam"),
         "sla_chat_first_response": str(sla["chat_first_response_seconds"] // 60),
         "sla_chat_resolution": str(sla["chat_resolution_seconds"] // 60),

@@ -7,7 +7,8 @@ from typing import Any
 
 from sqlalchemy import and_, select
 
-from chatserver.store import Store
+from chatserver import visitor_facts
+from chatserver.store import Store, now_ms
 from chatserver.store.schema import (
     article_views,
     articles,
@@ -103,6 +104,7 @@ async def profile(store: Store, contact_id: str, site_ids: list[str]) -> dict[st
         ("referrer", contact.referrer),
         ("device", device(contact.user_agent)),
         ("language", contact.locale),
+        ("local_time", visitor_facts.local_time(contact.timezone, now_ms())),
     ]
     return {
         "id": contact.id,
@@ -110,4 +112,5 @@ async def profile(store: Store, contact_id: str, site_ids: list[str]) -> dict[st
         "facts": [{"key": key, "value": value} for key, value in facts if value],
         "conversations": history[:HISTORY_LIMIT],
         "articles": viewed,
+        "searches": await visitor_facts.searches(store, contact_id),
     }

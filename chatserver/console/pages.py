@@ -31,6 +31,9 @@ STATIC_TYPES = {
     "console.css": "text/css; charset=utf-8",
     "inbox.js": "text/javascript; charset=utf-8",
     "admin.js": "text/javascript; charset=utf-8",
+    "chatview.js": "text/javascript; charset=utf-8",
+    "tickets.js": "text/javascript; charset=utf-8",
+    "sla.js": "text/javascript; charset=utf-8",
 }
 
 _templates = jinja2.Environment(
@@ -79,12 +82,10 @@ def browser_locale(request: Request) -> str:
 async def viewer(request: Request) -> Viewer | None:
     """Return the signed-in, enabled agent of this request, or None."""
     rt = runtime(request)
-    cookie = request.cookies.get(auth.SESSION_COOKIE)
-    session_id = rt.signer.session_id(cookie) if cookie else None
-    agent_id = await auth.session_agent(rt.store, session_id) if session_id else None
-    agent = await agents.by_id(rt.store, agent_id) if agent_id else None
-    if agent is None or agent.disabled or session_id is None:
+    found = await agents.signed_in(rt.store, rt.signer, request.cookies.get(auth.SESSION_COOKIE))
+    if found is None:
         return None
+    agent, session_id = found
     async with rt.store.read() as conn:
         chosen = (
             await conn.execute(select(agents_table.c.locale).where(agents_table.c.id == agent.id))
@@ -156,7 +157,9 @@ def render(
     return response
 
 
-async def form(request: Request, who: Viewer | None) -> dict[str, str]:
+async def form(
+    request: Request, who: Viewer | None, max_bytes: int = MAX_FORM_BYTES
+) -> dict[str, str]:
     """Read a posted form and check where it came from; raise FormRefused otherwise."""
     origin = request.headers.get("origin")
     host = request.headers.get("host", "")
@@ -169,7 +172,7 @@ async def form(request: Request, who: Viewer | None) -> dict[str, str]:
     body = b""
     async for chunk in request.stream():
         body += chunk
-        if len(body) > MAX_FORM_BYTES:
+        if len(body) > max_bytes:
             raise FormRefused(413, "error_form_too_large")
     try:
         fields = dict(parse_qsl(body.decode(), keep_blank_values=True, max_num_fields=200))

@@ -22,7 +22,8 @@ import jinja2
 from chatserver.mail.addresses import ReplyAddresses, check_address, header_text
 from chatserver.mail.settings import MailSettings
 
-Kind = Literal["confirmation", "reply", "notification"]
+# A transcript is a chat mailed to its visitor (transcripts.py): no ticket, no Reply-To.
+Kind = Literal["confirmation", "reply", "notification", "transcript"]
 LOCALES = ("en", "nl")
 # RFC 5322 asks for the parent's References plus its Message-ID; clients cope with a long
 # chain, but a ticket answered a hundred times needs only the root and the latest few.
@@ -82,7 +83,7 @@ class Composer:
         *,
         to: Party,
         from_name: str,
-        ticket_id: str,
+        ticket_id: str | None,
         thread: list[str],
         context: dict[str, Any],
         message_id: str | None = None,
@@ -90,7 +91,8 @@ class Composer:
     ) -> Outgoing:
         """Render one mail; thread holds the Message-IDs it follows, the root first."""
         locale = locale if locale in LOCALES else "en"
-        values = {**context, "when": _time, "reply_address": self.replies.for_ticket(ticket_id)}
+        reply_address = self.replies.for_ticket(ticket_id) if ticket_id else None
+        values = {**context, "when": _time, "reply_address": reply_address}
         text_module = _templates.get_template(f"{locale}/{kind}.txt").make_module(values)
         html = _templates.get_template(f"{locale}/{kind}.html").render(values)
         message_id = message_id or self.new_message_id()
@@ -99,7 +101,8 @@ class Composer:
         mail["Subject"] = header_text(str(getattr(text_module, "subject", "")))
         mail["From"] = _address(Party(self.settings.from_address, from_name))
         mail["To"] = _address(to)
-        mail["Reply-To"] = _address(Party(self.replies.for_ticket(ticket_id), from_name))
+        if reply_address:
+            mail["Reply-To"] = _address(Party(reply_address, from_name))
         mail["Date"] = format_datetime(datetime.fromtimestamp(now_ms / 1000, UTC))
         mail["Message-ID"] = message_id
         if thread:
@@ -109,7 +112,8 @@ class Composer:
         if kind != "reply":
             # Out-of-office robots must not answer confirmations and notifications (RFC 3834).
             mail["Auto-Submitted"] = "auto-generated"
-        mail["X-Chatserver-Ticket"] = ticket_id
+        if ticket_id:
+            mail["X-Chatserver-Ticket"] = ticket_id
         mail.set_content(str(text_module))
         mail.add_alternative(html, subtype="html")
         return Outgoing(

@@ -101,6 +101,8 @@ contacts = Table(
     Column("referrer", Text),
     Column("user_agent", Text),
     Column("last_seen_at", BigInteger),
+    # The visitor's IANA time zone (Europe/Amsterdam), for the local time in the sidebar.
+    Column("timezone", String(64)),
     Index("uq_contacts_external_id", "site_id", "external_id", unique=True),
 )
 
@@ -204,6 +206,30 @@ article_views = Table(
     Column("conversation_id", String(32), ForeignKey("conversations.id")),
     Column("locale", String(8), nullable=False),
     Column("slug", String(200), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# Private notes agents leave in a chat: never part of the visitor's transcript or sequence.
+chat_notes = Table(
+    "chat_notes",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("conversation_id", String(32), ForeignKey("conversations.id"), nullable=False, index=True),
+    Column("agent_id", String(32), ForeignKey("agents.id"), nullable=False),
+    Column("client_id", String(64), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    # A resent note (same agent, same client id) is stored once.
+    UniqueConstraint("conversation_id", "agent_id", "client_id", name="uq_chat_notes_client_id"),
+)
+
+# What a visitor typed into the help search before asking, for the agent's sidebar.
+visitor_searches = Table(
+    "visitor_searches",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("contact_id", String(32), ForeignKey("contacts.id"), nullable=False, index=True),
+    Column("query", Text, nullable=False),
     Column("created_at", BigInteger, nullable=False),
 )
 
@@ -314,4 +340,63 @@ quarantine = Table(
     Column("subject", Text, nullable=False),
     Column("raw", LargeBinary, nullable=False),
     Column("received_at", BigInteger, nullable=False, index=True),
+)
+
+
+# Reports, SLAs and proactive chat (issue 9). An SLA breach is recorded once per chat or
+# ticket and clock, whichever process sees it first (the unique key settles the race).
+sla_breaches = Table(
+    "sla_breaches",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("site_id", String(32), ForeignKey("sites.id"), nullable=False),
+    Column("subject_kind", String(8), nullable=False),
+    Column("subject_id", String(32), nullable=False),
+    Column("metric", String(16), nullable=False),
+    Column("target_seconds", Integer, nullable=False),
+    Column("due_at", BigInteger, nullable=False),
+    Column("agent_id", String(32)),
+    Column("recorded_at", BigInteger, nullable=False),
+    UniqueConstraint("subject_kind", "subject_id", "metric", name="uq_sla_breaches_subject"),
+    Index("ix_sla_breaches_site", "site_id", "due_at"),
+)
+
+proactive_rules = Table(
+    "proactive_rules",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("site_id", String(32), ForeignKey("sites.id"), nullable=False, index=True),
+    Column("name", String(100), nullable=False),
+    # "time" (seconds on the page), "url" (a pattern of the page address), "event" (host page)
+    Column("trigger", String(8), nullable=False),
+    Column("value", String(500), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("cap", Integer, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# Each time a rule opened the widget for a visitor, numbered per visitor and rule: the unique
+# number makes the cap hold even when two tabs fire at once.
+proactive_shows = Table(
+    "proactive_shows",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("rule_id", String(32), ForeignKey("proactive_rules.id"), nullable=False),
+    Column("site_id", String(32), ForeignKey("sites.id"), nullable=False),
+    Column("contact_id", String(32), ForeignKey("contacts.id"), nullable=False),
+    Column("nth", Integer, nullable=False),
+    Column("shown_at", BigInteger, nullable=False),
+    UniqueConstraint("rule_id", "contact_id", "nth", name="uq_proactive_shows_nth"),
+    Index("ix_proactive_shows_site", "site_id", "shown_at"),
+)
+
+# Agents planned per hour of the week, for the forecast's needed-versus-scheduled chart.
+staffing_schedule = Table(
+    "staffing_schedule",
+    metadata,
+    Column("site_id", String(32), ForeignKey("sites.id"), primary_key=True),
+    Column("weekday", Integer, primary_key=True),
+    Column("hour", Integer, primary_key=True),
+    Column("agents", Integer, nullable=False),
 )

@@ -24,6 +24,11 @@
       helped: 'This helped', person: 'Talk to a person', glad: 'Glad that helped!',
       rate: 'How did we do?', good: 'Good', bad: 'Bad', comment: 'Anything to add? (optional)',
       thanks: 'Thank you for your feedback.', transcript: 'Email me the transcript',
+      sentTo: 'The transcript is on its way to {email}.', emailed: 'We will answer by email at {email}.',
+      instead: 'Email me the answer instead', waitEmail: 'Leave your email address and we will answer there; the chat ends and your question is kept.',
+      closed: 'We are closed right now', closedTill: 'Closed now, back {when}',
+      closedAsk: 'We are closed right now. Ask your question anyway: we will answer by email.',
+      closedForm: 'We are closed right now. Leave your email address and we will answer there; your question is kept.',
       soundOn: 'Sound on', soundOff: 'Sound off', messages: 'Messages', unread: '{n} unread', tooLong: 'Your message is too long ({n} characters at most).'
     },
     nl: {
@@ -42,6 +47,11 @@
       helped: 'Dit hielp', person: 'Met een medewerker praten', glad: 'Fijn dat het geholpen heeft!',
       rate: 'Hoe hebben we het gedaan?', good: 'Goed', bad: 'Slecht', comment: 'Nog iets toe te voegen? (optioneel)',
       thanks: 'Bedankt voor je reactie.', transcript: 'Stuur mij het gesprek per e-mail',
+      sentTo: 'Het gesprek is onderweg naar {email}.', emailed: 'We antwoorden per e-mail op {email}.',
+      instead: 'Stuur het antwoord liever per e-mail', waitEmail: 'Laat je e-mailadres achter, dan antwoorden we daar; de chat stopt en je vraag blijft bewaard.',
+      closed: 'We zijn nu gesloten', closedTill: 'Nu gesloten, terug {when}',
+      closedAsk: 'We zijn nu gesloten. Stel je vraag gerust: we antwoorden per e-mail.',
+      closedForm: 'We zijn nu gesloten. Laat je e-mailadres achter, dan antwoorden we daar; je vraag blijft bewaard.',
       soundOn: 'Geluid aan', soundOff: 'Geluid uit', messages: 'Berichten', unread: '{n} ongelezen', tooLong: 'Je bericht is te lang (maximaal {n} tekens).'
     }
   };
@@ -87,7 +97,7 @@
     '.cs-btn.cs-ghost{background:#fff;color:#1f2937;border-color:#d1d5db}.cs-btn:disabled{opacity:.5;cursor:default}' +
     '.cs-field{display:block;margin:0 0 8px}.cs-field span{display:block;font-size:12px;color:#4b5563;margin-bottom:2px}' +
     '.cs-field input,.cs-field textarea{width:100%;font:inherit;padding:7px 9px;border:1px solid #d1d5db;border-radius:8px;background:#fff;color:#111}' +
-    '.cs-typing{min-height:22px;padding:0 18px;font-size:12px;color:#6b7280;background:#f8fafc}' +
+    '.cs-err{color:#b91c1c}.cs-typing{min-height:22px;padding:0 18px;font-size:12px;color:#6b7280;background:#f8fafc}' +
     '.cs-dots i{display:inline-block;width:5px;height:5px;margin-right:3px;border-radius:50%;background:#9ca3af;animation:cs-dot 1s infinite}' +
     '.cs-dots i:nth-child(2){animation-delay:.15s}.cs-dots i:nth-child(3){animation-delay:.3s;margin-right:6px}' +
     '@keyframes cs-dot{50%{transform:translateY(-3px);opacity:.5}}' +
@@ -240,8 +250,10 @@
     panel.setAttribute('lang', locale);
     title.textContent = siteName || t('chat');
     avatar.textContent = (siteName || 'C').trim().charAt(0).toUpperCase();
-    // The site's greeting is written in the site's language; other languages get ours.
-    greetingBubble.textContent = settings.greeting && (settings.locale || 'en').slice(0, 2) === locale ? settings.greeting : t('greeting');
+    // The site's greeting is written in the site's language; other languages get ours, and
+    // so does a site that kept the (English) default greeting.
+    var own = settings.greeting && settings.greeting !== STRINGS.en.greeting && (settings.locale || 'en').slice(0, 2) === locale;
+    greetingBubble.textContent = own ? settings.greeting : t('greeting');
     input.setAttribute('placeholder', t('placeholder'));
     input.setAttribute('aria-label', t('placeholder'));
     sendBtn.setAttribute('aria-label', t('send'));
@@ -391,89 +403,190 @@
   }
 
   // ---- status line and notices -------------------------------------------------------------
-  var rated = false;
+  // The notice is drawn afresh on every change (queue moves, agents come and go); draft keeps
+  // what the visitor was typing in its fields, and focus stays where it was.
+  var rated = false, draft = {}, formError = '', instead = false, wantTranscript = false;
   function showStatus() {
-    panel.classList.toggle('cs-on', agentsOnline);
+    var had = root.activeElement, keep = had && notice.contains(had) && had.name;
+    [].forEach.call(notice.querySelectorAll('[name]'), function (i) { draft[i.name] = i.value; });
+    var offline = !agentsOnline || !openNow;
+    panel.classList.toggle('cs-on', !offline);
     sub.textContent = status === 'assigned' && agentName ? t('chatting', { name: agentName })
+      : !openNow ? (changeAt ? t('closedTill', { when: when(changeAt) }) : t('closed'))
       : status === 'queued' && agentsOnline ? t('waiting')
       : agentsOnline ? t('online') : t('away');
     notice.textContent = '';
-    if (status === 'closed') return endedNotice();
-    if ((status === 'queued' || status === 'new') && !agentsOnline) return emailNotice(t('nobody'));
-    if (!conv && settings.prechat && settings.prechat !== 'off' && !(store.profile && store.profile.email)) {
-      return emailNotice(t('prechat'), true);
+    if (status === 'closed') endedNotice();
+    else if ((status === 'queued' || status === 'new') && (offline || instead)) {
+      emailNotice(!openNow ? t('closedForm') : offline ? t('nobody') : t('waitEmail'));
+    } else if (!conv && settings.prechat && settings.prechat !== 'off' && !(store.profile && store.profile.email)) {
+      emailNotice(t('prechat'), true);
+    } else if (!conv && !openNow) {
+      notice.appendChild(el('p', null, t('closedAsk')));
+    } else if (status === 'queued') {
+      queueNotice();
     }
-    if (status === 'queued' && queueInfo) {
-      var p = el('p');
-      if (queueInfo.position) p.textContent = t('position', { n: queueInfo.position }) + ' ';
-      if (queueInfo.wait_seconds) p.appendChild(d.createTextNode(t('wait', { n: Math.max(1, Math.round(queueInfo.wait_seconds / 60)) })));
-      if (p.textContent) notice.appendChild(p);
-    }
+    var again = keep && notice.querySelector('[name="' + keep + '"]');
+    if (again) again.focus();
+  }
+  function queueNotice() {
+    var p = el('p'), q = queueInfo || {};
+    if (q.position) p.textContent = t('position', { n: q.position }) + ' ';
+    if (q.wait_seconds) p.appendChild(d.createTextNode(t('wait', { n: Math.max(1, Math.round(q.wait_seconds / 60)) })));
+    if (p.textContent) notice.appendChild(p);
+    // Tired of waiting: the chat becomes an email ticket (leave_email), the question kept.
+    notice.appendChild(button(t('instead'), function () { instead = true; showStatus(); }, 'cs-ghost', 'instead'));
   }
   var queueInfo = null;
-  function field(label, type, value) {
-    var f = el('label', 'cs-field'), i = el(type === 'area' ? 'textarea' : 'input');
+  function field(label, type, value, key) {
+    var f = el('label', 'cs-field'), i = el(type === 'area' ? 'textarea' : 'input', null, null, { name: key });
     if (type !== 'area') i.type = type;
-    i.value = value || '';
+    i.value = draft[key] != null ? draft[key] : value || '';
     f.append(el('span', null, label), i);
     f.input = i;
     return f;
   }
-  // The address travels with the visitor token request (profile), where the server keeps it
-  // on the contact; the email issue turns the waiting question into a ticket.
-  function emailNotice(text, withName) {
-    var profile = store.profile || {};
-    if (profile.email && !withName) {
-      notice.appendChild(el('p', null, text));
-      notice.appendChild(el('p', null, t('saved', { email: profile.email })));
-      return;
-    }
-    var f = el('form');
-    var name = withName ? field(t('name'), 'text', profile.name) : null;
-    var email = field(t('email'), 'email', profile.email);
-    email.input.required = settings.prechat === 'required' || !withName;
-    f.append(el('p', null, text));
-    if (name) f.appendChild(name);
-    f.append(email, el('button', 'cs-btn', t('save'), { type: 'submit' }));
+  function button(label, onclick, cls, key) {
+    var b = el('button', 'cs-btn' + (cls ? ' ' + cls : ''), label, { type: 'button' });
+    if (key) b.name = key;
+    b.onclick = onclick;
+    return b;
+  }
+  // One form for an address: before the chat (prechat: kept on the contact with the visitor
+  // token) or to be answered by email (offline, closed, tired of waiting: leave_email).
+  function emailNotice(text, prechat) {
+    var profile = store.profile || {}, pending = asking('leave_email'), f = el('form');
+    var name = field(t('name'), 'text', profile.name, 'name');
+    var email = field(t('email'), 'email', profile.email || (store.ticket || {}).email, 'email');
+    email.input.required = !prechat || settings.prechat === 'required';
+    f.append(el('p', null, text), name, email);
+    if (formError) f.appendChild(el('p', 'cs-err', formError, { role: 'alert' }));
+    var go = el('button', 'cs-btn', pending ? t('sending') : prechat ? t('save') : t('send'), { type: 'submit', name: 'go' });
+    go.disabled = !!pending;
+    f.appendChild(go);
     f.onsubmit = function (e) {
       e.preventDefault();
       if (!email.input.checkValidity()) return email.input.reportValidity();
-      store.profile = { name: name ? name.input.value.trim() : profile.name, email: email.input.value.trim() };
-      save();
-      fetchToken().catch(function () { /* sent again with the next token request */ });
-      showStatus();
-      input.focus();
+      var who = { name: name.input.value.trim(), email: email.input.value.trim() };
+      formError = '';
+      if (prechat) {
+        store.profile = who;
+        save();
+        fetchToken().catch(function () { /* sent again with the next token request */ });
+        showStatus();
+        return input.focus();
+      }
+      var frame = { type: 'leave_email', conversation: conv, email: who.email, client_id: idFor() };
+      if (who.name) frame.name = who.name;
+      ask(frame);
     };
     notice.appendChild(f);
   }
+  // A request whose answer must not be lost (leave_email, transcript): kept in the store and
+  // sent again after a reconnect or reload until the server answers (a ticket, a transcript
+  // event or an error); the server finds the first ticket or mail of a resend.
+  function asking(type) {
+    return store.ask && store.ask.type === type && store.ask.conversation === conv ? store.ask : null;
+  }
+  function ask(frame) {
+    store.ask = frame;
+    save();
+    showStatus();
+    if (live) send(frame);
+    else connect();
+  }
+  function answered(type) {
+    var was = asking(type);
+    if (was) store.ask = null;
+    return was;
+  }
   function endedNotice() {
+    var ticket = store.ticket && store.ticket.conversation === conv ? store.ticket : null;
     notice.appendChild(el('p', null, t('ended')));
-    if (features.indexOf('rating') >= 0 && !rated) {
-      var q = el('p', null, t('rate')), box = el('div', 'cs-actions'), comment = field(t('comment'), 'area');
-      ['good', 'bad'].forEach(function (score) {
-        var b = el('button', 'cs-btn cs-ghost', (score === 'good' ? '👍 ' : '👎 ') + t(score), { type: 'button' });
-        b.onclick = function () {
-          send({ type: 'rate', conversation: store.lastConv || conv, score: score, comment: comment.input.value.trim() });
-          rated = true;
-          showStatus();
-          notice.appendChild(el('p', null, t('thanks')));
-        };
-        box.appendChild(b);
-      });
-      notice.append(q, comment, box);
+    if (ticket) {
+      // Handed over to email: the answer comes by mail, with the transcript in it.
+      notice.appendChild(el('p', null, t('emailed', { email: ticket.email })));
+    } else {
+      if (features.indexOf('rating') >= 0 && !rated) {
+        var q = el('p', null, t('rate')), box = el('div', 'cs-actions'), comment = field(t('comment'), 'area', '', 'comment');
+        ['good', 'bad'].forEach(function (score) {
+          box.appendChild(button((score === 'good' ? '👍 ' : '👎 ') + t(score), function () {
+            send({ type: 'rate', conversation: conv, score: score, comment: comment.input.value.trim() });
+            rated = true;
+            showStatus();
+            notice.appendChild(el('p', null, t('thanks')));
+          }, 'cs-ghost'));
+        });
+        notice.append(q, comment, box);
+      }
+      if (features.indexOf('transcript') >= 0) transcriptNotice();
     }
-    var again = el('button', 'cs-btn', t('again'), { type: 'button' });
-    again.onclick = function () { newChat(); input.focus(); };
     var row = el('div', 'cs-actions');
-    row.appendChild(again);
+    row.appendChild(button(t('again'), function () { newChat(); input.focus(); }));
     notice.appendChild(row);
+  }
+  function transcriptNotice() {
+    var pending = asking('transcript');
+    if (store.sentTo && store.sentTo.conversation === conv) {
+      return notice.appendChild(el('p', null, t('sentTo', { email: store.sentTo.email })));
+    }
+    if (!wantTranscript && !pending) {
+      return notice.appendChild(button(t('transcript'), function () { wantTranscript = true; showStatus(); }, 'cs-ghost', 'transcript'));
+    }
+    var f = el('form'), email = field(t('email'), 'email', (store.profile || {}).email || (store.ticket || {}).email, 'tmail');
+    email.input.required = true;
+    var go = el('button', 'cs-btn', pending ? t('sending') : t('send'), { type: 'submit', name: 'tgo' });
+    go.disabled = !!pending;
+    f.append(el('p', null, t('transcript')), email);
+    if (formError) f.appendChild(el('p', 'cs-err', formError, { role: 'alert' }));
+    f.appendChild(go);
+    f.onsubmit = function (e) {
+      e.preventDefault();
+      if (!email.input.checkValidity()) return email.input.reportValidity();
+      formError = '';
+      ask({ type: 'transcript', conversation: conv, email: email.input.value.trim(), locale: locale, client_id: idFor() });
+    };
+    notice.appendChild(f);
+  }
+  function onTicket(k) {
+    answered('leave_email');
+    // A ticket made of this chat (the visitor's address, or an agent's convert) is shown in it.
+    if (k.conversation && k.email) store.ticket = { id: k.id, conversation: k.conversation, email: k.email };
+    if (k.email) store.profile = { name: (store.profile || {}).name || '', email: k.email };
+    instead = false;
+    draft = {};
+    save();
+    showStatus();
+  }
+  // Business hours: the server says whether the site is open now and when that changes. At
+  // that moment the panel changes too, then asks for the next change (a fresh visitor token
+  // carries it), spread over half a minute so open pages do not all ask at once.
+  var openNow = true, changeAt = 0, hoursTimer = null;
+  function applyHours(f) {
+    if (!('open_now' in f)) return;
+    openNow = f.open_now !== false;
+    var secs = f.next_change_in;
+    changeAt = secs ? Date.now() + secs * 1000 : 0;
+    clearTimeout(hoursTimer);
+    if (!secs) return;
+    var due = Math.min(secs, 86400); // timers overflow past 24.8 days; a day is plenty
+    hoursTimer = setTimeout(function () {
+      if (due === secs) { openNow = !openNow; changeAt = 0; showStatus(); }
+      setTimeout(function () { fetchToken().then(showStatus, function () { /* next connect */ }); }, Math.random() * 30000);
+    }, due * 1000);
+  }
+  function when(ms) {
+    return new Date(ms).toLocaleString(locale, { weekday: 'long', hour: '2-digit', minute: '2-digit' });
   }
   function newChat() {
     store.lastConv = conv;
     conv = store.conv = null;
     status = null;
     agentName = null;
-    rated = false;
+    rated = instead = wantTranscript = false;
+    formError = '';
+    draft = {};
+    queueInfo = store.ask = null;
     store.seen = store.agentRead = 0;
     lastSeq = 0;
     bySeq = {};
@@ -577,6 +690,14 @@
     if (!item.conv) flush();
   }
   function onError(f) {
+    var a = store.ask;
+    if (a && (f.ref === a.client_id || f.ref === a.conversation)) {
+      // Refused (a mistyped address, say): the form comes back with what was typed and why.
+      store.ask = null;
+      formError = f.message;
+      save();
+      showStatus();
+    }
     var item = store.outbox.filter(function (x) { return x.cid === f.ref; })[0];
     if (item && f.code === 'conflict') {
       // The chat was closed meanwhile: what was written opens a new one instead of vanishing.
@@ -617,6 +738,8 @@
   var synced = false;
   function fetchToken() {
     var body = { page: { url: location.href, title: d.title.replace(/^\(\d+\+?\) /, '') }, locale: locale };
+    // The agent sees the visitor's local time; a browser without Intl zones just omits it.
+    try { body.timezone = Intl.DateTimeFormat().resolvedOptions().timeZone; } catch (e) {}
     if (store.token) body.token = store.token;
     if (store.profile) body.profile = store.profile;
     if (store.identity) body.identity = store.identity;
@@ -633,6 +756,7 @@
       store.token = data.token;
       siteName = store.ui.name = data.site.name;
       agentsOnline = !!data.agents_online;
+      applyHours(data);
       applySettings(data.site.settings);
       save();
     });
@@ -708,7 +832,14 @@
       case 'receipt': return f.conversation === conv && onReceipt(f.side, f.status, f.seq);
       case 'suggestions': return onSuggestions(f);
       case 'presence': return;
-      case 'availability': agentsOnline = !!f.agents_online; return showStatus();
+      case 'availability': agentsOnline = !!f.agents_online; applyHours(f); return showStatus();
+      case 'ticket': return onTicket(f.ticket || {});
+      case 'transcript':
+        if (!answered('transcript')) return;
+        store.sentTo = { conversation: f.conversation, email: f.email };
+        wantTranscript = false;
+        save();
+        return showStatus();
       case 'resync': return conv && send({ type: 'sync', conversation: conv, after: lastSeq });
       case 'error': return onError(f);
     }
@@ -718,6 +849,7 @@
     tries = 0;
     banner.textContent = '';
     agentsOnline = !!f.agents_online;
+    applyHours(f);
     features = f.features || [];
     if (f.limits && f.limits.max_text_chars) maxChars = f.limits.max_text_chars;
     var open = f.conversations || [];
@@ -726,6 +858,7 @@
     if (conv) send({ type: 'sync', conversation: conv, after: lastSeq });
     else synced = true;
     flush();
+    if (store.ask) send(store.ask); // unanswered before the socket dropped: ask again
     var hb = (f.heartbeat || 20) * 1000, s = ws;
     lastFrame = Date.now();
     beat = setInterval(function () {
@@ -749,7 +882,8 @@
     var was = status, name = c.agent && c.agent.name;
     status = c.status;
     if (status === 'assigned') agentsOnline = true;
-    queueInfo = c.queue || null;
+    // A sync describes the chat without its place in line: keep the last one the server sent.
+    if (c.queue || status !== 'queued') queueInfo = c.queue || null;
     if (status === 'assigned' && name && (was === 'queued' || was === 'new') && name !== agentName) {
       addRow('sys', '', t('joined', { name: name }), 0, 0);
     }
@@ -819,6 +953,29 @@
     save();
     relabel();
   };
+  // Other tabs of this site share the store: a chat started there shows here without a
+  // reload, and what was read there no longer counts as unread here.
+  w.addEventListener('storage', function (e) {
+    var fresh;
+    try { fresh = e.key === KEY && JSON.parse(e.newValue); } catch (x) { return; }
+    if (!fresh) return;
+    // Only what the other tab knows: a tab that loaded before the first token must not erase it.
+    ['token', 'profile', 'ticket', 'sentTo', 'sound'].forEach(function (k) { if (fresh[k] != null) store[k] = fresh[k]; });
+    if (fresh.conv && fresh.conv !== conv && (!conv || status === 'closed') && !store.outbox.length) {
+      newChat();
+      conv = store.conv = fresh.conv;
+      save();
+      if (live) send({ type: 'sync', conversation: conv, after: 0 });
+      else connect();
+    }
+    if (fresh.conv === conv && fresh.seen > (store.seen || 0)) {
+      store.seen = fresh.seen;
+      var n = 0;
+      for (var s in bySeq) if (+s > store.seen && bySeq[s].className.indexOf('cs-them') >= 0) n++;
+      setUnread(n);
+    }
+    relabel();
+  });
   d.addEventListener('visibilitychange', function () {
     if (isRead() && conv && synced) markRead();
   });
@@ -850,11 +1007,53 @@
       save();
       relabel();
     },
+    // The host page reports an event ('cart_idle'); a proactive rule may answer it.
+    track: function (name) {
+      if (proactiveEvents === null) return proactiveTracked.push(String(name));
+      if (proactiveEvents[String(name)]) proactiveShow(proactiveEvents[String(name)]);
+    },
     prefill: function (text) {
       input.value = String(text == null ? '' : text).slice(0, maxChars);
       grow();
     }
   };
+
+  // ---- proactive chat: the site's rules open the panel with a message (docs/metrics.md) -----
+  // Triggers are checked here; the server records each show and refuses past the rule's cap,
+  // so one visitor is not pestered across pages and tabs. One message per page view at most.
+  var proactiveFired = false, proactiveEvents = null, proactiveTracked = [];
+  function proactiveUrl(path) {
+    return ctx.base + '/api/v1/sites/' + encodeURIComponent(ctx.key) + '/proactive' + (path || '');
+  }
+  function proactiveShow(rule) {
+    if (proactiveFired || conv || store.outbox.length || !panel.hidden) return;
+    proactiveFired = true;
+    fetchToken().then(function () {
+      return fetch(proactiveUrl('/' + encodeURIComponent(rule.id) + '/shown'), {
+        method: 'POST', headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ token: store.token }), credentials: 'omit'
+      });
+    }).then(function (r) { return r.ok ? r.json() : {}; }).then(function (answer) {
+      if (!answer.show || conv || !panel.hidden) return;
+      addRow('them', siteName || '', rule.message, 0, Date.now());
+      open(true);
+      emit('proactive', { rule: rule.id });
+    }).catch(function () { /* no proactive message this time */ });
+  }
+  function proactiveMatches(pattern) {
+    var re = pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*');
+    return new RegExp('^' + re + '$').test(location.pathname + location.search);
+  }
+  fetch(proactiveUrl(), { credentials: 'omit' }).then(function (r) { return r.ok ? r.json() : {}; }).then(function (data) {
+    proactiveEvents = {};
+    (data.rules || []).forEach(function (rule) {
+      var onPage = w.performance ? performance.now() : 0;
+      if (rule.trigger === 'time') setTimeout(function () { proactiveShow(rule); }, Math.max(0, rule.value * 1000 - onPage));
+      else if (rule.trigger === 'url' && proactiveMatches(String(rule.value))) proactiveShow(rule);
+      else if (rule.trigger === 'event') proactiveEvents[rule.value] = rule;
+    });
+    proactiveTracked.splice(0).forEach(function (name) { api.track(name); });
+  }).catch(function () { /* no rules: nothing proactive */ });
 
   applySettings({});
   for (var i = 0; i < store.outbox.length; i++) {

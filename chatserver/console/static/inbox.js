@@ -43,6 +43,8 @@
   var cannedBySite = {};
   var typingTimer = null;
   var typingSent = null;
+  // Other console scripts (chatview.js) add frame handlers, transcript items and render hooks.
+  var ext = { handlers: {}, items: [], render: [] };
 
   function state(id) {
     if (!convs[id]) {
@@ -76,7 +78,7 @@
     ws.onmessage = function (e) {
       var frame;
       try { frame = JSON.parse(e.data); } catch (err) { return; }
-      var handler = handlers[frame.type];
+      var handler = handlers[frame.type] || ext.handlers[frame.type];
       if (handler) handler(frame);
     };
     ws.onclose = function (e) {
@@ -377,6 +379,7 @@
       : c.status === 'closed' ? t('closed_no_reply') : t('accept_to_reply');
     renderTranscript();
     renderTyping();
+    ext.render.forEach(function (fn) { fn(c); });
   }
 
   function renderTranscript() {
@@ -386,11 +389,13 @@
     var atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
     list.textContent = '';
     var lastDay = '';
-    s.seqs.forEach(function (seq) {
-      var m = s.msgs[seq];
+    var shown = s.seqs.map(function (seq) { return s.msgs[seq]; });
+    ext.items.forEach(function (items) { shown = shown.concat(items(active)); });
+    shown.sort(function (a, b) { return a.created_at - b.created_at || (a.seq || 0) - (b.seq || 0); });
+    shown.forEach(function (m) {
       var day = new Date(m.created_at).toLocaleDateString(locale);
       if (day !== lastDay) { list.append(el('li', 'day', day)); lastDay = day; }
-      list.append(bubble(m, s));
+      list.append(m.draw ? m.draw() : bubble(m, s));
     });
     for (var cid in pending) {
       var p = pending[cid];
@@ -634,6 +639,14 @@
         articles.append(li);
       });
       $('cust-articles-box').hidden = !articles.children.length;
+      var searches = $('cust-searches');
+      searches.textContent = '';
+      (r.searches || []).forEach(function (q) {
+        var li = el('li', 'past');
+        li.append(el('span', 'past-text', q.query), el('span', 'past-when', ago(q.searched_at)));
+        searches.append(li);
+      });
+      $('cust-searches-box').hidden = !searches.children.length;
     }).catch(function () {});
   }
 
@@ -718,5 +731,18 @@
     toastTimer = setTimeout(function () { $('toast').hidden = true; }, 5000);
   }
 
-  connect();
+  window.CSInbox = {
+    me: me, locale: locale, t: t, el: el, send: send, toast: toast, getJSON: getJSON,
+    active: function () { return active; },
+    conversation: function (id) { return convs[id] && convs[id].c; },
+    holds: holds, renderTranscript: renderTranscript,
+    on: function (type, fn) { ext.handlers[type] = fn; },
+    items: function (fn) { ext.items.push(fn); },
+    onRender: function (fn) { ext.render.push(fn); },
+    clientId: clientId
+  };
+
+  // Connect once every deferred console script has registered its handlers.
+  if (d.readyState === 'complete') connect();
+  else d.addEventListener('DOMContentLoaded', connect);
 }());

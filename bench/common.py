@@ -1,0 +1,232 @@
+"""What every part of the bench shares: result rows, servers in child processes, /proc readings."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # `python bench/x.py` as well as `python -m bench`
+
+from chatserver import agents, auth, bootstrap, contacts, sites  # noqa: E402
+from chatserver.store import Store  # noqa: E402
+
+PASSWORD = "bench-password-123"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+
+
+@dataclass
+class Row:
+    """One figure of the table: ours beside its baseline, and the budget it must hold."""
+
+    part: str
+    figure: str
+    ours: float | None
+    baseline: float | None = None
+    unit: str = ""
+    # "ratio<=1.6" (ours/baseline), "ours<=5" (absolute), or "" (reported only)
+    budget: str = ""
+    note: str = ""
+    ratio: float | None = field(init=False, default=None)
+    ok: bool | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        if self.ours is not None and self.baseline:
+            self.ratio = self.ours / self.baseline
+        if self.budget and self.ours is not None:
+            what, limit = self.budget.split("<=")
+            value = self.ratio if what == "ratio" else self.ours
+            self.ok = None if value is None else value <= float(limit)
+
+    def budget_text(self) -> str:
+        if not self.budget:
+            return ""
+        what, limit = self.budget.split("<=")
+        return f"<= {limit}x" if what == "ratio" else f"<= {limit} {self.unit}".rstrip()
+
+
+@dataclass(frozen=True)
+class Mode:
+    """How big each part runs: the full bench, or the CI smoke (seconds, figures meaningless)."""
+
+    smoke: bool = False
+
+    def pick(self, full: Any, smoke: Any) -> Any:
+        return smoke if self.smoke else full
+
+
+def raise_fd_limit() -> int:
+    """Lift the soft limit on open files to the hard one (children inherit it); return it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def percentile(values: Sequence[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def cpu_seconds(pid: int) -> float:
+    """Return the user + system CPU time the process has used (all its threads, live or not)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # After the command name: state is field 3, utime 14 and stime 15 (1-based, man 5 proc).
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def rss_bytes(pid: int) -> int:
+    """Return the resident memory of the process."""
+    return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_BYTES
+
+
+def wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 120.0) -> float:
+    """Poll url until it answers; return the seconds waited. Raise if the process exits."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode} before answering {url}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return time.perf_counter() - start
+        except httpx.TransportError:
+            pass
+        time.sleep(0.01)
+    raise RuntimeError(f"no answer from {url} in {timeout:.0f} s")
+
+
+def wait_port(port: int, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+
+
+@dataclass
+class Prepared:
+    """A data dir made ready before the server starts: sites, agents and visitor tokens."""
+
+    data_dir: Path
+    site_keys: list[str] = field(default_factory=list)
+    agent_emails: list[str] = field(default_factory=list)  # one per site, serving only it
+    tokens: list[list[str]] = field(default_factory=list)  # visitor tokens, per site
+
+
+def prepare(
+    data_dir: Path, site_count: int, visitors_per_site: int, origins: Sequence[str] = ()
+) -> Prepared:
+    """Set up the store directly (faster than the CLI or HTTP for thousands of visitors)."""
+    return asyncio.run(_prepare(data_dir, site_count, visitors_per_site, list(origins)))
+
+
+async def _prepare(
+    data_dir: Path, site_count: int, visitors_per_site: int, origins: list[str]
+) -> Prepared:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(f"sqlite+aiosqlite:///{data_dir.resolve() / 'chatserver.db'}")
+    try:
+        await bootstrap.prepare(store)
+        signer = auth.Signer(await auth.instance_secret(store))
+        made = Prepared(data_dir)
+        for n in range(site_count):
+            site = await sites.create(store, f"Bench {n}", origins)
+            email = f"bench{n}@example.com"
+            await agents.create(store, email, f"Agent {n}", PASSWORD, role="agent",
+                                max_chats=50, site_ids=[site.id])
+            made.site_keys.append(site.public_key)
+            made.agent_emails.append(email)
+            made.tokens.append([
+                signer.visitor_token(auth.VisitorIdentity(site.id, await contacts.create(store, site.id)))
+                for _ in range(visitors_per_site)
+            ])
+        return made
+    finally:
+        await store.close()
+
+
+def start_chatserver(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Run `chatserver serve` on a free loopback port; return the process and its base URL."""
+    port = free_port()
+    env = {**os.environ, "CHATSERVER_LOG_LEVEL": "warning", "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chatserver", "serve", "--port", str(port), "--data-dir",
+         str(data_dir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=ROOT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(base + "/healthz", process)
+    except BaseException:
+        stop(process)
+        raise
+    return process, base
+
+
+def start_bare_relay() -> tuple[subprocess.Popen[bytes], str]:
+    """Run the bare `websockets` relay; return the process and its ws:// URL."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, str(ROOT / "bench" / "bare_relay.py"), str(port)])
+    try:
+        wait_port(port, process)
+    except BaseException:
+        stop(process)
+        raise
+    return process, f"ws://127.0.0.1:{port}"
+
+
+def run_async(main: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+    """Run a coroutine on uvloop when it is installed (the server uses it too)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main())
+    return uvloop.run(main())
+
+
+async def gather_limited(coroutines: Sequence[Coroutine[Any, Any, Any]], limit: int) -> list[Any]:
+    """Run coroutines at most limit at a time; return their results in order."""
+    gate = asyncio.Semaphore(limit)
+
+    async def one(coroutine: Coroutine[Any, Any, Any]) -> Any:
+        async with gate:
+            return await coroutine
+
+    return await asyncio.gather(*(one(c) for c in coroutines))

@@ -1,0 +1,1 @@
+"""Reports, SLA clocks, the staffing forecast: figures computed from stored events."""

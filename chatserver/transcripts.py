@@ -1,0 +1,112 @@
+"""A chat's transcript mailed to its visitor, on request after (or during) the chat.
+
+The mail goes through the outbox like every other mail, so a mail server that is down delays
+it and loses nothing. Anyone can type any address into the widget, which makes "send the
+transcript to ..." a way to mail a stranger text of one's choosing; so a chat's transcript
+goes to at most MAX_ADDRESSES addresses, settled by the outbox's unique Message-ID (one slot
+per address), and asking again for the same address sends nothing new.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from chatserver import conversations
+from chatserver.conversations import Conversation
+from chatserver.handover import TRANSCRIPT_LIMIT, mail_of, transcript
+from chatserver.mail import outbox as outbox_module
+from chatserver.mail.compose import LOCALES, Party
+from chatserver.runtime import Runtime
+from chatserver.sites import Site
+from chatserver.store import now_ms
+from chatserver.store.schema import outbox
+
+log = logging.getLogger("chatserver.mail")
+
+# Enough for "my work address, no, my home address" and a typo; not enough to spam with.
+MAX_ADDRESSES = 3
+
+
+class TranscriptError(Exception):
+    """A transcript that will not be sent; code is a protocol error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A transcript queued for an address; duplicate when it was queued before."""
+
+    conversation_id: str
+    email: str
+    duplicate: bool
+
+
+def message_id(conversation_id: str, slot: int, domain: str) -> str:
+    """Return the Message-ID of a chat's transcript mail number slot (1 to MAX_ADDRESSES).
+
+    Derived, not random, so that the outbox's unique key caps the mails per chat; hashed, so
+    the header does not show the conversation id.
+    """
+    digest = hashlib.sha256(f"transcript:{conversation_id}:{slot}".encode()).hexdigest()[:32]
+    return f"<transcript.{digest}@{domain}>"
+
+
+async def send(
+    rt: Runtime, site: Site, conversation: Conversation, email: str, locale: str | None
+) -> Sent:
+    """Queue the conversation's transcript for email (already checked by protocol.py)."""
+    mail = mail_of(rt)
+    chat = await conversations.messages_after(rt.store, conversation.id, 0, TRANSCRIPT_LIMIT + 1)
+    if not chat:
+        raise TranscriptError("conflict", "this chat has no messages to send yet")
+    language = locale if locale in LOCALES else str(site.settings.get("locale", "en"))
+    context = {
+        "site_name": site.name,
+        "started_at": conversation.created_at,
+        "transcript": transcript(chat[:TRANSCRIPT_LIMIT], site.name),
+        "truncated": len(chat) > TRANSCRIPT_LIMIT,
+    }
+    for slot in range(1, MAX_ADDRESSES + 1):
+        mid = message_id(conversation.id, slot, mail.settings.domain)
+        outgoing = mail.composer.compose(
+            "transcript", language, to=Party(email), from_name=site.name, ticket_id=None,
+            thread=[], context=context, message_id=mid, now_ms=now_ms(),
+        )
+        try:
+            async with rt.store.write() as conn:
+                await outbox_module.enqueue(conn, outgoing, None)
+        except IntegrityError:
+            # This slot is taken: by the same address (a resend), or by another one.
+            if await _recipient(rt, mid) == email.lower():
+                return Sent(conversation.id, email, duplicate=True)
+            continue
+        mail.queued()
+        log.info("event=transcript_queued conversation=%s slot=%d", conversation.id, slot)
+        return Sent(conversation.id, email, duplicate=False)
+    raise TranscriptError(
+        "conflict", f"this chat's transcript was already sent to {MAX_ADDRESSES} addresses"
+    )
+
+
+async def _recipient(rt: Runtime, mid: str) -> str | None:
+    async with rt.store.read() as conn:
+        recipients = (
+            await conn.execute(select(outbox.c.recipients).where(outbox.c.message_id == mid))
+        ).scalar()
+    return str(recipients[0]).lower() if recipients else None
+
+
+def confirmation(sent: Sent) -> dict[str, object]:
+    """Build the server's `transcript` event: the mail is queued (or was before)."""
+    return {
+        "type": "transcript", "conversation": sent.conversation_id, "email": sent.email,
+        "duplicate": sent.duplicate,
+    }
