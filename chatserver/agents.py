@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy import delete, func, insert, select, update
 
 from chatserver import auth
+from chatserver.mail import addresses
 from chatserver.pairing import Candidate
 from chatserver.store import Store, new_id, now_ms
 from chatserver.store.schema import agent_sites, agents, conversations, presence, sites
@@ -21,7 +21,6 @@ DEFAULT_MAX_CHATS = 5
 PRESENCE_REFRESH_SECONDS = 10.0
 PRESENCE_TTL_SECONDS = 30.0
 
-_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}")
 
 
 @dataclass(frozen=True)
@@ -42,10 +41,7 @@ def _agent(row: Any) -> Agent:
 
 def check_email(email: str) -> str:
     """Return the email lower-cased; raise ValueError if it is not an address."""
-    email = email.strip().lower()
-    if not _EMAIL.fullmatch(email):
-        raise ValueError(f"{email!r} is not an email address")
-    return email
+    return addresses.check_address(email).lower()
 
 
 async def create(

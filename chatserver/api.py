@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import text
@@ -78,14 +79,18 @@ async def healthz(request: Request) -> Response:
     )
 
 
-def _cors(site: sites.Site, request: Request) -> dict[str, str]:
+def _cors(request: Request) -> dict[str, str]:
+    """Let the page's origin read our answer, refusals included, so a widget can say why.
+
+    Reading is all CORS grants; whether the origin may use the site is decided below, per
+    request, and a refused request changes nothing.
+    """
     origin = request.headers.get("origin")
-    if not sites.origin_allowed(site, origin, request.headers.get("host")):
-        raise ApiError(403, "forbidden", "this origin is not allowed for the site")
-    assert origin is not None
+    if not origin:
+        return {}
     return {
         "Access-Control-Allow-Origin": origin,
-        "Access-Control-Allow-Methods": "POST, OPTIONS",
+        "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
         "Access-Control-Allow-Headers": "Content-Type",
         "Access-Control-Max-Age": "600",
         "Vary": "Origin",
@@ -99,13 +104,36 @@ async def _site(request: Request) -> sites.Site:
     return site
 
 
-async def visitors(request: Request) -> Response:
+WidgetHandler = Callable[[Request, Runtime, sites.Site], Awaitable[Response]]
+
+
+def widget_endpoint(handler: WidgetHandler) -> Callable[[Request], Awaitable[Response]]:
+    """Serve an endpoint that the widget calls from a site's pages, at /api/v1/sites/{key}/...
+
+    Every answer, refusals included, carries CORS headers; the site comes from the key and
+    the page's origin must be one the site allows.
+    """
+
+    async def endpoint(request: Request) -> Response:
+        headers = _cors(request)
+        if request.method == "OPTIONS":
+            return Response(status_code=204, headers=headers)
+        try:
+            site = await _site(request)
+            origin, host = request.headers.get("origin"), request.headers.get("host")
+            if not sites.origin_allowed(site, origin, host):
+                raise ApiError(403, "forbidden", "this origin is not allowed for the site")
+            response = await handler(request, _runtime(request), site)
+        except ApiError as refused:
+            return error_response(refused.status, refused.code, refused.message, headers)
+        response.headers.update(headers)
+        return response
+
+    return endpoint
+
+
+async def _issue_token(request: Request, rt: Runtime, site: sites.Site) -> Response:
     """Issue a visitor token for a site: a new visitor, or a renewal of a valid token."""
-    rt = _runtime(request)
-    site = await _site(request)
-    headers = _cors(site, request)
-    if request.method == "OPTIONS":
-        return Response(status_code=204, headers=headers)
     body = await json_body(request)
     details = _details(body, request)
     previous = body.get("token")
@@ -129,7 +157,6 @@ async def visitors(request: Request) -> Response:
             # agents_online, open_now (business hours) and next_change_in (seconds).
             **await visitor_status.availability(rt.store, site),
         },
-        headers=headers,
     )
 
 
@@ -242,3 +269,6 @@ async def logout(request: Request) -> Response:
 async def api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
     return error_response(exc.status, exc.code, exc.message)
+
+
+visitors = widget_endpoint(_issue_token)

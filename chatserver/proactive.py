@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from chatserver import contacts, sites
-from chatserver.api import ApiError, json_body
+from chatserver.api import ApiError, json_body, widget_endpoint
 from chatserver.runtime import Runtime
 from chatserver.store import Store, new_id, now_ms
 from chatserver.store.schema import proactive_rules, proactive_shows
@@ -138,42 +138,15 @@ async def record_show(store: Store, rule: Rule, contact_id: str) -> bool:
 # HTTP: what the widget calls ---------------------------------------------------------------
 
 
-def _cors(site: sites.Site, request: Request) -> dict[str, str]:
-    origin = request.headers.get("origin")
-    if not sites.origin_allowed(site, origin, request.headers.get("host")):
-        raise ApiError(403, "forbidden", "this origin is not allowed for the site")
-    assert origin is not None
-    return {"Access-Control-Allow-Origin": origin, "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-            "Access-Control-Allow-Headers": "Content-Type", "Access-Control-Max-Age": "600",
-            "Vary": "Origin"}
-
-
-async def _site(rt: Runtime, request: Request) -> sites.Site:
-    site = await sites.by_key(rt.store, request.path_params["key"])
-    if site is None:
-        raise ApiError(404, "not_found", "no site with this key")
-    return site
-
-
-async def site_rules(request: Request) -> Response:
+async def _site_rules(request: Request, rt: Runtime, site: sites.Site) -> Response:
     """List a site's enabled rules for its widget: what triggers them and what they say."""
-    rt: Runtime = request.app.state.runtime
-    site = await _site(rt, request)
-    headers = _cors(site, request)
-    if request.method == "OPTIONS":
-        return Response(status_code=204, headers=headers)
     listed = [{"id": r.id, "trigger": r.trigger, "value": int(r.value) if r.trigger == "time" else r.value,
                "message": r.message} for r in await rules(rt.store, site.id, enabled_only=True)]
-    return JSONResponse({"rules": listed}, headers={**headers, "Cache-Control": "no-store"})
+    return JSONResponse({"rules": listed}, headers={"Cache-Control": "no-store"})
 
 
-async def shown(request: Request) -> Response:
+async def _shown(request: Request, rt: Runtime, site: sites.Site) -> Response:
     """Ask to show a rule's message to this visitor: {"show": true} and recorded, or false at the cap."""
-    rt: Runtime = request.app.state.runtime
-    site = await _site(rt, request)
-    headers = _cors(site, request)
-    if request.method == "OPTIONS":
-        return Response(status_code=204, headers=headers)
     body = await json_body(request)
     token = body.get("token")
     visitor = rt.signer.visitor(token) if isinstance(token, str) else None
@@ -185,11 +158,12 @@ async def shown(request: Request) -> Response:
     if rule is None:
         raise ApiError(404, "not_found", "no such rule")
     return JSONResponse({"show": await record_show(rt.store, rule, visitor.contact_id)},
-                        headers={**headers, "Cache-Control": "no-store"})
+                        headers={"Cache-Control": "no-store"})
 
 
 def routes() -> list[Route]:
     return [
-        Route("/api/v1/sites/{key}/proactive", site_rules, methods=["GET", "OPTIONS"]),
-        Route("/api/v1/sites/{key}/proactive/{rule}/shown", shown, methods=["POST", "OPTIONS"]),
+        Route("/api/v1/sites/{key}/proactive", widget_endpoint(_site_rules), methods=["GET", "OPTIONS"]),
+        Route("/api/v1/sites/{key}/proactive/{rule}/shown", widget_endpoint(_shown),
+              methods=["POST", "OPTIONS"]),
     ]

@@ -11,9 +11,11 @@ from typing import Any
 import httpx
 import pytest
 from browser import HostSite, chromium, needs_browser
+from sqlalchemy import update
 
 from chatserver import agents
 from chatserver.store import Store
+from chatserver.store.schema import sites as sites_table
 from conftest import PASSWORD, Client, Server, agent
 
 # Every wait on the page ends by itself: a widget that does not show something fails the test.
@@ -462,3 +464,32 @@ async def test_the_demo_page_and_the_widget_files_are_served_for_caching(
             "public, max-age=3600"
         )
         assert (await http.get("/widget/..%2Fdemo%2Findex.html")).status_code == 404
+
+
+async def test_an_address_the_server_refuses_in_the_pre_chat_form_is_explained(
+    chat: Server, host: HostSite, browser: Any
+) -> None:
+    site = await chat.add_site("Acme", origins=[host.origin])
+    store = Store(chat.store_url)
+    try:
+        async with store.write() as conn:
+            await conn.execute(
+                update(sites_table).where(sites_table.c.id == site.id)
+                .values(settings={"prechat": "optional"})
+            )
+    finally:
+        await store.close()
+    host.site_key = site.public_key
+    page = await browser.new_page()
+    await page.goto(host.url())
+    await page.locator(".cs-launcher").click()
+    form = page.locator(".cs-panel form", has=page.locator("input[type=email]"))
+    # A browser takes "ann@example" as an address; the server does not.
+    await form.locator("input[type=email]").fill("ann@example", timeout=SEEN_TIMEOUT_MS)
+    await form.locator("button[name=go]").click()
+    await _expect(page.locator(".cs-err")).to_contain_text("not an email address",
+                                                            timeout=SEEN_TIMEOUT_MS)
+    # The visitor can still chat: the refusal did not keep the widget from connecting.
+    await _ask(page, "Hello?")
+    await _expect(page.locator(".cs-me .cs-meta").last).to_contain_text("Sent",
+                                                                        timeout=SEEN_TIMEOUT_MS)

@@ -750,16 +750,30 @@
         blocked = true;
         throw new Error('chatserver: this page may not use site ' + ctx.key + ' (HTTP ' + r.status + ')');
       }
+      if (r.status === 400 && (store.profile || store.identity)) {
+        // A name, address or identity the server refuses must not keep the chat away: say
+        // why, forget it, and carry on as an anonymous visitor.
+        return r.json().then(function (e) {
+          if (store.profile && store.profile.email) formError = e.message || '';
+          else banner.textContent = e.message || '';
+          delete store.profile;
+          delete store.identity;
+          save();
+          showStatus();
+          return fetchToken();
+        });
+      }
       if (!r.ok) throw new Error('HTTP ' + r.status);
-      return r.json();
-    }).then(function (data) {
-      store.token = data.token;
-      siteName = store.ui.name = data.site.name;
-      agentsOnline = !!data.agents_online;
-      applyHours(data);
-      applySettings(data.site.settings);
-      save();
+      return r.json().then(accept);
     });
+  }
+  function accept(data) {
+    store.token = data.token;
+    siteName = store.ui.name = data.site.name;
+    agentsOnline = !!data.agents_online;
+    applyHours(data);
+    applySettings(data.site.settings);
+    save();
   }
   function connect() {
     if (ws || connecting || blocked) return;
