@@ -14,13 +14,13 @@ import logging
 import os
 from typing import Any
 
-from sqlalchemy import exists, insert, select
+from sqlalchemy import exists, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from chatserver import routing, sites
 from chatserver.reports import business_hours, sla
 from chatserver.runtime import Runtime
-from chatserver.store import new_id, now_ms
+from chatserver.store import Store, new_id, now_ms
 from chatserver.store.schema import conversations, messages, sla_breaches, ticket_entries, tickets
 
 log = logging.getLogger("chatserver.sla")
@@ -68,11 +68,11 @@ def event(site_id: str, running: list[tuple[sla.Clock, str | None]], now: int) -
     }
 
 
-async def record(rt: Runtime, site_id: str, clock: sla.Clock, agent_id: str | None, now: int) -> bool:
+async def record(store: Store, site_id: str, clock: sla.Clock, agent_id: str | None, now: int) -> bool:
     """Record a breached clock; False when it was recorded before (here or by another process)."""
     assert clock.due_at is not None
     try:
-        async with rt.store.write() as conn:
+        async with store.write() as conn:
             await conn.execute(insert(sla_breaches).values(
                 id=new_id(), site_id=site_id, subject_kind=clock.kind, subject_id=clock.subject_id,
                 metric=clock.metric, target_seconds=clock.target_s, due_at=clock.due_at,
@@ -84,10 +84,46 @@ async def record(rt: Runtime, site_id: str, clock: sla.Clock, agent_id: str | No
     return True
 
 
+async def stopped(store: Store, site: sites.Site, since: int) -> list[tuple[sla.Clock, str | None, int]]:
+    """Return the chat clocks that stopped since `since`, each with the instant it stopped.
+
+    A chat answered or closed between two checks was never seen running past its target,
+    yet may have breached it: these are judged here, after the fact.
+    """
+    targets = sla.targets(site.settings)
+    hours = business_hours.parse(site.settings.get("hours"))
+    c, m = conversations.c, messages.c
+    first_answer = (
+        select(func.min(m.created_at))
+        .where(m.conversation_id == c.id, m.author_kind == "agent")
+        .scalar_subquery()
+    )
+    async with store.read() as conn:
+        rows = (await conn.execute(
+            select(c.id, c.queued_at, c.agent_id, first_answer, c.closed_at).where(
+                c.site_id == site.id, c.queued_at.is_not(None), c.updated_at >= since)
+        )).all()
+    found = []
+    for chat_id, queued_at, agent_id, answered_at, closed_at in rows:
+        if answered_at is not None and answered_at >= since:
+            found.append((sla.clock("chat", chat_id, queued_at, False, targets, hours), agent_id,
+                          int(answered_at)))
+        if answered_at is not None and closed_at is not None and closed_at >= since:
+            found.append((sla.clock("chat", chat_id, queued_at, True, targets, hours), agent_id,
+                          int(closed_at)))
+    return found
+
+
 async def check(rt: Runtime) -> None:
     """Check every site's clocks once: record new breaches, announce the states."""
     now = now_ms()
+    # Three periods back, so a slow or skipped check still sees every stopped clock; a breach
+    # seen twice is recorded once (unique key).
+    since = now - int(3 * CHECK_SECONDS * 1000)
     for site in await sites.all_sites(rt.store):
+        for clock, agent_id, stopped_at in await stopped(rt.store, site, since):
+            if clock.due_at is not None and stopped_at > clock.due_at:
+                await record(rt.store, site.id, clock, agent_id, now)
         running = await clocks(rt, site)
         if not running:
             continue
@@ -98,7 +134,7 @@ async def check(rt: Runtime) -> None:
                        sla_breaches.c.subject_id.in_([k.subject_id for k, _ in running])))}
         for clock, agent_id in running:
             if clock.state(now) == "breached" and (clock.kind, clock.subject_id, clock.metric) not in seen:
-                await record(rt, site.id, clock, agent_id, now)
+                await record(rt.store, site.id, clock, agent_id, now)
         await rt.hub.publish(routing.site_topic(site.id), event(site.id, running, now))
 
 
