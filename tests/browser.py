@@ -10,6 +10,7 @@ import shutil
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -102,3 +103,18 @@ async def chromium() -> AsyncIterator[object]:
         finally:
             await browser.close()
 
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    """Debian's Chromium for one test; fails in CI and skips elsewhere when it is missing."""
+    needs_browser()
+    async with chromium() as launched:
+        yield launched
+
+
+def expect(locator: Any) -> Any:
+    """Playwright's expect, imported late so collecting tests needs no Playwright."""
+    from playwright.async_api import expect as playwright_expect
+
+    return playwright_expect(locator)

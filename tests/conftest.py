@@ -23,7 +23,7 @@ from chatserver.store import Store
 
 # Real PostgreSQL and Redis for the fixtures that need them (tests/services.py); real SMTP
 # servers and a mail-enabled chatserver (tests/mail_fixtures.py).
-pytest_plugins = ["services", "mail_fixtures"]
+pytest_plugins = ["services", "mail_fixtures", "browser"]
 # CHATSERVER_TEST_DATABASE=postgresql runs every test's server (and the `store_url` fixture)
 # on a fresh PostgreSQL database instead of SQLite; scripts/test makes a second pass so.
 TEST_DATABASE = os.environ.get("CHATSERVER_TEST_DATABASE", "sqlite")

@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from browser import chromium, needs_browser
+from browser import expect
 
 from chatserver.console.articles_admin import ArticleInvalid, check
 from conftest import PASSWORD, Server
@@ -19,19 +18,6 @@ SEEN_MS = 8000
 # Each process re-indexes every 3 s (suggestions.REFRESH_SECONDS); this leaves room.
 INDEXED_WITHIN = 10.0
 WORD = "zwobbelkruk"
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    needs_browser()
-    async with chromium() as launched:
-        yield launched
-
-
-def expect(locator: Any) -> Any:
-    from playwright.async_api import expect as playwright_expect
-
-    return playwright_expect(locator)
 
 
 def form(**changes: str) -> dict[str, str]:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-from browser import chromium, needs_browser
+from browser import expect
 
 from chatserver.console import canned
 from chatserver.store import Store
@@ -18,19 +16,6 @@ from conftest import PASSWORD, Client, Server, agent, visitor
 SEEN_TIMEOUT_MS = 8000
 SHOTS = Path("/tmp")
 EVIL = '<img src=x onerror="window.pwned=1">'
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    needs_browser()
-    async with chromium() as launched:
-        yield launched
-
-
-def _expect(locator: Any) -> Any:
-    from playwright.async_api import expect
-
-    return expect(locator)
 
 
 async def _visitor(server: Server, site: Any, name: str, email: str) -> Client:
@@ -64,7 +49,7 @@ async def _sign_in(page: Any, server: Server, email: str) -> None:
     await page.fill("#email", email)
     await page.fill("#password", PASSWORD)
     await page.click("button[type=submit]")
-    await _expect(page.locator("#availability")).to_be_enabled(timeout=SEEN_TIMEOUT_MS)
+    await expect(page.locator("#availability")).to_be_enabled(timeout=SEEN_TIMEOUT_MS)
 
 
 async def test_an_agent_takes_a_chat_from_the_queue_answers_transfers_and_closes(
@@ -96,42 +81,42 @@ async def test_an_agent_takes_a_chat_from_the_queue_answers_transfers_and_closes
     await _sign_in(page, server, "ann@example.com")
     await page.select_option("#availability", "away")
     await bob.expect("presence", agent={"id": ann.id, "name": "ann", "status": "away"})
-    await _expect(page.locator("#availability-dot")).to_have_class("dot dot-away")
+    await expect(page.locator("#availability-dot")).to_have_class("dot dot-away")
 
     # A question arrives live in the queue, with its text and waiting time.
     question = "<script>window.pwned=1</script> Where is my parcel?"
     conversation = await _ask(customer, "q1", question)
     queued = page.locator("#list-queue .conv")
-    await _expect(queued).to_have_count(1, timeout=SEEN_TIMEOUT_MS)
-    await _expect(queued.locator(".conv-name")).to_have_text(EVIL)
-    await _expect(queued.locator(".conv-preview")).to_have_text(question, timeout=SEEN_TIMEOUT_MS)
-    await _expect(queued.locator(".conv-wait")).to_have_text("0 s", timeout=SEEN_TIMEOUT_MS)
-    await _expect(page).to_have_title("(1) Inbox · chatserver")
+    await expect(queued).to_have_count(1, timeout=SEEN_TIMEOUT_MS)
+    await expect(queued.locator(".conv-name")).to_have_text(EVIL)
+    await expect(queued.locator(".conv-preview")).to_have_text(question, timeout=SEEN_TIMEOUT_MS)
+    await expect(queued.locator(".conv-wait")).to_have_text("0 s", timeout=SEEN_TIMEOUT_MS)
+    await expect(page).to_have_title("(1) Inbox · chatserver")
 
     await queued.locator(".conv-accept").click()
     assert (await _until(customer, conversation, "assigned"))["agent"] == {"name": "ann"}
-    await _expect(page.locator("#list-mine .conv")).to_have_count(1)
-    await _expect(page.locator("#list-queue .conv")).to_have_count(0)
-    await _expect(page.locator("#tabs .tab-label")).to_have_text([EVIL])
-    await _expect(page.locator("#chat-title")).to_have_text(EVIL)
-    await _expect(page.locator(".msg-visitor .msg-text")).to_have_text([question])
+    await expect(page.locator("#list-mine .conv")).to_have_count(1)
+    await expect(page.locator("#list-queue .conv")).to_have_count(0)
+    await expect(page.locator("#tabs .tab-label")).to_have_text([EVIL])
+    await expect(page.locator("#chat-title")).to_have_text(EVIL)
+    await expect(page.locator(".msg-visitor .msg-text")).to_have_text([question])
     # The customer in view: who they are, where they are, what they asked before.
-    await _expect(page.locator("#cust-name")).to_have_text(EVIL)
-    await _expect(page.locator("#cust-history .past-text")).to_have_text(["Is this shop real?"])
+    await expect(page.locator("#cust-name")).to_have_text(EVIL)
+    await expect(page.locator("#cust-history .past-text")).to_have_text(["Is this shop real?"])
     facts = page.locator("#cust-facts")
-    await _expect(facts).to_contain_text("evil@example.com")
-    await _expect(facts).to_contain_text("My orders")
-    await _expect(facts).to_contain_text("Chrome on Windows")
-    await _expect(facts).to_contain_text("Not verified")
+    await expect(facts).to_contain_text("evil@example.com")
+    await expect(facts).to_contain_text("My orders")
+    await expect(facts).to_contain_text("Chrome on Windows")
+    await expect(facts).to_contain_text("Not verified")
 
     # Typing both ways.
     await customer.send(type="typing", conversation=conversation, active=True)
-    await _expect(page.locator("#typing")).to_have_text(f"{EVIL} is typing…")
+    await expect(page.locator("#typing")).to_have_text(f"{EVIL} is typing…")
     await page.locator("#text").press_sequentially("/tha")
     await customer.expect("typing", conversation=conversation, active=True)
-    await _expect(page.locator("#canned li")).to_have_count(1)
+    await expect(page.locator("#canned li")).to_have_count(1)
     await page.locator("#text").press("Tab")
-    await _expect(page.locator("#text")).to_have_value(f"Thanks {EVIL}, I am looking at your order now.")
+    await expect(page.locator("#text")).to_have_value(f"Thanks {EVIL}, I am looking at your order now.")
     await page.locator("#text").press("Enter")
     reply = await customer.expect(
         "message", conversation=conversation, author={"kind": "agent", "id": ann.id, "name": "ann"}
@@ -139,10 +124,10 @@ async def test_an_agent_takes_a_chat_from_the_queue_answers_transfers_and_closes
     assert reply["text"] == f"Thanks {EVIL}, I am looking at your order now."
     assert reply["author"]["name"] == "ann"
     mine = page.locator(".msg-mine")
-    await _expect(mine).to_have_attribute("data-state", "sent")
+    await expect(mine).to_have_attribute("data-state", "sent")
     await customer.send(type="receipt", conversation=conversation, seq=reply["seq"], status="read")
-    await _expect(mine).to_have_attribute("data-state", "read")
-    await _expect(mine.locator(".msg-state")).to_have_text(" · Read")
+    await expect(mine).to_have_attribute("data-state", "read")
+    await expect(mine.locator(".msg-state")).to_have_text(" · Read")
     # The console marked the visitor's line read when it showed it.
     read = await customer.expect("receipt", conversation=conversation, side="agent", status="read")
     assert read["seq"] >= 1
@@ -151,34 +136,34 @@ async def test_an_agent_takes_a_chat_from_the_queue_answers_transfers_and_closes
     # A second chat: Ann opens it from the queue; Bob cannot take it after her.
     other = await _visitor(server, site, "Sam de Vries", "sam@example.com")
     second = await _ask(other, "q2", "Do you ship to Belgium?")
-    await _expect(page.locator("#list-queue .conv")).to_have_count(1, timeout=SEEN_TIMEOUT_MS)
+    await expect(page.locator("#list-queue .conv")).to_have_count(1, timeout=SEEN_TIMEOUT_MS)
     await page.locator("#list-queue .conv-open").click()
-    await _expect(page.locator("#tabs .tab-label")).to_have_count(2)
+    await expect(page.locator("#tabs .tab-label")).to_have_count(2)
     await page.locator("#accept").click()
     await bob.expect("conversation", conversation=_Assigned(second, ann.id))
     await bob.send(type="accept", conversation=second)
     assert (await bob.expect("error", ref=second))["code"] == "conflict"
-    await _expect(page.locator("#text")).to_be_enabled()
+    await expect(page.locator("#text")).to_be_enabled()
 
     # Transfer the first chat to Bob: he gets it, Ann can no longer write in it.
     await page.locator("#tabs .tab-label", has_text=EVIL).click()
     # The picker lists the site's other agents with their availability (Bob is away).
-    await _expect(page.locator(f"#transfer-to option[value='{bob_account.id}']")).to_have_text(
+    await expect(page.locator(f"#transfer-to option[value='{bob_account.id}']")).to_have_text(
         "bob · Away", timeout=SEEN_TIMEOUT_MS
     )
     await page.select_option("#transfer-to", bob_account.id)
     await page.locator("#transfer").click()
     await bob.expect("conversation", conversation=_Assigned(conversation, bob_account.id))
-    await _expect(page.locator("#chat-sub")).to_have_text("With bob")
-    await _expect(page.locator("#text")).to_be_disabled()
-    await _expect(page.locator("#list-mine .conv")).to_have_count(1)
+    await expect(page.locator("#chat-sub")).to_have_text("With bob")
+    await expect(page.locator("#text")).to_be_disabled()
+    await expect(page.locator("#list-mine .conv")).to_have_count(1)
 
     # Close the second chat; the visitor sees it end.
     await page.locator("#tabs .tab-label", has_text="Sam de Vries").click()
     await page.locator("#close").click()
     await _until(other, second, "closed")
-    await _expect(page.locator("#list-mine .conv")).to_have_count(0)
-    await _expect(page.locator("#chat-sub")).to_have_text("Closed")
+    await expect(page.locator("#list-mine .conv")).to_have_count(0)
+    await expect(page.locator("#chat-sub")).to_have_text("Closed")
 
     assert await page.evaluate("window.pwned") is None
     assert await page.locator("#inbox img, #inbox script").count() == 0
@@ -212,13 +197,13 @@ async def test_the_console_speaks_dutch_when_the_agent_chooses_it(server: Server
     page = await browser.new_page(viewport={"width": 1280, "height": 900})
     await _sign_in(page, server, "admin@example.com")
     await page.select_option("#pref-locale", "nl")
-    await _expect(page.locator("#h-queue")).to_contain_text("Wachtrij", timeout=SEEN_TIMEOUT_MS)
-    await _expect(page.locator("#signout")).to_have_text("Afmelden")
+    await expect(page.locator("#h-queue")).to_contain_text("Wachtrij", timeout=SEEN_TIMEOUT_MS)
+    await expect(page.locator("#signout")).to_have_text("Afmelden")
     await page.goto(f"{server.http}/console/admin/sites")
     await page.locator("table a").first.click()
-    await _expect(page.locator("h2").first).to_have_text("Code om te plakken")
+    await expect(page.locator("h2").first).to_have_text("Code om te plakken")
     await page.screenshot(path=str(SHOTS / "console-site-nl.png"), full_page=True)
     # The preference is the agent's, not the browser's: a new browser gets Dutch too.
     fresh = await browser.new_page()
     await _sign_in(fresh, server, "admin@example.com")
-    await _expect(fresh.locator("#h-mine")).to_contain_text("Mijn chats")
+    await expect(fresh.locator("#h-mine")).to_contain_text("Mijn chats")

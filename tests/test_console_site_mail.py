@@ -5,31 +5,16 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
-from browser import chromium, needs_browser
+from browser import expect
 
 from chatserver import visitor_facts
 from chatserver.store import Store
 from conftest import PASSWORD, Server, agent, visitor
 
 SEEN_MS = 8000
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    needs_browser()
-    async with chromium() as launched:
-        yield launched
-
-
-def expect(locator: Any) -> Any:
-    from playwright.async_api import expect as playwright_expect
-
-    return playwright_expect(locator)
 
 
 async def sign_in(page: Any, server: Server, email: str, target: str) -> None:

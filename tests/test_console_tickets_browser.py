@@ -4,30 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
-from browser import chromium, needs_browser
+from browser import expect
 
 from conftest import PASSWORD, Client, Server, visitor
 
 SEEN_MS = 8000
 EVIL = '<img src=x onerror="window.pwned=1">'
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    needs_browser()
-    async with chromium() as launched:
-        yield launched
-
-
-def expect(locator: Any) -> Any:
-    from playwright.async_api import expect as playwright_expect
-
-    return playwright_expect(locator)
 
 
 async def emailed(customer: Client, email: str, text: str, client_id: str) -> dict[str, Any]:

@@ -3,30 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
-from browser import chromium, needs_browser
+from browser import expect
 
 from conftest import PASSWORD, Client, Server, agent, visitor
 
 SEEN_MS = 8000
 EVIL = '<img src=x onerror="window.pwned=1">'
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    needs_browser()
-    async with chromium() as launched:
-        yield launched
-
-
-def expect(locator: Any) -> Any:
-    from playwright.async_api import expect as playwright_expect
-
-    return playwright_expect(locator)
 
 
 async def sign_in(page: Any, server: Server, email: str, target: str = "/console") -> None:

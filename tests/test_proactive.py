@@ -4,12 +4,12 @@ their conversions; in Chromium a rule opens the widget with its message, once.""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from browser import HostSite, chromium, needs_browser
+from browser import HostSite, expect
 
 from chatserver import proactive, sites
 from chatserver.store import Store
@@ -99,19 +99,6 @@ def host(server: Server) -> Iterator[HostSite]:
         yield site
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    needs_browser()
-    async with chromium() as launched:
-        yield launched
-
-
-def _expect(locator: Any) -> Any:
-    from playwright.async_api import expect
-
-    return expect(locator)
-
-
 async def test_the_widget_opens_with_the_message_once(server: Server, host: HostSite, browser: Any) -> None:
     site = await server.add_site("Acme", origins=[host.origin])
     host.site_key = site.public_key
@@ -120,8 +107,8 @@ async def test_the_widget_opens_with_the_message_once(server: Server, host: Host
     await add_rule(server, site)
     page = await (await browser.new_context()).new_page()
     await page.goto(host.url())
-    await _expect(page.locator(".cs-panel")).to_be_visible(timeout=SEEN_TIMEOUT_MS)
-    await _expect(page.locator(".cs-them .cs-bubble").last).to_have_text(
+    await expect(page.locator(".cs-panel")).to_be_visible(timeout=SEEN_TIMEOUT_MS)
+    await expect(page.locator(".cs-them .cs-bubble").last).to_have_text(
         "Questions about <b>sizes</b>? Ask us.")  # shown as text, never as HTML
     await page.screenshot(path="/tmp/proactive-widget.png")
 
@@ -131,11 +118,11 @@ async def test_the_widget_opens_with_the_message_once(server: Server, host: Host
     await page.wait_for_function("window.chatserver && window.chatserver._ctx")
     await page.evaluate("chatserver('close')")
     await page.evaluate("chatserver('track', 'cart_idle')")
-    await _expect(page.locator(".cs-them .cs-bubble").last).to_have_text(
+    await expect(page.locator(".cs-them .cs-bubble").last).to_have_text(
         "Need a hand with your order?", timeout=SEEN_TIMEOUT_MS)
     await page.evaluate("chatserver('close')")
     await page.evaluate("chatserver('track', 'cart_idle')")
     await page.wait_for_timeout(1500)
-    await _expect(page.locator(".cs-panel")).to_be_hidden()
+    await expect(page.locator(".cs-panel")).to_be_hidden()
     texts = await page.locator(".cs-them .cs-bubble").all_text_contents()
     assert "Questions about <b>sizes</b>? Ask us." not in texts

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from browser import chromium, needs_browser
+from browser import expect
 from sqlalchemy import update
 from test_reports import seed_chat, seed_ticket, utc
 
@@ -28,25 +28,12 @@ def fast_sla(tmp_path: Path, database_env: dict[str, str]) -> Iterator[Server]:
     running.stop()
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    needs_browser()
-    async with chromium() as launched:
-        yield launched
-
-
-def _expect(locator: Any) -> Any:
-    from playwright.async_api import expect
-
-    return expect(locator)
-
-
 async def _sign_in(page: Any, server: Server, email: str) -> None:
     await page.goto(f"{server.http}/console/signin")
     await page.fill("#email", email)
     await page.fill("#password", PASSWORD)
     await page.click("button[type=submit]")
-    await _expect(page.locator("#availability")).to_be_enabled(timeout=SEEN_TIMEOUT_MS)
+    await expect(page.locator("#availability")).to_be_enabled(timeout=SEEN_TIMEOUT_MS)
 
 
 async def test_the_reports_page_shows_the_charts(fast_sla: Server, browser: Any) -> None:
@@ -67,21 +54,21 @@ async def test_the_reports_page_shows_the_charts(fast_sla: Server, browser: Any)
     await page.click("a[href='/console/reports']")
     await page.goto(f"{server.http}/console/reports?site={site.public_key}&from=2026-11-16&to=2026-11-20")
     for chart in ("#chart-volume", "#chart-hours", "#chart-chat-first_response", "#chart-forecast"):
-        await _expect(page.locator(chart)).to_be_visible()
+        await expect(page.locator(chart)).to_be_visible()
     # One bar per day and channel with chats or tickets; the busy hours of the week shaded.
     assert await page.locator("#chart-volume rect.bar[height]:not([height='0.0'])").count() == 3
     assert await page.locator("#chart-hours rect.cell").count() == 168
-    await _expect(page.locator("#chart-chat-first_response line.target")).to_have_count(1)
-    await _expect(page.locator("#share-self-served")).to_contain_text("50.0%")
-    await _expect(page.locator("#share-good")).to_contain_text("100.0%")
-    await _expect(page.locator("#table-comments")).to_contain_text("<script>window.pwned=1</script>")
+    await expect(page.locator("#chart-chat-first_response line.target")).to_have_count(1)
+    await expect(page.locator("#share-self-served")).to_contain_text("50.0%")
+    await expect(page.locator("#share-good")).to_contain_text("100.0%")
+    await expect(page.locator("#table-comments")).to_contain_text("<script>window.pwned=1</script>")
     assert await page.evaluate("window.pwned") is None
     csv_link = page.locator("#volume a[download]")
     assert "format=csv" in (await csv_link.get_attribute("href") or "")
     await page.screenshot(path="/tmp/reports-page.png", full_page=True)
 
     await page.goto(f"{server.http}/console/reports?site={site.public_key}&from=2026-11-20&to=2026-11-01")
-    await _expect(page.locator("[role=alert]")).to_have_text("from must not be after to")
+    await expect(page.locator("[role=alert]")).to_have_text("from must not be after to")
 
 
 async def test_the_inbox_flags_a_chat_past_its_sla_and_alerts(fast_sla: Server, browser: Any) -> None:
@@ -101,11 +88,11 @@ async def test_the_inbox_flags_a_chat_past_its_sla_and_alerts(fast_sla: Server, 
     conversation = (await guest.expect("ack"))["conversation"]
     await guest.send(type="escalate", conversation=conversation)
     row = page.locator(f"#list-queue .conv[data-conversation='{conversation}']")
-    await _expect(row).to_be_visible(timeout=SEEN_TIMEOUT_MS)
+    await expect(row).to_be_visible(timeout=SEEN_TIMEOUT_MS)
     # Amber for the last 20% of the target (checked without a browser in test_reports_metrics),
     # then red with its flag once the three seconds have passed.
-    await _expect(row).to_have_class(re.compile(r"\bsla-breached\b"), timeout=SEEN_TIMEOUT_MS)
-    await _expect(row.locator(".sla-flag")).to_have_text("SLA breached")
-    await _expect(page.locator("#toast")).to_contain_text("Past its SLA target")
+    await expect(row).to_have_class(re.compile(r"\bsla-breached\b"), timeout=SEEN_TIMEOUT_MS)
+    await expect(row.locator(".sla-flag")).to_have_text("SLA breached")
+    await expect(page.locator("#toast")).to_contain_text("Past its SLA target")
     await page.screenshot(path="/tmp/inbox-sla.png")
     await guest.close()

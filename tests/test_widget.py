@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from browser import HostSite, chromium, needs_browser
+from browser import HostSite, expect
 from sqlalchemy import update
 
 from chatserver import agents
@@ -33,13 +33,6 @@ def chat(server: Server) -> Server:
 def host(chat: Server) -> Iterator[HostSite]:
     with HostSite(chat).running() as site:
         yield site
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    needs_browser()
-    async with chromium() as launched:
-        yield launched
 
 
 async def _site_with_agent(chat: Server, host: HostSite, name: str = "Ann") -> Client:
@@ -69,12 +62,6 @@ async def _ask(page: Any, text: str) -> None:
     await page.keyboard.press("Enter")
 
 
-def _expect(locator: Any) -> Any:
-    from playwright.async_api import expect
-
-    return expect(locator)
-
-
 async def test_visitor_asks_an_agent_answers_and_a_reload_keeps_the_chat(
     chat: Server, host: HostSite, browser: Any
 ) -> None:
@@ -83,42 +70,42 @@ async def test_visitor_asks_an_agent_answers_and_a_reload_keeps_the_chat(
     await page.goto(host.url())
     await page.locator(".cs-launcher").click()
     panel = page.locator(".cs-panel")
-    await _expect(panel).to_be_visible()
-    await _expect(page.locator(".cs-title")).to_have_text("Acme", timeout=SEEN_TIMEOUT_MS)
-    await _expect(page.locator(".cs-input")).to_be_focused()
+    await expect(panel).to_be_visible()
+    await expect(page.locator(".cs-title")).to_have_text("Acme", timeout=SEEN_TIMEOUT_MS)
+    await expect(page.locator(".cs-input")).to_be_focused()
 
     await _ask(page, "Where is my parcel?")
     # Self-service first: articles answer before anyone is asked; the visitor wants a person.
     card = page.locator(".cs-card")
-    await _expect(card.locator("li a").first).to_have_text("How can I track my parcel?",
+    await expect(card.locator("li a").first).to_have_text("How can I track my parcel?",
                                                             timeout=SEEN_TIMEOUT_MS)
     await card.locator(".cs-btn", has_text="Talk to a person").click()
     conversation = await _assigned(ann)
     first = next(frame for frame in ann.seen if frame["type"] == "message")
     assert first["text"] == "Where is my parcel?"
-    await _expect(page.locator(".cs-sub")).to_have_text("You are chatting with Ann")
-    await _expect(page.locator(".cs-sys .cs-bubble")).to_have_text("Ann joined the chat")
+    await expect(page.locator(".cs-sub")).to_have_text("You are chatting with Ann")
+    await expect(page.locator(".cs-sys .cs-bubble")).to_have_text("Ann joined the chat")
 
     await ann.send(type="typing", conversation=conversation, active=True)
-    await _expect(page.locator(".cs-typing")).to_have_text("Ann is typing…")
+    await expect(page.locator(".cs-typing")).to_have_text("Ann is typing…")
     await ann.send(type="message", conversation=conversation, client_id="a1", text="On its way!")
     reply = page.locator(".cs-them .cs-bubble").last
-    await _expect(reply).to_have_text("On its way!", timeout=SEEN_TIMEOUT_MS)
-    await _expect(page.locator(".cs-them .cs-who").last).to_have_text("Ann")
-    await _expect(page.locator(".cs-typing")).to_have_text("")
+    await expect(reply).to_have_text("On its way!", timeout=SEEN_TIMEOUT_MS)
+    await expect(page.locator(".cs-them .cs-who").last).to_have_text("Ann")
+    await expect(page.locator(".cs-typing")).to_have_text("")
     # The panel is open and the tab visible, so the visitor has read it.
     assert (await ann.expect("receipt", conversation=conversation, status="read"))["seq"] == 2
     await ann.send(type="receipt", conversation=conversation, seq=1, status="read")
-    await _expect(page.locator(".cs-me .cs-meta").first).to_contain_text("Read")
-    await _expect(page.locator("#log")).to_have_text(
+    await expect(page.locator(".cs-me .cs-meta").first).to_contain_text("Read")
+    await expect(page.locator("#log")).to_have_text(
         "ready\nopen\nmessage from visitor\nmessage from agent\n"
     )
     await page.screenshot(path=str(SHOTS / "widget-desktop.png"))
 
     await page.reload()
-    await _expect(page.locator(".cs-panel")).to_be_visible(timeout=SEEN_TIMEOUT_MS)
+    await expect(page.locator(".cs-panel")).to_be_visible(timeout=SEEN_TIMEOUT_MS)
     bubbles = page.locator(".cs-row:not(.cs-sys) .cs-bubble")
-    await _expect(bubbles).to_have_text(
+    await expect(bubbles).to_have_text(
         ["Hi! Ask us anything.", "Where is my parcel?", "On its way!"], timeout=SEEN_TIMEOUT_MS
     )
     await _ask(page, "Thanks!")
@@ -137,18 +124,18 @@ async def test_unread_messages_show_on_the_launcher_and_in_the_title(
     await _ask(page, "Hello?")
     conversation = await _assigned(ann)
     await page.keyboard.press("Escape")
-    await _expect(page.locator(".cs-panel")).to_be_hidden()
-    await _expect(page.locator(".cs-launcher")).to_be_focused()
+    await expect(page.locator(".cs-panel")).to_be_hidden()
+    await expect(page.locator(".cs-launcher")).to_be_focused()
 
     for n in (1, 2):
         await ann.send(type="message", conversation=conversation, client_id=f"a{n}", text=f"#{n}")
-    await _expect(page.locator(".cs-badge")).to_have_text("2", timeout=SEEN_TIMEOUT_MS)
-    await _expect(page.locator("#unread")).to_have_text("2")
+    await expect(page.locator(".cs-badge")).to_have_text("2", timeout=SEEN_TIMEOUT_MS)
+    await expect(page.locator("#unread")).to_have_text("2")
     assert (await page.title()).startswith("(2) ")
     await ann.expect("receipt", conversation=conversation, status="delivered")
 
     await page.locator(".cs-launcher").click()
-    await _expect(page.locator(".cs-badge")).to_have_text("")
+    await expect(page.locator(".cs-badge")).to_have_text("")
     assert not (await page.title()).startswith("(")
     assert (await ann.expect("receipt", conversation=conversation, status="read"))["seq"] == 3
     await ann.close()
@@ -164,16 +151,16 @@ async def test_a_390px_phone_gets_a_full_screen_panel(
     launcher = page.locator(".cs-launcher")
     await launcher.click()
     panel = page.locator(".cs-panel")
-    await _expect(page.locator(".cs-title")).to_have_text("Acme", timeout=SEEN_TIMEOUT_MS)
+    await expect(page.locator(".cs-title")).to_have_text("Acme", timeout=SEEN_TIMEOUT_MS)
     await panel.evaluate("e => Promise.all(e.getAnimations().map(a => a.finished))")
     assert await panel.bounding_box() == {"x": 0, "y": 0, "width": 390, "height": 844}
-    await _expect(launcher).to_be_hidden()
+    await expect(launcher).to_be_hidden()
     await _ask(page, "Do you ship to Belgium?")
-    await _expect(page.locator(".cs-me .cs-bubble")).to_have_text("Do you ship to Belgium?")
+    await expect(page.locator(".cs-me .cs-bubble")).to_have_text("Do you ship to Belgium?")
     await page.screenshot(path=str(SHOTS / "widget-phone.png"))
     await page.locator(".cs-x").click()
-    await _expect(panel).to_be_hidden()
-    await _expect(launcher).to_be_visible()
+    await expect(panel).to_be_hidden()
+    await expect(launcher).to_be_visible()
 
 
 HOSTILE = [
@@ -196,16 +183,16 @@ async def test_hostile_names_and_messages_render_as_inert_text(
     conversation = await _assigned(ann)
     for n, text in enumerate(HOSTILE):
         await ann.send(type="message", conversation=conversation, client_id=f"h{n}", text=text)
-    await _expect(page.locator(".cs-them:not(.cs-greeting) .cs-bubble")).to_have_text(
+    await expect(page.locator(".cs-them:not(.cs-greeting) .cs-bubble")).to_have_text(
         HOSTILE, timeout=SEEN_TIMEOUT_MS
     )
-    await _expect(page.locator(".cs-me .cs-bubble")).to_have_text([HOSTILE[0]])
-    await _expect(page.locator(".cs-them .cs-who").first).to_have_text(evil)
-    await _expect(page.locator(".cs-sub")).to_have_text(f"You are chatting with {evil}")
+    await expect(page.locator(".cs-me .cs-bubble")).to_have_text([HOSTILE[0]])
+    await expect(page.locator(".cs-them .cs-who").first).to_have_text(evil)
+    await expect(page.locator(".cs-sub")).to_have_text(f"You are chatting with {evil}")
     assert await page.evaluate("window.pwned") is None
     assert await page.locator("chatserver-widget img, chatserver-widget script").count() == 0
     links = page.locator(".cs-bubble a")
-    await _expect(links).to_have_count(1)
+    await expect(links).to_have_count(1)
     assert await links.get_attribute("href") == "https://example.com/a?b=1&c="
     assert await links.get_attribute("rel") == "noopener noreferrer"
     assert await links.get_attribute("target") == "_blank"
@@ -251,9 +238,9 @@ async def test_aggressive_host_css_does_not_change_the_widget(
         page = await context.new_page()
         await page.goto(host.url())
         await page.locator(".cs-launcher").click()
-        await _expect(page.locator(".cs-title")).to_have_text("Acme", timeout=SEEN_TIMEOUT_MS)
+        await expect(page.locator(".cs-title")).to_have_text("Acme", timeout=SEEN_TIMEOUT_MS)
         await _ask(page, "Same look?")
-        await _expect(page.locator(".cs-me .cs-meta")).to_contain_text("Sent")
+        await expect(page.locator(".cs-me .cs-meta")).to_contain_text("Sent")
         measured.append(await _measure(page))
         if extra:
             await page.screenshot(path=str(SHOTS / "widget-aggressive-css.png"))
@@ -272,20 +259,20 @@ async def test_messages_typed_while_the_server_is_down_arrive_once(
     await page.locator(".cs-launcher").click()
     await _ask(page, "First")
     conversation = await _assigned(ann)
-    await _expect(page.locator(".cs-me .cs-meta")).to_contain_text("Sent")
+    await expect(page.locator(".cs-me .cs-meta")).to_contain_text("Sent")
     await ann.close()
 
     chat.stop()
-    await _expect(page.locator(".cs-banner")).to_have_text("Reconnecting…", timeout=SEEN_TIMEOUT_MS)
+    await expect(page.locator(".cs-banner")).to_have_text("Reconnecting…", timeout=SEEN_TIMEOUT_MS)
     await _ask(page, "Second")
     await _ask(page, "Third")
     pending = page.locator(".cs-me.cs-pending .cs-meta")
-    await _expect(pending).to_have_text(["Not sent yet, will send when back online"] * 2)
+    await expect(pending).to_have_text(["Not sent yet, will send when back online"] * 2)
     chat.start()
 
-    await _expect(page.locator(".cs-banner")).to_have_text("", timeout=40_000)
-    await _expect(page.locator(".cs-me .cs-bubble")).to_have_text(["First", "Second", "Third"])
-    await _expect(page.locator(".cs-me.cs-pending")).to_have_count(0, timeout=SEEN_TIMEOUT_MS)
+    await expect(page.locator(".cs-banner")).to_have_text("", timeout=40_000)
+    await expect(page.locator(".cs-me .cs-bubble")).to_have_text(["First", "Second", "Third"])
+    await expect(page.locator(".cs-me.cs-pending")).to_have_count(0, timeout=SEEN_TIMEOUT_MS)
     back = await agent(chat, "ann@example.com")
     await back.send(type="sync", conversation=conversation, after=0)
     texts = [(await back.expect("message", conversation=conversation))["text"] for _ in range(3)]
@@ -300,7 +287,7 @@ async def test_messages_typed_while_the_server_is_down_arrive_once(
     fourth = await back.expect("message", conversation=conversation, timeout=40)
     assert fourth["text"] == "Fourth" and fourth["seq"] == 4
     await back.quiet("message", seconds=1.0)
-    await _expect(page.locator(".cs-me .cs-bubble")).to_have_count(4)
+    await expect(page.locator(".cs-me .cs-bubble")).to_have_count(4)
     await back.close()
 
 
@@ -316,10 +303,10 @@ async def test_the_api_queues_calls_and_reports_events(
     )
     page = await browser.new_page()
     await page.goto(host.url())
-    await _expect(page.locator("#log")).to_contain_text("ready", timeout=SEEN_TIMEOUT_MS)
+    await expect(page.locator("#log")).to_contain_text("ready", timeout=SEEN_TIMEOUT_MS)
     await page.evaluate("chatserver.open()")
-    await _expect(page.locator(".cs-input")).to_have_value("Before load")
-    await _expect(page.locator(".cs-input")).to_have_attribute("placeholder", "Schrijf een bericht…")
+    await expect(page.locator(".cs-input")).to_have_value("Before load")
+    await expect(page.locator(".cs-input")).to_have_attribute("placeholder", "Schrijf een bericht…")
     assert await page.evaluate("window.opened") == 1
     await page.evaluate("""() => {
         window.closes = 0;
@@ -328,9 +315,9 @@ async def test_the_api_queues_calls_and_reports_events(
     }""")
     assert await page.evaluate("window.closes") == 1
     await page.evaluate("chatserver('hideLauncher')")
-    await _expect(page.locator(".cs-launcher")).to_be_hidden()
+    await expect(page.locator(".cs-launcher")).to_be_hidden()
     await page.evaluate("chatserver.showLauncher(); chatserver.locale('en')")
-    await _expect(page.locator(".cs-launcher")).to_have_attribute("aria-label", "Open chat")
+    await expect(page.locator(".cs-launcher")).to_have_attribute("aria-label", "Open chat")
 
 
 async def test_the_widget_works_by_keyboard_alone_and_without_motion(
@@ -345,23 +332,23 @@ async def test_the_widget_works_by_keyboard_alone_and_without_motion(
     await launcher.focus()
     await page.keyboard.press("Enter")
     panel = page.locator(".cs-panel")
-    await _expect(panel).to_have_attribute("role", "dialog")
-    await _expect(page.locator(".cs-input")).to_be_focused()
+    await expect(panel).to_have_attribute("role", "dialog")
+    await expect(page.locator(".cs-input")).to_be_focused()
     assert await panel.evaluate("e => getComputedStyle(e).animationName") == "none"
     await page.keyboard.type("Line one")
     await page.keyboard.press("Shift+Enter")
     await page.keyboard.type("line two")
     await page.keyboard.press("Enter")
-    await _expect(page.locator(".cs-me .cs-bubble")).to_have_text("Line one\nline two")
+    await expect(page.locator(".cs-me .cs-bubble")).to_have_text("Line one\nline two")
     await page.keyboard.press("Tab")
     send = page.locator(".cs-send")
-    await _expect(send).to_be_focused()
+    await expect(send).to_be_focused()
     assert await send.evaluate("e => getComputedStyle(e).outlineStyle") == "solid"
-    await _expect(page.locator(".cs-log")).to_have_attribute("aria-live", "polite")
+    await expect(page.locator(".cs-log")).to_have_attribute("aria-live", "polite")
     await page.keyboard.press("Escape")
-    await _expect(panel).to_be_hidden()
-    await _expect(launcher).to_be_focused()
-    await _expect(launcher).to_have_attribute("aria-expanded", "false")
+    await expect(panel).to_be_hidden()
+    await expect(launcher).to_be_focused()
+    await expect(launcher).to_have_attribute("aria-expanded", "false")
 
 
 async def test_suggested_articles_show_marked_snippets_and_both_ways_forward(
@@ -405,17 +392,17 @@ async def test_suggested_articles_show_marked_snippets_and_both_ways_forward(
     await page.locator(".cs-launcher").click()
     await _ask(page, "Where is my parcel?")
     card = page.locator(".cs-card")
-    await _expect(card.locator("li a")).to_have_text(["Track your <b>parcel</b>"])
+    await expect(card.locator("li a")).to_have_text(["Track your <b>parcel</b>"])
     assert await card.locator("li a").get_attribute("href") == f"{chat.http}/help/en/track"
-    await _expect(card.locator("li strong")).to_have_text(["Evil"])
-    await _expect(card.locator("mark")).to_have_text(["parcel"])
-    await _expect(card.locator(".cs-snip").first).to_have_text(
+    await expect(card.locator("li strong")).to_have_text(["Evil"])
+    await expect(card.locator("mark")).to_have_text(["parcel"])
+    await expect(card.locator(".cs-snip").first).to_have_text(
         "Use the parcel link <img src=x onerror=window.pwned=1>"
     )
     await page.locator(".cs-card .cs-btn", has_text="Talk to a person").click()
-    await _expect(card.locator("button")).to_have_count(2)
+    await expect(card.locator("button")).to_have_count(2)
     for button in await card.locator("button").all():
-        await _expect(button).to_be_disabled()
+        await expect(button).to_be_disabled()
     for _ in range(50):
         if any(frame["type"] == "escalate" for frame in sent):
             break
@@ -432,11 +419,11 @@ async def test_a_page_on_an_origin_the_site_does_not_allow_gets_no_chat(
     page = await browser.new_page()
     await page.goto(host.url())
     await page.locator(".cs-launcher").click()
-    await _expect(page.locator(".cs-banner")).to_have_text(
+    await expect(page.locator(".cs-banner")).to_have_text(
         "Chat is not available on this page.", timeout=SEEN_TIMEOUT_MS
     )
     await _ask(page, "Hello?")
-    await _expect(page.locator(".cs-me .cs-meta")).to_contain_text("Not sent yet")
+    await expect(page.locator(".cs-me .cs-meta")).to_contain_text("Not sent yet")
 
 
 async def test_the_demo_page_and_the_widget_files_are_served_for_caching(
@@ -487,9 +474,9 @@ async def test_an_address_the_server_refuses_in_the_pre_chat_form_is_explained(
     # A browser takes "ann@example" as an address; the server does not.
     await form.locator("input[type=email]").fill("ann@example", timeout=SEEN_TIMEOUT_MS)
     await form.locator("button[name=go]").click()
-    await _expect(page.locator(".cs-err")).to_contain_text("not an email address",
+    await expect(page.locator(".cs-err")).to_contain_text("not an email address",
                                                             timeout=SEEN_TIMEOUT_MS)
     # The visitor can still chat: the refusal did not keep the widget from connecting.
     await _ask(page, "Hello?")
-    await _expect(page.locator(".cs-me .cs-meta").last).to_contain_text("Sent",
+    await expect(page.locator(".cs-me .cs-meta").last).to_contain_text("Sent",
                                                                         timeout=SEEN_TIMEOUT_MS)

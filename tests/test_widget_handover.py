@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from browser import HostSite, chromium, needs_browser
+from browser import HostSite, expect
 from mail_fixtures import MailServer, Sink
 from test_visitor_status import closed_now
 
@@ -30,19 +30,6 @@ def host(mail_server: MailServer) -> Iterator[HostSite]:
         yield site
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    needs_browser()
-    async with chromium() as launched:
-        yield launched
-
-
-def _expect(locator: Any) -> Any:
-    from playwright.async_api import expect
-
-    return expect(locator)
-
-
 async def _site(server: MailServer, host: HostSite, **settings: Any) -> Any:
     site = await server.add_site("Acme", origins=[host.origin])
     if settings:
@@ -58,7 +45,7 @@ async def _ask(page: Any, text: str) -> None:
     person = page.locator(".cs-card .cs-btn").last
     # Whichever comes first: articles, a notice (queued, nobody there), or an agent joining.
     next_step = page.locator(".cs-card, .cs-notice p, .cs-sys")
-    await _expect(next_step.first).to_be_visible(timeout=SEEN_TIMEOUT_MS)
+    await expect(next_step.first).to_be_visible(timeout=SEEN_TIMEOUT_MS)
     if await person.count() and await person.is_enabled():
         await person.click()
 
@@ -70,10 +57,10 @@ async def test_nobody_online_the_question_becomes_an_email_ticket(
     page = await browser.new_page()
     await page.goto(host.url())
     await page.locator(".cs-launcher").click()
-    await _expect(page.locator(".cs-sub")).to_have_text("We are away right now", timeout=SEEN_TIMEOUT_MS)
+    await expect(page.locator(".cs-sub")).to_have_text("We are away right now", timeout=SEEN_TIMEOUT_MS)
     await _ask(page, "My tent pole snapped on the first night")
     form = page.locator(".cs-notice form")
-    await _expect(form.locator("p").first).to_have_text(
+    await expect(form.locator("p").first).to_have_text(
         "Nobody is online right now. Leave your email address and we will answer there; "
         "your question is kept."
     )
@@ -81,14 +68,14 @@ async def test_nobody_online_the_question_becomes_an_email_ticket(
     # The browser lets this through; the server refuses it, and nothing typed is lost.
     await form.get_by_label("Email address").fill("ann@example")
     await form.locator("button").click()
-    await _expect(form.locator(".cs-err")).to_contain_text("is not an email address")
-    await _expect(form.get_by_label("Name")).to_have_value("Ann de Vries")
-    await _expect(form.get_by_label("Email address")).to_have_value("ann@example")
+    await expect(form.locator(".cs-err")).to_contain_text("is not an email address")
+    await expect(form.get_by_label("Name")).to_have_value("Ann de Vries")
+    await expect(form.get_by_label("Email address")).to_have_value("ann@example")
     await form.get_by_label("Email address").fill("ann@example.com")
     await form.locator("button").click()
 
     notice = page.locator(".cs-notice")
-    await _expect(notice.locator("p")).to_have_text(
+    await expect(notice.locator("p")).to_have_text(
         ["This chat has ended.", "We will answer by email at ann@example.com."],
         timeout=SEEN_TIMEOUT_MS,
     )
@@ -98,14 +85,14 @@ async def test_nobody_online_the_question_becomes_an_email_ticket(
 
     # What the visitor sees afterwards survives a reload; a new chat can start.
     await page.reload()
-    await _expect(page.locator(".cs-notice p").last).to_have_text(
+    await expect(page.locator(".cs-notice p").last).to_have_text(
         "We will answer by email at ann@example.com.", timeout=SEEN_TIMEOUT_MS
     )
-    await _expect(page.locator(".cs-me .cs-bubble")).to_have_text(
+    await expect(page.locator(".cs-me .cs-bubble")).to_have_text(
         ["My tent pole snapped on the first night"]
     )
     await page.locator(".cs-notice .cs-btn", has_text="Start a new chat").click()
-    await _expect(page.locator(".cs-me")).to_have_count(0)
+    await expect(page.locator(".cs-me")).to_have_count(0)
 
 
 async def test_a_waiting_visitor_sees_their_place_in_line_in_dutch_and_switches_to_email(
@@ -128,18 +115,18 @@ async def test_a_waiting_visitor_sees_their_place_in_line_in_dutch_and_switches_
     await page.locator(".cs-launcher").click()
     await _ask(page, "Mijn tentstok is bij de eerste nacht geknapt")
     notice = page.locator(".cs-notice")
-    await _expect(notice.locator("p").first).to_have_text(
+    await expect(notice.locator("p").first).to_have_text(
         "Je bent nummer 1 in de rij.", timeout=SEEN_TIMEOUT_MS
     )
-    await _expect(page.locator(".cs-sub")).to_have_text("Wachten op de eerstvolgende medewerker…")
+    await expect(page.locator(".cs-sub")).to_have_text("Wachten op de eerstvolgende medewerker…")
     await notice.locator("button", has_text="Stuur het antwoord liever per e-mail").click()
     form = notice.locator("form")
-    await _expect(form.locator("p").first).to_have_text(
+    await expect(form.locator("p").first).to_have_text(
         "Laat je e-mailadres achter, dan antwoorden we daar; de chat stopt en je vraag blijft bewaard."
     )
     await form.get_by_label("E-mailadres").fill("kim@example.com")
     await form.locator("button", has_text="Versturen").click()
-    await _expect(notice.locator("p")).to_have_text(
+    await expect(notice.locator("p")).to_have_text(
         ["Deze chat is beëindigd.", "We antwoorden per e-mail op kim@example.com."],
         timeout=SEEN_TIMEOUT_MS,
     )
@@ -180,15 +167,15 @@ async def test_outside_business_hours_the_panel_says_so_and_opens_on_time(
     await _rewrite_welcome(page, next_change_in=3)
     await page.goto(host.url())
     await page.locator(".cs-launcher").click()
-    await _expect(page.locator(".cs-sub")).to_contain_text("Closed now, back ", timeout=SEEN_TIMEOUT_MS)
-    await _expect(page.locator(".cs-notice p")).to_have_text(
+    await expect(page.locator(".cs-sub")).to_contain_text("Closed now, back ", timeout=SEEN_TIMEOUT_MS)
+    await expect(page.locator(".cs-notice p")).to_have_text(
         "We are closed right now. Ask your question anyway: we will answer by email."
     )
-    await _expect(page.locator(".cs-panel")).not_to_have_class("cs-panel cs-on")
-    await _expect(page.locator(".cs-sub")).to_have_text(
+    await expect(page.locator(".cs-panel")).not_to_have_class("cs-panel cs-on")
+    await expect(page.locator(".cs-sub")).to_have_text(
         "We typically reply in a few minutes", timeout=SEEN_TIMEOUT_MS
     )
-    await _expect(page.locator(".cs-notice")).to_have_text("")
+    await expect(page.locator(".cs-notice")).to_have_text("")
 
 
 async def test_the_transcript_is_mailed_after_the_chat(
@@ -207,16 +194,16 @@ async def test_the_transcript_is_mailed_after_the_chat(
         event = await ann.expect("conversation", timeout=10)
     chat = event["conversation"]["id"]
     await ann.send(type="message", conversation=chat, client_id="a1", text="Yes, in brown.")
-    await _expect(page.locator(".cs-them .cs-bubble").last).to_have_text("Yes, in brown.",
+    await expect(page.locator(".cs-them .cs-bubble").last).to_have_text("Yes, in brown.",
                                                                          timeout=SEEN_TIMEOUT_MS)
     await ann.send(type="close", conversation=chat)
     notice = page.locator(".cs-notice")
-    await _expect(notice.locator("p").first).to_have_text("This chat has ended.",
+    await expect(notice.locator("p").first).to_have_text("This chat has ended.",
                                                           timeout=SEEN_TIMEOUT_MS)
     await notice.locator("button", has_text="Email me the transcript").click()
     await notice.get_by_label("Email address").last.fill("bob@example.com")
     await notice.locator("form button", has_text="Send").click()
-    await _expect(notice.locator("p", has_text="transcript")).to_have_text(
+    await expect(notice.locator("p", has_text="transcript")).to_have_text(
         "The transcript is on its way to bob@example.com.", timeout=SEEN_TIMEOUT_MS
     )
     mail = await sink.to("bob@example.com")
@@ -233,7 +220,7 @@ async def test_a_chat_started_in_one_tab_shows_in_the_other_and_unread_counts_ag
     context = await browser.new_context()
     second = await context.new_page()
     await second.goto(host.url())
-    await _expect(second.locator("#log")).to_contain_text("ready", timeout=SEEN_TIMEOUT_MS)
+    await expect(second.locator("#log")).to_contain_text("ready", timeout=SEEN_TIMEOUT_MS)
     first = await context.new_page()
     await first.goto(host.url())
     await first.locator(".cs-launcher").click()
@@ -246,21 +233,21 @@ async def test_a_chat_started_in_one_tab_shows_in_the_other_and_unread_counts_ag
     await ann.expect("synced", conversation=chat)
 
     # The other tab was never reloaded, and its panel never opened.
-    await _expect(second.locator(".cs-me .cs-bubble")).to_have_text(
+    await expect(second.locator(".cs-me .cs-bubble")).to_have_text(
         ["Is the blue tent waterproof?"], timeout=SEEN_TIMEOUT_MS
     )
     await first.keyboard.press("Escape")
     for n in (1, 2):
         await ann.send(type="message", conversation=chat, client_id=f"a{n}", text=f"Answer {n}")
     for page in (first, second):
-        await _expect(page.locator(".cs-badge")).to_have_text("2", timeout=SEEN_TIMEOUT_MS)
-        await _expect(page.locator("#unread")).to_have_text("2")
+        await expect(page.locator(".cs-badge")).to_have_text("2", timeout=SEEN_TIMEOUT_MS)
+        await expect(page.locator("#unread")).to_have_text("2")
     await first.locator(".cs-launcher").click()
     for page in (first, second):
-        await _expect(page.locator(".cs-badge")).to_have_text("", timeout=SEEN_TIMEOUT_MS)
+        await expect(page.locator(".cs-badge")).to_have_text("", timeout=SEEN_TIMEOUT_MS)
         assert not (await page.title()).startswith("(")
     await second.locator(".cs-launcher").click()
-    await _expect(second.locator(".cs-them .cs-bubble")).to_have_text(
+    await expect(second.locator(".cs-them .cs-bubble")).to_have_text(
         ["Hi! Ask us anything.", "Answer 1", "Answer 2"]
     )
     await context.close()
@@ -285,13 +272,13 @@ async def test_the_panel_speaks_dutch_from_the_site_setting_or_the_browser(
     await page.goto(host.url())
     await page.locator(".cs-launcher").click()
     panel = page.locator(".cs-panel")
-    await _expect(page.locator(".cs-sub")).to_have_text("We zijn er nu even niet",
+    await expect(page.locator(".cs-sub")).to_have_text("We zijn er nu even niet",
                                                         timeout=SEEN_TIMEOUT_MS)
-    await _expect(panel).to_have_attribute("lang", "nl")
-    await _expect(page.locator(".cs-greeting .cs-bubble")).to_have_text(greeting)
-    await _expect(page.locator(".cs-input")).to_have_attribute("placeholder", "Schrijf een bericht…")
-    await _expect(page.locator(".cs-x")).to_have_attribute("aria-label", "Chat sluiten")
-    await _expect(page.locator(".cs-launcher")).to_have_attribute("aria-label", "Chat openen")
+    await expect(panel).to_have_attribute("lang", "nl")
+    await expect(page.locator(".cs-greeting .cs-bubble")).to_have_text(greeting)
+    await expect(page.locator(".cs-input")).to_have_attribute("placeholder", "Schrijf een bericht…")
+    await expect(page.locator(".cs-x")).to_have_attribute("aria-label", "Chat sluiten")
+    await expect(page.locator(".cs-launcher")).to_have_attribute("aria-label", "Chat openen")
     await context.close()
 
 
