@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -37,27 +37,31 @@ def agent_topic(agent_id: str) -> str:
 
 
 class Connection:
-    """The sending side of one client socket: a bounded queue drained by a writer task."""
+    """The sending side of one client socket: a bounded queue drained by a writer task.
+
+    The writer task exists only while frames wait, so an idle socket holds no task at all
+    (memory per idle connection is a budget: see bench/idle.py).
+    """
 
     def __init__(self, websocket: WebSocket, limit: int = SEND_QUEUE_LIMIT) -> None:
         self.websocket = websocket
         self.topics: set[str] = set()
-        self._queue: asyncio.Queue[str] = asyncio.Queue(limit)
+        self._pending: deque[str] = deque()
+        self._limit = limit
         self._writer: asyncio.Task[None] | None = None
         self.closed = False
-
-    def start(self) -> None:
-        self._writer = asyncio.create_task(self._write())
 
     def send(self, text: str) -> None:
         """Queue one frame; close the connection if the client has fallen too far behind."""
         if self.closed:
             return
-        try:
-            self._queue.put_nowait(text)
-        except asyncio.QueueFull:
-            log.info("event=slow_client_closed queue=%d", self._queue.qsize())
+        if len(self._pending) >= self._limit:
+            log.info("event=slow_client_closed queue=%d", len(self._pending))
             self.close(protocol.CLOSE_TOO_SLOW, "send queue full; reconnect and sync")
+            return
+        self._pending.append(text)
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write())
 
     def send_event(self, event: dict[str, Any]) -> None:
         self.send(protocol.dump(event))
@@ -67,6 +71,7 @@ class Connection:
         if self.closed:
             return
         self.closed = True
+        self._pending.clear()
         if self._writer is not None:
             self._writer.cancel()
         asyncio.create_task(self._close(code, reason))
@@ -76,8 +81,9 @@ class Connection:
             await asyncio.wait_for(self.websocket.close(code, reason), CLOSE_WAIT_SECONDS)
 
     async def drain(self) -> None:
-        """Stop the writer after sending what is queued (used when the socket ends)."""
+        """Stop the writer (used when the socket ends: what is still queued has nowhere to go)."""
         self.closed = True
+        self._pending.clear()
         if self._writer is not None:
             self._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -85,14 +91,15 @@ class Connection:
 
     async def _write(self) -> None:
         try:
-            while True:
-                text = await self._queue.get()
-                await self.websocket.send_text(text)
+            while self._pending:
+                await self.websocket.send_text(self._pending.popleft())
         except asyncio.CancelledError:
             raise
         except Exception:
             # The client went away mid-send; the reader notices and cleans up.
             self.closed = True
+        finally:
+            self._writer = None
 
 
 class Hub:

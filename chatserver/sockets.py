@@ -598,7 +598,6 @@ async def _refuse(
 
 
 async def _serve(rt: Runtime, session: VisitorSession | AgentSession) -> None:
-    session.connection.start()
     try:
         await session.welcome()
         await session.run()

@@ -40,7 +40,6 @@ async def test_a_stalled_client_is_closed_and_the_others_still_get_everything() 
     stalled = Connection(stalled_socket, limit=8)  # type: ignore[arg-type]
     reading = Connection(reading_socket, limit=8)  # type: ignore[arg-type]
     for connection in (stalled, reading):
-        connection.start()
         await hub.follow(connection, "conv:x")
     for n in range(50):
         await hub.publish("conv:x", {"type": "message", "n": n})
