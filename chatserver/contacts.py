@@ -21,6 +21,13 @@ async def create(store: Store, site_id: str) -> str:
     return contact_id
 
 
+async def name(store: Store, contact_id: str) -> str | None:
+    """Return the name a contact gave (or their site vouched for), or None."""
+    async with store.read() as conn:
+        found = await conn.execute(select(contacts.c.name).where(contacts.c.id == contact_id))
+        return found.scalar()
+
+
 async def belongs(store: Store, contact_id: str, site_id: str) -> bool:
     """Tell whether the contact exists and is the site's."""
     async with store.read() as conn:

@@ -62,6 +62,8 @@ class Session:
 
     role: Literal["visitor", "agent"]
     allowed: frozenset[str]
+    # The name others see on this socket's messages and typing; visitors may stay anonymous.
+    display_name: str | None = None
 
     def __init__(self, rt: Runtime, websocket: WebSocket, connection: Connection) -> None:
         self.rt = rt
@@ -182,8 +184,6 @@ class Session:
                 "active": request["active"],
             },
         )
-
-    display_name: str | None = None
 
     async def on_receipt(self, request: protocol.Receipt) -> None:
         conversation_id = await self.usable(request["conversation"])
@@ -544,6 +544,7 @@ async def visitor_endpoint(websocket: WebSocket) -> None:
         return
     connection = Connection(websocket)
     session = VisitorSession(rt, websocket, connection, site, identity.contact_id)
+    session.display_name = await contacts.name(rt.store, identity.contact_id)
     await _serve(rt, session)
 
 

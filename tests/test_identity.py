@@ -69,6 +69,8 @@ async def test_a_verified_user_finds_their_chat_on_another_device(server: Server
     chat = await visitor(server, site, token=phone.json()["token"])
     await chat.send(type="start", client_id="q1", text="hello, is my order packed?")
     conversation = (await chat.expect("ack"))["conversation"]
+    # Others see the name the site vouched for on the visitor's messages.
+    assert (await chat.expect("message", conversation=conversation))["author"]["name"] == "Ann"
     await chat.close()
 
     laptop = await _visitor(server, site, {"identity": _signed(secret, "u-42", "ann@example.com")})
