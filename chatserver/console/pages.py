@@ -29,6 +29,7 @@ CSRF_FIELD = "csrf"
 MAX_FORM_BYTES = 64 * 1024
 STATIC_TYPES = {
     "console.css": "text/css; charset=utf-8",
+    "console.js": "text/javascript; charset=utf-8",
     "inbox.js": "text/javascript; charset=utf-8",
     "admin.js": "text/javascript; charset=utf-8",
     "chatview.js": "text/javascript; charset=utf-8",

@@ -5,7 +5,7 @@
   var d = document;
   var root = d.getElementById('inbox');
   if (!root) return;
-  var S = JSON.parse(d.getElementById('cs-strings').textContent);
+  var t = window.CSConsole.t, el = window.CSConsole.el;
   var me = { id: root.dataset.me, name: root.dataset.name, role: root.dataset.role };
   var locale = root.dataset.locale;
   var $ = function (id) { return d.getElementById(id); };
@@ -14,29 +14,12 @@
   var TYPING_STALE_MS = 6000;
   // We tell the visitor we stopped typing after this long without a keystroke.
   var TYPING_IDLE_MS = 3000;
-  // Reconnects back off from 1 s to 15 s: quick after a blip, gentle on a server that is down.
-  var RECONNECT_MIN_MS = 1000;
-  var RECONNECT_MAX_MS = 15000;
-
-  function t(key, vars) {
-    var text = S[key] || key;
-    for (var k in vars || {}) text = text.split('{' + k + '}').join(vars[k]);
-    return text;
-  }
-
-  function el(tag, cls, text) {
-    var node = d.createElement(tag);
-    if (cls) node.className = cls;
-    if (text != null) node.textContent = text;
-    return node;
-  }
 
   var convs = {};      // id -> state of one conversation
   var tabs = [];       // ids of conversations open as tabs, in order
   var active = null;   // the id shown
-  var ws = null;
+  var socket = null;
   var ready = false;
-  var backoff = RECONNECT_MIN_MS;
   var welcomed = false;
   var pending = {};    // client_id -> {conversation, text} not yet acknowledged
   var agentsBySite = {};
@@ -65,41 +48,31 @@
   }
 
   function send(frame) {
-    if (!ws || ws.readyState !== 1 || !ready) { toast(t('not_connected')); return false; }
-    ws.send(JSON.stringify(frame));
+    if (!ready || !socket.send(frame)) { toast(t('not_connected')); return false; }
     return true;
   }
 
   // Connection ---------------------------------------------------------------------------
 
   function connect() {
-    ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws/agent');
-    ws.onopen = function () { ws.send(JSON.stringify({ type: 'hello' })); };
-    ws.onmessage = function (e) {
-      var frame;
-      try { frame = JSON.parse(e.data); } catch (err) { return; }
-      var handler = handlers[frame.type] || ext.handlers[frame.type];
-      if (handler) handler(frame);
-    };
-    ws.onclose = function (e) {
-      ready = false;
-      $('availability').disabled = true;
-      // 4401: no valid session; 4403: signed out everywhere (disabled, password changed).
-      if (e.code === 4401 || e.code === 4403) {
-        location.assign('/console/signin?next=/console');
-        return;
+    socket = window.CSConsole.agentSocket({
+      next: '/console',
+      onFrame: function (frame) {
+        var handler = handlers[frame.type] || ext.handlers[frame.type];
+        if (handler) handler(frame);
+      },
+      onDown: function () {
+        ready = false;
+        $('availability').disabled = true;
+        banner(t('reconnecting'));
+        for (var id in convs) convs[id].following = false;
       }
-      banner(t('reconnecting'));
-      for (var id in convs) convs[id].following = false;
-      setTimeout(connect, backoff);
-      backoff = Math.min(backoff * 2, RECONNECT_MAX_MS);
-    };
+    });
   }
 
   var handlers = {
     welcome: function (f) {
       ready = true;
-      backoff = RECONNECT_MIN_MS;
       banner('');
       me.availability = f.you.availability;
       setAvailability(f.you.availability);

@@ -6,28 +6,13 @@
   var d = document;
   var root = d.getElementById('tickets');
   if (!root) return;
-  var S = JSON.parse(d.getElementById('cs-strings').textContent);
+  var t = window.CSConsole.t, el = window.CSConsole.el;
   var me = root.dataset.me;
   var locale = root.dataset.locale;
   var $ = function (id) { return d.getElementById(id); };
 
   // Several ticket events in a burst (a bulk change) refresh the list once.
   var LIST_REFRESH_MS = 300;
-  var RECONNECT_MIN_MS = 1000;
-  var RECONNECT_MAX_MS = 15000;
-
-  function t(key, vars) {
-    var text = S[key] || key;
-    for (var k in vars || {}) text = text.split('{' + k + '}').join(vars[k]);
-    return text;
-  }
-
-  function el(tag, cls, text) {
-    var node = d.createElement(tag);
-    if (cls) node.className = cls;
-    if (text != null) node.textContent = text;
-    return node;
-  }
 
   function when(ms) {
     return new Date(ms).toLocaleString(locale, { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
@@ -316,29 +301,19 @@
 
   // Live: the agent socket tells about every ticket opened or changed on the agent's sites. --------
 
-  var backoff = RECONNECT_MIN_MS;
   function connect() {
-    var ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws/agent');
-    ws.onopen = function () { ws.send(JSON.stringify({ type: 'hello' })); };
-    ws.onmessage = function (e) {
-      var frame;
-      try { frame = JSON.parse(e.data); } catch (err) { return; }
+    window.CSConsole.agentSocket({ next: '/console/tickets', onFrame: function (frame) {
       if (frame.type === 'welcome') {
-        backoff = RECONNECT_MIN_MS;
         $('banner').hidden = true;
         loadList();   // whatever changed while we were away
       } else if (frame.type === 'ticket') {
         soon();
         if (current && current.ticket.id === frame.ticket.id) open(frame.ticket.id);
       }
-    };
-    ws.onclose = function (e) {
-      if (e.code === 4401 || e.code === 4403) { location.assign('/console/signin?next=/console/tickets'); return; }
+    }, onDown: function () {
       $('banner').textContent = t('reconnecting');
       $('banner').hidden = false;
-      setTimeout(connect, backoff);
-      backoff = Math.min(backoff * 2, RECONNECT_MAX_MS);
-    };
+    } });
   }
 
   window.addEventListener('hashchange', function () { open(location.hash.slice(1)); });

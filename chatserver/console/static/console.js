@@ -1,0 +1,61 @@
+// What every console page shares: its strings, a DOM helper, and the agent socket that
+// reconnects by itself. Loaded before the page's own script.
+(function () {
+  'use strict';
+  var d = document;
+  var node = d.getElementById('cs-strings');
+  var S = node ? JSON.parse(node.textContent) : {};
+  // Reconnects back off from 1 s to 15 s: quick after a blip, gentle on a server that is down.
+  var RECONNECT_MIN_MS = 1000;
+  var RECONNECT_MAX_MS = 15000;
+
+  function t(key, vars) {
+    var text = S[key] || key;
+    for (var k in vars || {}) text = text.split('{' + k + '}').join(vars[k]);
+    return text;
+  }
+
+  function el(tag, cls, text) {
+    var made = d.createElement(tag);
+    if (cls) made.className = cls;
+    if (text != null) made.textContent = text;
+    return made;
+  }
+
+  // Open /ws/agent and keep it open: hello on every connect, each frame to onFrame, onDown
+  // when it drops. A missing or revoked session (4401, 4403) goes to sign-in, back to `next`.
+  function agentSocket(options) {
+    var ws = null;
+    var backoff = RECONNECT_MIN_MS;
+    function connect() {
+      var s = ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws/agent');
+      s.onopen = function () { s.send(JSON.stringify({ type: 'hello' })); };
+      s.onmessage = function (e) {
+        var frame;
+        try { frame = JSON.parse(e.data); } catch (err) { return; }
+        if (frame.type === 'welcome') backoff = RECONNECT_MIN_MS;
+        options.onFrame(frame);
+      };
+      s.onclose = function (e) {
+        if (e.code === 4401 || e.code === 4403) {
+          location.assign('/console/signin?next=' + encodeURIComponent(options.next));
+          return;
+        }
+        if (options.onDown) options.onDown();
+        setTimeout(connect, backoff);
+        backoff = Math.min(backoff * 2, RECONNECT_MAX_MS);
+      };
+    }
+    connect();
+    return {
+      // Send one frame; false when the socket is not open right now.
+      send: function (frame) {
+        if (!ws || ws.readyState !== 1) return false;
+        ws.send(JSON.stringify(frame));
+        return true;
+      }
+    };
+  }
+
+  window.CSConsole = { t: t, el: el, agentSocket: agentSocket };
+}());
