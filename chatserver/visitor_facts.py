@@ -49,13 +49,14 @@ async def record_search(store: Store, contact_id: str, query: str) -> None:
     query = " ".join(query.split())
     if not query:
         return
-    now = now_ms()
     async with store.write() as conn:
         last = (await conn.execute(
             select(visitor_searches.c.id, visitor_searches.c.query, visitor_searches.c.created_at)
             .where(visitor_searches.c.contact_id == contact_id)
             .order_by(visitor_searches.c.created_at.desc()).limit(1)
         )).first()
+        # Newest first is by time alone, so two searches in one millisecond must not tie.
+        now = now_ms() if last is None else max(now_ms(), last.created_at + 1)
         folded = last is not None and now - last.created_at < SAME_QUESTION_MS and (
             query.lower().startswith(last.query.lower()) or last.query.lower().startswith(query.lower())
         )
