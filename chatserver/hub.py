@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
+import secrets
 from collections import defaultdict, deque
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -30,6 +32,10 @@ CLOSE_WAIT_SECONDS = 5.0
 # Published on an agent's topic, this closes their sockets on every process (code 4403):
 # revoking an agent must end their live sockets, not only their HTTP sessions.
 REVOKE = "revoke"
+# Names this process in what it publishes, so that the socket an event came from is skipped
+# here and nowhere else (its serial means nothing to other processes).
+PROCESS = secrets.token_hex(4)
+_serials = itertools.count(1)
 
 
 def agent_topic(agent_id: str) -> str:
@@ -45,6 +51,7 @@ class Connection:
 
     def __init__(self, websocket: WebSocket, limit: int = SEND_QUEUE_LIMIT) -> None:
         self.websocket = websocket
+        self.serial = next(_serials)
         self.topics: set[str] = set()
         self._pending: deque[str] = deque()
         self._limit = limit
@@ -148,18 +155,29 @@ class Hub:
                 await self.broker.unsubscribe(topic)
         connection.topics.clear()
 
-    async def publish(self, topic: str, event: dict[str, Any]) -> None:
-        """Send an event to every follower of the topic, on every process."""
-        await self.broker.publish(topic, protocol.dump(event))
+    async def publish(
+        self, topic: str, event: dict[str, Any], skip: Connection | None = None
+    ) -> None:
+        """Send an event to every follower of the topic, on every process, except skip.
+
+        skip is the socket the event came from when its client already knows (a sent message
+        has its ack): one frame fewer per message, and a typist does not hear their typing.
+        """
+        origin = f"{PROCESS}:{skip.serial}" if skip is not None else ""
+        await self.broker.publish(topic, f"{origin}\n{protocol.dump(event)}")
 
     async def revoke(self, agent_id: str) -> None:
         """Close every socket of the agent, on every process."""
-        await self.broker.publish(agent_topic(agent_id), REVOKE)
+        await self.broker.publish(agent_topic(agent_id), f"\n{REVOKE}")
 
-    def _deliver(self, topic: str, text: str) -> None:
+    def _deliver(self, topic: str, payload: str) -> None:
+        # Compact JSON never holds a raw newline, so the first one ends the origin.
+        origin, _, text = payload.partition("\n")
+        process, _, serial = origin.partition(":")
+        skipped = int(serial) if process == PROCESS else 0
         revoked = text == REVOKE and topic.startswith("agent:")
         for connection in list(self._followers.get(topic, ())):
             if revoked:
                 connection.close(protocol.CLOSE_REVOKED, "signed out: sign in again")
-            else:
+            elif connection.serial != skipped:
                 connection.send(text)

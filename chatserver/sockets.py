@@ -166,7 +166,8 @@ class Session:
     async def _publish_message(self, message: conversations.ChatMessage) -> None:
         named = dataclasses.replace(message, author_name=self.display_name)
         await self.rt.hub.publish(
-            routing.conversation_topic(message.conversation_id), events.message(named)
+            routing.conversation_topic(message.conversation_id), events.message(named),
+            skip=self.connection,
         )
 
     async def check_can_write(self, conversation: Conversation, ref: str) -> None:
@@ -183,6 +184,7 @@ class Session:
                 "author": {"kind": kind, "id": author_id, "name": self.display_name},
                 "active": request["active"],
             },
+            skip=self.connection,
         )
 
     async def on_receipt(self, request: protocol.Receipt) -> None:
@@ -200,6 +202,7 @@ class Session:
                     "status": request["status"],
                     "seq": mark,
                 },
+                skip=self.connection,
             )
 
     async def on_sync(self, request: protocol.Sync) -> None:

@@ -70,6 +70,27 @@ async def test_visitor_and_agent_talk(server: Server) -> None:
         await client.close()
 
 
+async def test_the_sending_tab_gets_the_ack_and_other_tabs_the_message(server: Server) -> None:
+    site = await server.add_site()
+    guest = await visitor(server, site)
+    await guest.send(type="start", client_id="c1", text="qqzx wvvk")
+    conversation = (await guest.expect("ack", ref="c1"))["conversation"]
+    other_tab = await visitor(server, site, token=guest.token)
+    await other_tab.send(type="sync", conversation=conversation, after=0)
+    await other_tab.expect("synced", conversation=conversation, last_seq=1)
+
+    await guest.send(type="typing", conversation=conversation, active=True)
+    await guest.send(type="message", conversation=conversation, client_id="c2", text="Anyone?")
+    ack = await guest.expect("ack", ref="c2")
+    copy = await other_tab.expect("message", conversation=conversation, seq=2)
+    assert (copy["id"], copy["created_at"], copy["client_id"]) == (ack["id"], ack["created_at"], "c2")
+    # The sending socket already knows both: no copy of its message, no echo of its typing.
+    await guest.quiet("message")
+    await guest.quiet("typing")
+    for client in (guest, other_tab):
+        await client.close()
+
+
 async def test_two_agents_racing_for_one_chat_yield_one_winner(server: Server) -> None:
     site = await server.add_site()
     await server.add_agent("ann@example.com", site)

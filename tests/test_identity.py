@@ -70,6 +70,7 @@ async def test_a_verified_user_finds_their_chat_on_another_device(server: Server
     await chat.send(type="start", client_id="q1", text="hello, is my order packed?")
     conversation = (await chat.expect("ack"))["conversation"]
     # Others see the name the site vouched for on the visitor's messages.
+    await chat.send(type="sync", conversation=conversation, after=0)
     assert (await chat.expect("message", conversation=conversation))["author"]["name"] == "Ann"
     await chat.close()
 

@@ -226,6 +226,7 @@ async def test_transfer_close_and_presence(server: Server) -> None:
 
     await bob.send(type="message", conversation=one, client_id="b2", text="bob here")
     await bob.expect("ack", ref="b2")
+    assert (await first.expect("message", conversation=one))["text"] == "bob here"
     await first.send(type="sync", conversation=one, after=0)
     texts = [(await first.expect("message", conversation=one))["text"] for _ in range(2)]
     assert texts == ["hi there", "bob here"]

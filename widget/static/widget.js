@@ -322,6 +322,9 @@
   function onMessage(m) {
     if (m.conversation !== conv) return;
     if (!bySeq[m.seq]) show(m);
+    announce(m);
+  }
+  function announce(m) {
     if (emitted[m.seq]) return;
     emitted[m.seq] = true;
     emit('message', { conversation: m.conversation, seq: m.seq, author: { kind: m.author.kind, name: m.author.name }, text: m.text });
@@ -686,6 +689,8 @@
       lastSeq = Math.max(lastSeq, f.seq);
       place(row, f.seq);
       setState(row, 'sent');
+      // The server sends no copy of a message back to the socket it came from: the ack is it.
+      announce({ conversation: f.conversation, seq: f.seq, author: { kind: 'visitor', name: (store.profile || {}).name || null }, text: item.text });
     }
     if (!item.conv) flush();
   }
