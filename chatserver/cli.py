@@ -269,6 +269,7 @@ def serve(settings: config.Settings) -> int:
     import uvicorn
 
     from chatserver.app import create_app
+    from chatserver.sansio import LeanSansIOProtocol
     from chatserver.sockets import HEARTBEAT_SECONDS
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -299,7 +300,8 @@ def serve(settings: config.Settings) -> int:
         create_app(settings),
         host=settings.host,
         port=settings.port,
-        ws="websockets-sansio",
+        # uvicorn's websockets-sansio implementation, trimmed per idle socket (sansio.py).
+        ws=LeanSansIOProtocol,
         # Compression multiplies the memory each idle socket holds; chat frames are small.
         ws_per_message_deflate=False,
         # Frames above the protocol limit get an error frame; far above it, the socket closes

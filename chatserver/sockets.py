@@ -55,6 +55,7 @@ HEARTBEAT_SECONDS = 20.0
 USABLE_KEPT = 64
 
 Handler = Callable[[Any], Awaitable[None]]
+Endpoint = Callable[[WebSocket], Awaitable[None]]
 
 
 class Session:
@@ -602,6 +603,7 @@ async def _refuse(
 
 
 async def _serve(rt: Runtime, session: VisitorSession | AgentSession) -> None:
+    _forget_handshake(session.websocket)
     try:
         await session.welcome()
         await session.run()
@@ -610,3 +612,14 @@ async def _serve(rt: Runtime, session: VisitorSession | AgentSession) -> None:
         await session.connection.drain()
         if isinstance(session, AgentSession):
             await session.goodbye()
+
+
+def _forget_handshake(websocket: WebSocket) -> None:
+    """Drop the request headers (and what Starlette parsed of them) for the socket's life.
+
+    Everything needed from them was read before the session began; kept, they cost each
+    idle socket over a kilobyte.
+    """
+    websocket.scope["headers"] = []
+    for parsed in ("_headers", "_cookies", "_query_params", "_url"):
+        websocket.__dict__.pop(parsed, None)
