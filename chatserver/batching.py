@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
 from dataclasses import dataclass, field
 
 from sqlalchemy import bindparam, insert, select, update
@@ -30,6 +31,9 @@ log = logging.getLogger("chatserver.batching")
 # (the p99 budget is 5 ms) while amortising its fixed cost; more would only lengthen the
 # wait of the first caller in a batch.
 MAX_BATCH = 256
+# The fast path's log is copied into the database at most this often (when it grew): at
+# 10,000 messages a second that is a few megabytes of log, about SQLite's own default.
+CHECKPOINT_SECONDS = 1.0
 
 Key = tuple[str, str, str, str]  # conversation, author kind, author, client id
 
@@ -249,12 +253,18 @@ class _SqliteWriter:
     """
 
     def __init__(self, path: str) -> None:
+        self.path = path
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=0)
         # The same settings as the store's connections (store/__init__.py): WAL, and NORMAL,
         # which survives a killed process; only a power cut can lose the last commits.
+        # A checkpoint copies the log into the database and syncs it to disk (milliseconds);
+        # run by the commit that fills the log, it would stall every socket, so it runs in a
+        # thread instead (checkpoint_soon).
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=0",
-                       "foreign_keys=ON"):
+                       "foreign_keys=ON", "wal_autocheckpoint=0"):
             self.db.execute(f"PRAGMA {pragma}")
+        self._checkpointed_at = time.monotonic()
+        self._checkpoint: asyncio.Future[None] | None = None
 
     def write(self, batch: list[_Pending]) -> list[Outcome] | None:
         db = self.db
@@ -297,10 +307,28 @@ class _SqliteWriter:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        self._checkpoint_soon()
         return outcomes
+
+    def _checkpoint_soon(self) -> None:
+        now = time.monotonic()
+        if now - self._checkpointed_at < CHECKPOINT_SECONDS:
+            return
+        if self._checkpoint is None or self._checkpoint.done():
+            self._checkpointed_at = now
+            self._checkpoint = asyncio.ensure_future(asyncio.to_thread(_checkpoint, self.path))
 
     def close(self) -> None:
         self.db.close()
+
+
+def _checkpoint(path: str) -> None:
+    """Copy the log into the database without waiting for, or holding up, anyone."""
+    db = sqlite3.connect(path, isolation_level=None, timeout=5)
+    try:
+        db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    finally:
+        db.close()
 
 
 def _marks(values: list[str]) -> str:

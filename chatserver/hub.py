@@ -73,6 +73,20 @@ class Connection:
     def send_event(self, event: dict[str, Any]) -> None:
         self.send(protocol.dump(event))
 
+    async def reply(self, event: dict[str, Any]) -> None:
+        """Answer the client's own request from the task that reads its socket.
+
+        With nothing queued ahead, the frame goes out at once, without a writer task (one
+        per sent message otherwise); a client that stops reading holds up only itself.
+        """
+        if self._pending or self._writer is not None or self.closed:
+            self.send_event(event)
+            return
+        try:
+            await self.websocket.send_text(protocol.dump(event))
+        except Exception:
+            self.closed = True  # the client went away; the reader notices and cleans up
+
     def close(self, code: int, reason: str) -> None:
         """Stop sending and close the socket with code, without waiting for the client."""
         if self.closed:

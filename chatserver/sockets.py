@@ -108,20 +108,22 @@ class Session:
             found = await conversations.get(conn, conversation_id)
         if found is None or not await self.may_use(found):
             raise ProtocolError("not_found", "no such conversation", ref or conversation_id)
+        self.remember(found.id)
         return found
 
-    async def usable(self, conversation_id: str, ref: str | None = None) -> str:
-        """Return conversation_id if this socket may use it, reading the store once per chat.
-
-        Access rests on facts that never change for a conversation or during a socket's life
-        (its site and contact; the agent's sites, read at connect), so a yes can be kept.
+    def remember(self, conversation_id: str) -> None:
+        """Keep the yes: access rests on facts that never change for a conversation or
+        during a socket's life (its site and contact; the agent's sites, read at connect).
         Status and holder do change: they are checked where they matter, at write time.
         """
+        if self._usable is None or len(self._usable) >= USABLE_KEPT:
+            self._usable = set()
+        self._usable.add(conversation_id)
+
+    async def usable(self, conversation_id: str, ref: str | None = None) -> str:
+        """Return conversation_id if this socket may use it, reading the store once per chat."""
         if self._usable is None or conversation_id not in self._usable:
             await self.conversation(conversation_id, ref)
-            if self._usable is None or len(self._usable) >= USABLE_KEPT:
-                self._usable = set()
-            self._usable.add(conversation_id)
         return conversation_id
 
     def holder_needed(self) -> str | None:
@@ -160,7 +162,7 @@ class Session:
             raise ProtocolError(
                 "conflict", "the conversation changed while sending; send again", ref
             ) from None
-        self.connection.send_event(events.ack(message, duplicate=not created))
+        await self.connection.reply(events.ack(message, duplicate=not created))
         if created:
             await self._publish_message(message)
 
@@ -287,6 +289,8 @@ class VisitorSession(Session):
         await self.rt.hub.follow(self.connection, routing.visitor_topic(self.contact_id))
         await self.rt.hub.follow(self.connection, routing.site_visitors_topic(self.site.id))
         mine = await conversations.find(self.rt.store, contact_id=self.contact_id)
+        for conversation in mine:  # the contact's own: a first message needs no read
+            self.remember(conversation.id)
         # agents_online, and whether the site is inside its business hours (open_now).
         status = await visitor_status.availability(self.rt.store, self.site)
         self.connection.send_event(
@@ -308,7 +312,8 @@ class VisitorSession(Session):
             self.rt.store, self.site.id, self.contact_id, request["client_id"], request["text"]
         )
         await self.rt.hub.follow(self.connection, routing.conversation_topic(conversation.id))
-        self.connection.send_event(events.ack(first, duplicate=not created))
+        self.remember(conversation.id)
+        await self.connection.reply(events.ack(first, duplicate=not created))
         if not created:
             return
         await self._publish_message(first)
