@@ -274,18 +274,23 @@ class _SqliteWriter:
             return None  # another writer has the lock: let the store wait for it
         try:
             ids = list({item.conversation_id for item in batch})
-            client_ids = list({item.client_id for item in batch})
-            wanted = {item.key for item in batch}
-            stored: dict[Key, ChatMessage] = {}
-            for row in db.execute(
-                "SELECT id, conversation_id, seq, author_kind, author_id, client_id, body,"
-                f" created_at FROM messages WHERE conversation_id IN ({_marks(ids)})"
-                f" AND client_id IN ({_marks(client_ids)})", ids + client_ids,
-            ):
-                key = (row[1], row[3], row[4], row[5])
-                if key in wanted:
-                    stored[key] = ChatMessage(row[0], row[1], row[2], row[3], row[4], None,
-                                              row[5], row[6], row[7])
+            keys = list({item.key for item in batch})
+            # One exact lookup in the client-id index per message: a long conversation costs
+            # no more than a short one.
+            stored: dict[Key, ChatMessage] = {
+                (row[1], row[3], row[4], row[5]): ChatMessage(
+                    row[0], row[1], row[2], row[3], row[4], None, row[5], row[6], row[7]
+                )
+                for row in db.execute(
+                    "SELECT m.id, m.conversation_id, m.seq, m.author_kind, m.author_id,"
+                    " m.client_id, m.body, m.created_at"
+                    f" FROM (VALUES {', '.join(['(?, ?, ?, ?)'] * len(keys))}) AS k"
+                    " JOIN messages AS m ON m.conversation_id = k.column1"
+                    " AND m.author_kind = k.column2 AND m.author_id = k.column3"
+                    " AND m.client_id = k.column4",
+                    [part for key in keys for part in key],
+                )
+            }
             heads: Heads = {
                 row[0]: (row[1], row[2], row[3]) for row in db.execute(
                     "SELECT id, status, agent_id, last_seq FROM conversations"

@@ -20,6 +20,7 @@ from starlette.websockets import WebSocket
 
 from chatserver import protocol
 from chatserver.broker import Broker
+from chatserver.sansio import SEND_NOW, LeanSansIOProtocol
 
 log = logging.getLogger("chatserver.hub")
 
@@ -43,25 +44,33 @@ def agent_topic(agent_id: str) -> str:
 
 
 class Connection:
-    """The sending side of one client socket: a bounded queue drained by a writer task.
+    """The sending side of one client socket: frames go out at once, or wait in a bounded
+    queue drained by a writer task while the client is not keeping up.
 
-    The writer task exists only while frames wait, so an idle socket holds no task at all
+    The queue and its task exist only while frames wait, so an idle socket holds neither
     (memory per idle connection is a budget: see bench/idle.py).
     """
 
     def __init__(self, websocket: WebSocket, limit: int = SEND_QUEUE_LIMIT) -> None:
         self.websocket = websocket
+        # Writes a frame without a task when the transport takes it now (sansio.py); absent
+        # under another server, where every frame goes through the queue.
+        self._sansio: LeanSansIOProtocol | None = (websocket.scope.get("extensions") or {}).get(SEND_NOW)
         self.serial = next(_serials)
         self.topics: set[str] = set()
-        self._pending: deque[str] = deque()
+        self._pending: deque[str] | None = None
         self._limit = limit
         self._writer: asyncio.Task[None] | None = None
         self.closed = False
 
     def send(self, text: str) -> None:
-        """Queue one frame; close the connection if the client has fallen too far behind."""
+        """Send one frame; close the connection if the client has fallen too far behind."""
         if self.closed:
             return
+        if self._pending is None:
+            if self._sansio is not None and self._sansio.send_text_now(text):
+                return
+            self._pending = deque()
         if len(self._pending) >= self._limit:
             log.info("event=slow_client_closed queue=%d", len(self._pending))
             self.close(protocol.CLOSE_TOO_SLOW, "send queue full; reconnect and sync")
@@ -73,26 +82,12 @@ class Connection:
     def send_event(self, event: dict[str, Any]) -> None:
         self.send(protocol.dump(event))
 
-    async def reply(self, event: dict[str, Any]) -> None:
-        """Answer the client's own request from the task that reads its socket.
-
-        With nothing queued ahead, the frame goes out at once, without a writer task (one
-        per sent message otherwise); a client that stops reading holds up only itself.
-        """
-        if self._pending or self._writer is not None or self.closed:
-            self.send_event(event)
-            return
-        try:
-            await self.websocket.send_text(protocol.dump(event))
-        except Exception:
-            self.closed = True  # the client went away; the reader notices and cleans up
-
     def close(self, code: int, reason: str) -> None:
         """Stop sending and close the socket with code, without waiting for the client."""
         if self.closed:
             return
         self.closed = True
-        self._pending.clear()
+        self._pending = None
         if self._writer is not None:
             self._writer.cancel()
         asyncio.create_task(self._close(code, reason))
@@ -104,7 +99,7 @@ class Connection:
     async def drain(self) -> None:
         """Stop the writer (used when the socket ends: what is still queued has nowhere to go)."""
         self.closed = True
-        self._pending.clear()
+        self._pending = None
         if self._writer is not None:
             self._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -114,6 +109,7 @@ class Connection:
         try:
             while self._pending:
                 await self.websocket.send_text(self._pending.popleft())
+            self._pending = None  # caught up: frames go straight out again
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -162,7 +162,7 @@ class Session:
             raise ProtocolError(
                 "conflict", "the conversation changed while sending; send again", ref
             ) from None
-        await self.connection.reply(events.ack(message, duplicate=not created))
+        self.connection.send_event(events.ack(message, duplicate=not created))
         if created:
             await self._publish_message(message)
 
@@ -313,7 +313,7 @@ class VisitorSession(Session):
         )
         await self.rt.hub.follow(self.connection, routing.conversation_topic(conversation.id))
         self.remember(conversation.id)
-        await self.connection.reply(events.ack(first, duplicate=not created))
+        self.connection.send_event(events.ack(first, duplicate=not created))
         if not created:
             return
         await self._publish_message(first)
