@@ -200,10 +200,11 @@ def start_chatserver(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
     return process, base
 
 
-def start_bare_relay() -> tuple[subprocess.Popen[bytes], str]:
-    """Run the bare `websockets` relay; return the process and its ws:// URL."""
+def start_bare_relay(script: str = "bare_relay.py") -> tuple[subprocess.Popen[bytes], str]:
+    """Run a relay script of bench/ (the bare `websockets` one); return it and its ws:// URL."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, str(ROOT / "bench" / "bare_relay.py"), str(port)])
+    process = subprocess.Popen([sys.executable, str(ROOT / "bench" / script), str(port)],
+                               env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
         wait_port(port, process)
     except BaseException:
