@@ -11,7 +11,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -470,6 +470,7 @@ async def reply(
                 )
             if ticket.status is Status.CLOSED:
                 raise TicketError("conflict", "the ticket is closed")
+            now = await _entry_time(conn, ticket_id, now)
             thread = await _thread(conn, ticket)
             message_id = await _mail(
                 conn, mailing, ticket, "reply", Party(ticket.contact_email, ticket.contact_name),
@@ -498,6 +499,7 @@ async def note(
     entry_id = new_id()
     try:
         async with store.write() as conn:
+            now = await _entry_time(conn, ticket_id, now)
             await conn.execute(insert(ticket_entries).values(
                 id=entry_id, ticket_id=ticket_id, kind="note", author_id=agent_id,
                 client_id=client_id, body=text, message_id=None, created_at=now,
@@ -595,6 +597,7 @@ async def customer_wrote(
     entry_id = new_id()
     try:
         async with store.write() as conn:
+            now = await _entry_time(conn, ticket.id, now)
             await conn.execute(insert(ticket_entries).values(
                 id=entry_id, ticket_id=ticket.id, kind="customer", author_id=ticket.contact_id,
                 client_id=None, body=text, message_id=message_id, created_at=now,
@@ -639,3 +642,15 @@ async def contact_by_email(store: Store, site_id: str, email: str) -> str:
             id=contact_id, site_id=site_id, email=email, created_at=now_ms()
         ))
         return contact_id
+
+
+async def _entry_time(conn: AsyncConnection, ticket_id: str, now: int) -> int:
+    """Return now, or just after the ticket's latest entry if that is not earlier.
+
+    A thread reads in time order; two entries in one millisecond (a reply and a note sent
+    together) must still come out in the order they were written.
+    """
+    latest = (await conn.execute(
+        select(func.max(ticket_entries.c.created_at)).where(ticket_entries.c.ticket_id == ticket_id)
+    )).scalar()
+    return now if latest is None or latest < now else int(latest) + 1

@@ -172,8 +172,11 @@ async def test_agent_converts_replies_and_threads_the_mails(
     note = await mail_server.api("POST", f"/api/v1/tickets/{ticket['id']}/notes", cookie,
                                  {"text": "Customer is VIP"})
     assert note.status_code == 201
+    for n in range(6):  # back to back, often within one millisecond: still in order
+        await mail_server.api("POST", f"/api/v1/tickets/{ticket['id']}/notes", cookie, {"text": f"n{n}"})
     detail = (await mail_server.api("GET", f"/api/v1/tickets/{ticket['id']}", cookie)).json()
-    assert [e["kind"] for e in detail["entries"]] == ["agent", "note"]
+    assert [e["kind"] for e in detail["entries"]] == ["agent"] + ["note"] * 7
+    assert [e["text"] for e in detail["entries"][2:]] == [f"n{n}" for n in range(6)]
     assert detail["transcript"][0]["text"] == "My invoice is wrong"
     assert {item["channel"] for item in detail["history"]} == {"chat", "email"}
     await asyncio.sleep(1.2)
