@@ -56,7 +56,7 @@ def create_app(settings: Settings) -> ASGIApp:
         ]
         mail = await mail_service.start(rt, secret)
         # What exists now (modules, the help index, settings) lives as long as the process:
-        # frozen, full collections stop walking it, which cut the latency spikes they caused.
+        # frozen, the collector's full passes, which pause every socket, stop walking it.
         gc.freeze()
         try:
             yield
