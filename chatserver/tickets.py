@@ -8,6 +8,7 @@ ticket never exists without its mail, nor a mail without its ticket.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -394,11 +395,12 @@ async def open_ticket(
     client_id: str | None = None,
     thread_root: str | None = None,
     follow_up_of: str | None = None,
+    uploads: Sequence[Upload] = (),
 ) -> tuple[Ticket, bool]:
     """Open a ticket with its confirmation and notification mails; False if it existed.
 
     One ticket per chat and per (contact, client id): a second request finds the first.
-    transcript is the chat as [{who, text, at}], for the mails.
+    transcript is the chat as [{who, text, at}], for the mails; uploads go with text.
     """
     transcript = transcript or []
     first_words = text or next((line["text"] for line in transcript if line.get("visitor")), "")
@@ -420,10 +422,12 @@ async def open_ticket(
                 created_at=now, updated_at=now, solved_at=None,
             ))
             if text:
+                entry_id = new_id()
                 await conn.execute(insert(ticket_entries).values(
-                    id=new_id(), ticket_id=ticket_id, kind="customer", author_id=contact_id,
+                    id=entry_id, ticket_id=ticket_id, kind="customer", author_id=contact_id,
                     client_id=client_id, body=text, message_id=thread_root, created_at=now,
                 ))
+                await _attach(conn, entry_id, uploads)
             ticket = await get(conn, ticket_id)
             assert ticket is not None
             thread = [thread_root] if thread_root else []
@@ -602,11 +606,7 @@ async def customer_wrote(
                 id=entry_id, ticket_id=ticket.id, kind="customer", author_id=ticket.contact_id,
                 client_id=None, body=text, message_id=message_id, created_at=now,
             ))
-            for upload in uploads:
-                await conn.execute(insert(attachments).values(
-                    id=new_id(), entry_id=entry_id, filename=upload.filename,
-                    content_type=upload.content_type, size=len(upload.data), data=upload.data,
-                ))
+            await _attach(conn, entry_id, uploads)
             current = await get(conn, ticket.id)
             assert current is not None
             target = after_customer_reply(current.status) or current.status
@@ -654,3 +654,11 @@ async def _entry_time(conn: AsyncConnection, ticket_id: str, now: int) -> int:
         select(func.max(ticket_entries.c.created_at)).where(ticket_entries.c.ticket_id == ticket_id)
     )).scalar()
     return now if latest is None or latest < now else int(latest) + 1
+
+
+async def _attach(conn: AsyncConnection, entry_id: str, uploads: Sequence[Upload]) -> None:
+    for upload in uploads:
+        await conn.execute(insert(attachments).values(
+            id=new_id(), entry_id=entry_id, filename=upload.filename,
+            content_type=upload.content_type, size=len(upload.data), data=upload.data,
+        ))

@@ -164,7 +164,7 @@ async def test_console_pages_forbid_framing_and_inline_script(
     site_path = re.search(r'href="(/console/admin/sites/[^"]+)"', demo)
     assert site_path
     for path in ("/console", "/console/admin/sites", "/console/admin/agents", "/console/admin/canned",
-                 site_path.group(1)):
+                 "/console/admin/held", site_path.group(1)):
         responses.append(await browser_like.get(path))
     for response in responses:
         path = response.url.path
@@ -181,7 +181,8 @@ async def test_console_pages_forbid_framing_and_inline_script(
 async def test_only_admins_reach_admin_pages(server: Server, browser_like: httpx.AsyncClient) -> None:
     await server.add_agent("ann@example.com")
     await sign_in(browser_like, "ann@example.com")
-    for path in ("/console/admin/sites", "/console/admin/agents", "/console/admin/canned"):
+    for path in ("/console/admin/sites", "/console/admin/agents", "/console/admin/canned",
+                 "/console/admin/held"):
         response = await browser_like.get(path)
         assert response.status_code == 403 and "Only admins" in response.text
     page = await browser_like.get("/console")

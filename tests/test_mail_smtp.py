@@ -4,10 +4,12 @@ customers' replies come back in by SMTP and HTTP, threaded into their ticket or 
 from __future__ import annotations
 
 import asyncio
+import re
 from email.message import EmailMessage
 from typing import Any
 
 import aiosmtplib
+import httpx
 import pytest
 from mail_fixtures import INBOUND_SECRET, MailServer, Received, Sink
 from sqlalchemy import select
@@ -15,7 +17,7 @@ from sqlalchemy import select
 from chatserver import sites
 from chatserver.store import Store
 from chatserver.store.schema import outbox
-from conftest import Client, login, visitor
+from conftest import PASSWORD, Client, login, visitor
 
 
 async def _ticket(server: MailServer, clients: list[Client], email: str = "ann@example.com",
@@ -234,3 +236,72 @@ async def test_a_new_sender_starts_a_ticket_only_where_the_site_allows_it(
     assert detail["ticket"]["source"] == "email"
     welcome = await sink.to("col@example.com")
     assert str(welcome.message["In-Reply-To"]) == "<second-try@customer.example>"
+
+
+async def test_admins_open_held_mail_as_a_ticket_or_delete_it(
+    mail_server: MailServer, sink: Sink, clients: list[Client]
+) -> None:
+    ticket = await _ticket(mail_server, clients)
+    confirmation = await sink.to("ann@example.com")
+    stranger = _reply_to(confirmation, "Mallory <mallory@example.com>", "I am her colleague.")
+    stranger.add_attachment(b"%PDF order", maintype="application", subtype="pdf", filename="order.pdf")
+    await _send_in(mail_server, stranger)
+    lost = EmailMessage()
+    lost["From"], lost["To"] = "bob@example.com", "hello@help.example"
+    lost["Subject"], lost["Message-ID"] = "<script>alert(1)</script>", "<lost-1@example.com>"
+    lost.set_content("Is anyone there?")
+    await _send_in(mail_server, lost)
+    admin = await _admin_cookie(mail_server)
+    held = await _wait_for(lambda: _held_count(mail_server, admin, 2))
+    by_reason = {h["reason"]: h["id"] for h in held}
+
+    async with httpx.AsyncClient(base_url=mail_server.http, timeout=10) as console:
+        page = await console.get("/console/signin")
+        await console.post("/console/signin", data={
+            "csrf": _csrf(page.text), "email": "root@shop.example", "password": PASSWORD,
+            "next": "/console"})
+        page = await console.get("/console/admin/held")
+        assert page.status_code == 200 and "mallory@example.com" in page.text
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text and "<script>alert" not in page.text
+        assert "sender is not the customer or an agent" in page.text
+
+        # Mail that answers no ticket has no site to become a ticket in: said, and kept.
+        refused = await console.post(f"/console/admin/held/{by_reason['no_ticket']}/release",
+                                     data={"csrf": _csrf(page.text)})
+        assert refused.status_code == 409 and "answers no ticket" in refused.text
+        assert "bob@example.com" in refused.text
+
+        released = await console.post(f"/console/admin/held/{by_reason['unknown_sender']}/release",
+                                      data={"csrf": _csrf(page.text)})
+        assert released.status_code == 303
+        opened = released.headers["location"].split("#", 1)[1]
+        again = await console.post(f"/console/admin/held/{by_reason['unknown_sender']}/release",
+                                   data={"csrf": _csrf(page.text)})
+        assert again.headers["location"] == "/console/admin/held"  # a double click: one ticket
+        deleted = await console.post(f"/console/admin/held/{by_reason['no_ticket']}/delete",
+                                     data={"csrf": _csrf(page.text)})
+        assert deleted.status_code == 303
+        assert "No mail is held." in (await console.get("/console/admin/held")).text
+
+    # The stranger's mail is a ticket of the stranger, attachment and all; Ann's is untouched.
+    agent = await login(mail_server, "anna@shop.example")
+    detail = await _entries(mail_server, agent, opened)
+    assert detail["ticket"]["contact"]["email"] == "mallory@example.com"
+    [entry] = detail["entries"]
+    assert entry["text"] == "I am her colleague."
+    assert [a["filename"] for a in entry["attachments"]] == ["order.pdf"]
+    mine = (await mail_server.api("GET", "/api/v1/tickets", agent)).json()["tickets"]
+    assert sorted(t["id"] for t in mine) == sorted([ticket["id"], opened])
+    assert [e["text"] for e in (await _entries(mail_server, agent, ticket["id"]))["entries"]] == [
+        "Where is my parcel?"]
+
+
+async def _held_count(server: MailServer, cookie: str, count: int) -> Any:
+    held = (await server.api("GET", "/api/v1/quarantine", cookie)).json()["quarantine"]
+    return held if len(held) >= count else None
+
+
+def _csrf(page: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found, "the page has no CSRF field"
+    return found.group(1)

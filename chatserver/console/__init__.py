@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from chatserver.console import admin, articles_admin, chatview, inbox, pages, reports, signin, tickets_page
+from chatserver.console import (
+    admin,
+    articles_admin,
+    chatview,
+    held_mail,
+    inbox,
+    pages,
+    reports,
+    signin,
+    tickets_page,
+)
 
 
 def routes() -> list[BaseRoute]:
@@ -33,5 +43,8 @@ def routes() -> list[BaseRoute]:
         Route("/console/admin/canned", admin.canned_list, methods=["GET"]),
         Route("/console/admin/canned", admin.canned_add, methods=["POST"]),
         Route("/console/admin/canned/{canned_id}/delete", admin.canned_delete, methods=["POST"]),
+        Route("/console/admin/held", held_mail.held_list, methods=["GET"]),
+        Route("/console/admin/held/{held_id}/release", held_mail.held_release, methods=["POST"]),
+        Route("/console/admin/held/{held_id}/delete", held_mail.held_delete, methods=["POST"]),
         Route("/console/static/{name}", pages.static_file),
     ]

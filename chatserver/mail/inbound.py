@@ -19,7 +19,7 @@ from email.utils import getaddresses, parseaddr
 from typing import TYPE_CHECKING, Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -201,8 +201,54 @@ async def receive(rt: Runtime, raw: bytes, envelope_to: list[str]) -> Verdict:
         await handover.announce(rt, written)
         return Verdict("appended" if created else "duplicate", written.id)
     if site.settings.get("tickets_from_new_senders") is True:
-        return await _new_sender(rt, site, ticket, sender, name, text, message_id, subject)
+        return await _new_sender(rt, site, ticket, sender, name, text, message_id, subject, uploads)
     return await hold("unknown_sender", ticket.id)
+
+
+class Unreleasable(Exception):
+    """Held mail that cannot become a ticket; the message says why."""
+
+
+async def release(rt: Runtime, held_id: str) -> str | None:
+    """Open held mail as a new ticket of its sender, in the site of the ticket it answered.
+
+    Return the ticket's id, or None when no such mail is held. Raise Unreleasable when the
+    mail named no ticket (so no site to open it in) or its sender is no address. Released
+    twice (a double click, two admins), it is one ticket: its Message-ID is the client id.
+    """
+    async with rt.store.read() as conn:
+        held = (await conn.execute(
+            select(quarantine.c.ticket_id, quarantine.c.raw).where(quarantine.c.id == held_id)
+        )).first()
+        ticket = await tickets.get(conn, held.ticket_id) if held and held.ticket_id else None
+    if held is None:
+        return None
+    site = await sites.by_id(rt.store, ticket.site_id) if ticket else None
+    if ticket is None or site is None:
+        raise Unreleasable("it answers no ticket, so there is no site to open it in")
+    message = _parse(held.raw)
+    name, sender = parseaddr(str(message.get("From", "")))
+    try:
+        sender = check_address(sender).lower()
+    except AddressError:
+        raise Unreleasable("its sender is not an email address") from None
+    uploads, refused = _uploads(message)
+    text = "\n\n".join(part for part in (_text(message), *refused) if part)
+    raw_ids = message_ids(str(message.get("Message-ID", "")))
+    verdict = await _new_sender(
+        rt, site, ticket, sender, name, text, raw_ids[0] if raw_ids else None,
+        header_text(str(message.get("Subject", "")), 500), uploads,
+    )
+    await discard(rt, held_id)
+    log.info("event=mail_released held=%s ticket=%s", held_id, verdict.ticket_id)
+    return verdict.ticket_id
+
+
+async def discard(rt: Runtime, held_id: str) -> bool:
+    """Delete held mail for good; False when there is none by that id."""
+    async with rt.store.write() as conn:
+        gone = await conn.execute(delete(quarantine).where(quarantine.c.id == held_id))
+    return bool(gone.rowcount)
 
 
 def _client_id(message_id: str | None) -> str | None:
@@ -219,7 +265,7 @@ async def _agent_of_site(rt: Runtime, email: str, site_id: str) -> agents.Agent 
 
 async def _new_sender(
     rt: Runtime, site: sites.Site, ticket: Ticket, sender: str, name: str, text: str,
-    message_id: str | None, subject: str,
+    message_id: str | None, subject: str, uploads: list[Upload],
 ) -> Verdict:
     from chatserver import handover
 
@@ -231,7 +277,7 @@ async def _new_sender(
     opened, _ = await tickets.open_ticket(
         rt.store, handover.mail_of(rt).mailing(site), contact_id=contact_id,
         source=tickets.Source.EMAIL, subject=subject or ticket.subject, text=text or "(no text)",
-        name=clean_name, thread_root=message_id, client_id=_client_id(message_id),
+        name=clean_name, thread_root=message_id, client_id=_client_id(message_id), uploads=uploads,
     )
     await handover.announce(rt, opened)
     return Verdict("opened", opened.id)
