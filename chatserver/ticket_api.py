@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -20,7 +19,6 @@ from chatserver.api import ApiError, json_body
 from chatserver.conversations import Status as ChatStatus
 from chatserver.mail import inbound
 from chatserver.runtime import Runtime
-from chatserver.store.schema import quarantine
 from chatserver.tickets import IllegalTransition, Status, Ticket, TicketError
 
 MAX_LIST = 200
@@ -248,14 +246,7 @@ async def list_quarantine(request: Request) -> Response:
     rt, agent, _ = await _agent(request)
     if agent.role != "admin":
         raise ApiError(403, "forbidden", "only admins see quarantined mail")
-    async with rt.store.read() as conn:
-        rows = await conn.execute(
-            select(quarantine.c.id, quarantine.c.ticket_id, quarantine.c.reason,
-                   quarantine.c.sender, quarantine.c.subject, quarantine.c.received_at)
-            .order_by(quarantine.c.received_at.desc()).limit(MAX_LIST)
-        )
-        held = [dict(row._mapping) for row in rows]
-    return JSONResponse({"quarantine": held})
+    return JSONResponse({"quarantine": await inbound.held(rt, MAX_LIST)})
 
 
 def routes() -> list[Route]:

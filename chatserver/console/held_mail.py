@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -17,20 +16,16 @@ from chatserver.console.admin import admins_only
 from chatserver.console.i18n import translator
 from chatserver.console.pages import FormRefused, Viewer
 from chatserver.mail import inbound
-from chatserver.store.schema import quarantine
 
 SHOWN = 200
 
 
 async def _page(request: Request, who: Viewer, *, status: int = 200, error: str | None = None) -> Response:
-    async with pages.runtime(request).store.read() as conn:
-        rows = await conn.execute(
-            select(quarantine.c.id, quarantine.c.ticket_id, quarantine.c.reason,
-                   quarantine.c.sender, quarantine.c.subject, quarantine.c.received_at)
-            .order_by(quarantine.c.received_at.desc()).limit(SHOWN)
-        )
-        held = [{**row._mapping, "received": datetime.fromtimestamp(row.received_at / 1000, UTC)
-                 .strftime("%Y-%m-%d %H:%M UTC")} for row in rows]
+    held = [
+        {**mail, "received": datetime.fromtimestamp(mail["received_at"] / 1000, UTC)
+         .strftime("%Y-%m-%d %H:%M UTC")}
+        for mail in await inbound.held(pages.runtime(request), SHOWN)
+    ]
     return pages.render(request, "admin_held.html", who, status=status, held=held, error=error)
 
 

@@ -205,6 +205,17 @@ async def receive(rt: Runtime, raw: bytes, envelope_to: list[str]) -> Verdict:
     return await hold("unknown_sender", ticket.id)
 
 
+async def held(rt: Runtime, limit: int) -> list[dict[str, Any]]:
+    """Return the held mail, newest first, without its raw bytes."""
+    async with rt.store.read() as conn:
+        rows = await conn.execute(
+            select(quarantine.c.id, quarantine.c.ticket_id, quarantine.c.reason,
+                   quarantine.c.sender, quarantine.c.subject, quarantine.c.received_at)
+            .order_by(quarantine.c.received_at.desc()).limit(limit)
+        )
+        return [dict(row._mapping) for row in rows]
+
+
 class Unreleasable(Exception):
     """Held mail that cannot become a ticket; the message says why."""
 
