@@ -255,11 +255,10 @@ async def release(rt: Runtime, held_id: str) -> str | None:
     return verdict.ticket_id
 
 
-async def discard(rt: Runtime, held_id: str) -> bool:
-    """Delete held mail for good; False when there is none by that id."""
+async def discard(rt: Runtime, held_id: str) -> None:
+    """Delete held mail for good (gone already is fine: another tab or admin was first)."""
     async with rt.store.write() as conn:
-        gone = await conn.execute(delete(quarantine).where(quarantine.c.id == held_id))
-    return bool(gone.rowcount)
+        await conn.execute(delete(quarantine).where(quarantine.c.id == held_id))
 
 
 def _client_id(message_id: str | None) -> str | None:
