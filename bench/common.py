@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # `python bench/x.py` as well as `python -m bench`
 
-from chatserver import agents, auth, bootstrap, contacts, sites  # noqa: E402
+from chatserver import agents, auth, bootstrap, customers, sites  # noqa: E402
 from chatserver.store import Store  # noqa: E402
 
 PASSWORD = "bench-password-123"
@@ -175,7 +175,7 @@ async def _prepare(
             made.site_keys.append(site.public_key)
             made.agent_emails.append(email)
             made.tokens.append([
-                signer.visitor_token(auth.VisitorIdentity(site.id, await contacts.create(store, site.id)))
+                signer.visitor_token(auth.VisitorIdentity(site.id, await customers.create(store, site.id)))
                 for _ in range(visitors_per_site)
             ])
         return made

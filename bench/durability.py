@@ -15,8 +15,9 @@ import time
 from pathlib import Path
 
 from bench.common import Mode, Row, median, run_async
-from chatserver import contacts, conversations, sites
-from chatserver.batching import MAX_BATCH, MessageWriter
+from chatserver import customers, sites
+from chatserver.chat import conversations
+from chatserver.chat.messages import MAX_BATCH, MessageWriter
 from chatserver.store import Store
 
 
@@ -27,7 +28,7 @@ async def _committed_per_s(writers: int, each: int, max_batch: int, rounds: int)
         site = await sites.create(store, "Bench", [])
         chats = []
         for _ in range(writers):
-            contact = await contacts.create(store, site.id)
+            contact = await customers.create(store, site.id)
             chat, _, _ = await conversations.start(store, site.id, contact, "s", "hi")
             chats.append((chat.id, contact))
         writer = MessageWriter(store, max_batch)

@@ -8,8 +8,8 @@ from typing import Any, Literal
 from sqlalchemy import delete, func, insert, select, update
 
 from chatserver import auth
+from chatserver.chat.pairing import Candidate
 from chatserver.mail import addresses
-from chatserver.pairing import Candidate
 from chatserver.store import Store, new_id, now_ms
 from chatserver.store.schema import agent_sites, agents, conversations, presence, sites
 

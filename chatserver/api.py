@@ -15,13 +15,12 @@ from chatserver import (
     __version__,
     agents,
     auth,
-    contacts,
+    customers,
     identity,
     lockout,
     protocol,
     site_settings,
     sites,
-    visitor_facts,
     visitor_status,
 )
 from chatserver.runtime import Runtime
@@ -139,15 +138,15 @@ async def _issue_token(request: Request, rt: Runtime, site: sites.Site) -> Respo
     previous = body.get("token")
     known = rt.signer.visitor(previous) if isinstance(previous, str) else None
     contact_id = known.contact_id if known and known.site_id == site.id else None
-    if contact_id and not await contacts.belongs(rt.store, contact_id, site.id):
+    if contact_id and not await customers.belongs(rt.store, contact_id, site.id):
         contact_id = None
     verified = False
     if body.get("identity") is not None:
         contact_id, verified = await _identify(rt, site, contact_id, body["identity"], details)
     if contact_id is None:
-        contact_id = await contacts.create(rt.store, site.id)
+        contact_id = await customers.create(rt.store, site.id)
         log.info("event=visitor_created site=%s contact=%s", site.id, contact_id)
-    await contacts.describe(rt.store, contact_id, **details)
+    await customers.describe(rt.store, contact_id, **details)
     visitor = auth.VisitorIdentity(site.id, contact_id)
     return JSONResponse(
         {
@@ -194,7 +193,7 @@ def _details(body: dict[str, Any], request: Request) -> dict[str, Any]:
         "user_agent": (request.headers.get("user-agent") or "")[:500] or None,
         "last_seen_at": now_ms(),
         # The browser's IANA zone (Intl.DateTimeFormat().resolvedOptions().timeZone), if sent.
-        "timezone": visitor_facts.known_timezone(body.get("timezone")),
+        "timezone": customers.known_timezone(body.get("timezone")),
     }
 
 
@@ -218,7 +217,7 @@ async def _identify(
         # Unverified: the claim describes this anonymous visitor and nobody else.
         details.update(name=details["name"] or claim.name, email=details["email"] or claim.email)
         return contact_id, False
-    joined = await contacts.identified(
+    joined = await customers.identified(
         rt.store, site.id, contact_id, claim.user_id, claim.name, claim.email
     )
     log.info("event=identity_verified site=%s contact=%s", site.id, joined)

@@ -12,25 +12,14 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from chatserver import (
-    agents,
-    api,
-    auth,
-    broker,
-    console,
-    helpcenter,
-    proactive,
-    resync,
-    sockets,
-    ticket_api,
-    widget,
-)
+from chatserver import agents, api, auth, console, helpcenter, proactive, sockets, ticket_api, widget
 from chatserver.config import Settings
-from chatserver.hub import Hub
 from chatserver.mail import service as mail_service
 from chatserver.reports import api as reports_api
 from chatserver.reports import sla_watch
 from chatserver.runtime import Runtime
+from chatserver.server import broker, resync
+from chatserver.server.hub import Hub
 from chatserver.store import Store
 from chatserver.suggestions import Suggester
 

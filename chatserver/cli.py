@@ -269,7 +269,7 @@ def serve(settings: config.Settings) -> int:
     import uvicorn
 
     from chatserver.app import create_app
-    from chatserver.sansio import LeanSansIOProtocol
+    from chatserver.server.uvicorn_protocol import LeanSansIOProtocol
     from chatserver.sockets import HEARTBEAT_SECONDS
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatserver.conversations import ChatMessage, Conversation
+from chatserver.chat.conversations import ChatMessage, Conversation
 
 
 def message(m: ChatMessage) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from chatserver import contacts, sites
+from chatserver import customers, sites
 from chatserver.api import ApiError, json_body, widget_endpoint
 from chatserver.runtime import Runtime
 from chatserver.store import Store, new_id, now_ms
@@ -150,7 +150,7 @@ async def _shown(request: Request, rt: Runtime, site: sites.Site) -> Response:
     body = await json_body(request)
     token = body.get("token")
     visitor = rt.signer.visitor(token) if isinstance(token, str) else None
-    if visitor is None or visitor.site_id != site.id or not await contacts.belongs(
+    if visitor is None or visitor.site_id != site.id or not await customers.belongs(
             rt.store, visitor.contact_id, site.id):
         raise ApiError(401, "unauthorized", "a valid visitor token of this site is needed")
     rule = next((r for r in await rules(rt.store, site.id, enabled_only=True)

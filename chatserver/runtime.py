@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from chatserver.auth import Signer
-from chatserver.batching import MessageWriter
+from chatserver.chat.messages import MessageWriter
 from chatserver.config import Settings
-from chatserver.hub import Hub
+from chatserver.server.hub import Hub
 from chatserver.store import Store, new_id
 from chatserver.suggestions import Suggester
 

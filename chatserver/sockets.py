@@ -14,32 +14,18 @@ from typing import Any, Literal
 
 from starlette.websockets import WebSocket
 
-from chatserver import (
-    agents,
-    articles,
-    auth,
-    chat_notes,
-    contacts,
-    conversations,
-    events,
-    handover,
-    hub,
-    protocol,
-    routing,
-    sites,
-    suggestions,
-    transcripts,
-    visitor_facts,
-    visitor_status,
-)
+from chatserver import agents, articles, auth, customers, events, protocol, sites, suggestions, visitor_status
 from chatserver.agents import Agent
-from chatserver.batching import NotHolder
-from chatserver.conversations import Conversation, ConversationClosed, IllegalTransition, Status
-from chatserver.hub import Connection
+from chatserver.chat import conversations, notes, queue, transcripts
+from chatserver.chat.conversations import Conversation, ConversationClosed, IllegalTransition, Status
+from chatserver.chat.messages import NotHolder
 from chatserver.protocol import ProtocolError
 from chatserver.runtime import Runtime
+from chatserver.server import hub
+from chatserver.server.hub import Connection
 from chatserver.store import new_id
-from chatserver.tickets import TicketError
+from chatserver.tickets import handover
+from chatserver.tickets.records import TicketError
 
 log = logging.getLogger("chatserver.sockets")
 
@@ -169,7 +155,7 @@ class Session:
     async def _publish_message(self, message: conversations.ChatMessage) -> None:
         named = dataclasses.replace(message, author_name=self.display_name)
         await self.rt.hub.publish(
-            routing.conversation_topic(message.conversation_id), events.message(named),
+            queue.conversation_topic(message.conversation_id), events.message(named),
             skip=self.connection,
         )
 
@@ -180,7 +166,7 @@ class Session:
         conversation_id = await self.usable(request["conversation"])
         kind, author_id = await self.author()
         await self.rt.hub.publish(
-            routing.conversation_topic(conversation_id),
+            queue.conversation_topic(conversation_id),
             {
                 "type": "typing",
                 "conversation": conversation_id,
@@ -197,7 +183,7 @@ class Session:
         )
         if mark is not None:
             await self.rt.hub.publish(
-                routing.conversation_topic(conversation_id),
+                queue.conversation_topic(conversation_id),
                 {
                     "type": "receipt",
                     "conversation": conversation_id,
@@ -212,7 +198,7 @@ class Session:
         conversation = await self.conversation(request["conversation"])
         # Follow first, then read: a message stored in between arrives twice (clients keep
         # one per seq) rather than never.
-        await self.rt.hub.follow(self.connection, routing.conversation_topic(conversation.id))
+        await self.rt.hub.follow(self.connection, queue.conversation_topic(conversation.id))
         self.connection.send_event(self.describe(conversation))
         missed = await conversations.messages_after(self.rt.store, conversation.id, request["after"])
         for message in missed:
@@ -244,7 +230,7 @@ class Session:
             changed = await move
         except IllegalTransition as refused:
             raise ProtocolError("conflict", refusal or str(refused), conversation.id) from None
-        await routing.announce(self.rt, changed)
+        await queue.announce(self.rt, changed)
         return changed
 
     async def on_close(self, request: protocol.Close) -> None:
@@ -254,7 +240,7 @@ class Session:
             conversations.close(self.rt.store, conversation.id, self.close_holder(conversation)),
         )
         # A closed chat frees its agent for the next one in the queue.
-        await routing.assign_waiting(self.rt, conversation.site_id)
+        await queue.assign_waiting(self.rt, conversation.site_id)
 
     def close_holder(self, conversation: Conversation) -> str | None:
         """Return the agent who must still hold the conversation for a close to apply."""
@@ -286,8 +272,8 @@ class VisitorSession(Session):
         return events.conversation_for_visitor(conversation)
 
     async def welcome(self) -> None:
-        await self.rt.hub.follow(self.connection, routing.visitor_topic(self.contact_id))
-        await self.rt.hub.follow(self.connection, routing.site_visitors_topic(self.site.id))
+        await self.rt.hub.follow(self.connection, queue.visitor_topic(self.contact_id))
+        await self.rt.hub.follow(self.connection, queue.site_visitors_topic(self.site.id))
         mine = await conversations.find(self.rt.store, contact_id=self.contact_id)
         for conversation in mine:  # the contact's own: a first message needs no read
             self.remember(conversation.id)
@@ -311,7 +297,7 @@ class VisitorSession(Session):
         conversation, first, created = await conversations.start(
             self.rt.store, self.site.id, self.contact_id, request["client_id"], request["text"]
         )
-        await self.rt.hub.follow(self.connection, routing.conversation_topic(conversation.id))
+        await self.rt.hub.follow(self.connection, queue.conversation_topic(conversation.id))
         self.remember(conversation.id)
         self.connection.send_event(events.ack(first, duplicate=not created))
         if not created:
@@ -347,7 +333,7 @@ class VisitorSession(Session):
     async def on_search(self, request: protocol.Search) -> None:
         await self._suggest(None, request["text"], request.get("locale"))
         # What they looked for before asking, for the agent's sidebar.
-        await visitor_facts.record_search(self.rt.store, self.contact_id, request["text"])
+        await customers.record_search(self.rt.store, self.contact_id, request["text"])
 
     async def on_resolve(self, request: protocol.Resolve) -> None:
         conversation = await self.conversation(request["conversation"])
@@ -355,7 +341,7 @@ class VisitorSession(Session):
             conversation, conversations.resolve(self.rt.store, conversation.id),
             "only a conversation no agent has taken yet can be closed as answered by an article",
         )
-        await routing.tell_queue(self.rt, conversation.site_id)
+        await queue.tell_queue(self.rt, conversation.site_id)
 
     async def on_article(self, request: protocol.Article) -> None:
         conversation_id = request.get("conversation")
@@ -370,7 +356,7 @@ class VisitorSession(Session):
         rated = await conversations.rate(
             self.rt.store, conversation.id, request["score"], request.get("comment")
         )
-        await routing.announce(self.rt, rated)
+        await queue.announce(self.rt, rated)
 
     async def on_escalate(self, request: protocol.Escalate) -> None:
         await self._queue(await self.conversation(request["conversation"]))
@@ -399,7 +385,7 @@ class VisitorSession(Session):
 
     async def _queue(self, conversation: Conversation) -> None:
         await self.settle(conversation, conversations.queue(self.rt.store, conversation.id))
-        await routing.assign_waiting(self.rt, conversation.site_id)
+        await queue.assign_waiting(self.rt, conversation.site_id)
 
 
 class AgentSession(Session):
@@ -440,7 +426,7 @@ class AgentSession(Session):
     async def welcome(self) -> None:
         await self.rt.hub.follow(self.connection, hub.agent_topic(self.agent.id))
         for site_id in self.site_ids:
-            await self.rt.hub.follow(self.connection, routing.site_topic(site_id))
+            await self.rt.hub.follow(self.connection, queue.site_topic(site_id))
         await agents.connect(self.rt.store, self.agent.id, self.socket_id, self.rt.process_id)
         open_ones = await conversations.find(self.rt.store, site_ids=self.site_ids)
         self.connection.send_event(
@@ -469,15 +455,15 @@ class AgentSession(Session):
     async def announce_presence(self, status: str, route: bool = True) -> None:
         for site_id in self.site_ids:
             await self.rt.hub.publish(
-                routing.site_topic(site_id), events.presence(self.agent.id, self.agent.name, status)
+                queue.site_topic(site_id), events.presence(self.agent.id, self.agent.name, status)
             )
             # Visitors see whether anyone can answer now, to wait or to leave an address.
             await self.rt.hub.publish(
-                routing.site_visitors_topic(site_id),
+                queue.site_visitors_topic(site_id),
                 {"type": "availability", **await visitor_status.availability_of(self.rt.store, site_id)},
             )
             if route and status == "online":
-                await routing.assign_waiting(self.rt, site_id)
+                await queue.assign_waiting(self.rt, site_id)
 
     async def on_presence(self, request: protocol.Presence) -> None:
         await agents.set_availability(self.rt.store, self.agent.id, request["status"])
@@ -491,7 +477,7 @@ class AgentSession(Session):
             conversations.assign(self.rt.store, conversation.id, self.agent.id),
             "the conversation is not in the queue (someone may have taken it)",
         )
-        await self.rt.hub.follow(self.connection, routing.conversation_topic(conversation.id))
+        await self.rt.hub.follow(self.connection, queue.conversation_topic(conversation.id))
 
     async def on_transfer(self, request: protocol.Transfer) -> None:
         conversation = await self.conversation(request["conversation"])
@@ -506,7 +492,7 @@ class AgentSession(Session):
             conversations.transfer(self.rt.store, conversation.id, holder or "", target.id),
             "only the agent holding an assigned conversation can transfer it",
         )
-        await routing.assign_waiting(self.rt, conversation.site_id)
+        await queue.assign_waiting(self.rt, conversation.site_id)
 
     async def on_convert(self, request: protocol.Convert) -> None:
         conversation = await self.conversation(request["conversation"])
@@ -518,13 +504,13 @@ class AgentSession(Session):
     async def on_sync(self, request: protocol.Sync) -> None:
         # Agents also get the chat's private notes, on a topic visitor sockets never follow.
         conversation = await self.conversation(request["conversation"])
-        await chat_notes.follow(self.rt, self.connection, conversation.id)
+        await notes.follow(self.rt, self.connection, conversation.id)
         await super().on_sync(request)
 
     async def on_note(self, request: protocol.Note) -> None:
         """A private note: any agent of the site, in any chat of it, open or closed."""
         conversation = await self.conversation(request["conversation"], request["client_id"])
-        await chat_notes.write(
+        await notes.write(
             self.rt, self.connection, conversation.id, self.agent.id, request["client_id"],
             request["text"],
         )
@@ -547,13 +533,13 @@ async def visitor_endpoint(websocket: WebSocket) -> None:
     if (
         identity is None
         or identity.site_id != site.id
-        or not await contacts.belongs(rt.store, identity.contact_id, site.id)
+        or not await customers.belongs(rt.store, identity.contact_id, site.id)
     ):
         await _refuse(websocket, "unauthorized", "the visitor token is wrong or expired")
         return
     connection = Connection(websocket)
     session = VisitorSession(rt, websocket, connection, site, identity.contact_id)
-    session.display_name = await contacts.name(rt.store, identity.contact_id)
+    session.display_name = await customers.name(rt.store, identity.contact_id)
     await _serve(rt, session)
 
 

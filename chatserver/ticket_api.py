@@ -13,13 +13,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from chatserver import agents, auth, conversations, handover, protocol, sites, tickets
+from chatserver import agents, auth, customers, protocol, sites
 from chatserver.agents import Agent
 from chatserver.api import ApiError, json_body
-from chatserver.conversations import Status as ChatStatus
+from chatserver.chat import conversations
 from chatserver.mail import inbound
 from chatserver.runtime import Runtime
-from chatserver.tickets import IllegalTransition, Status, Ticket, TicketError
+from chatserver.tickets import handover, records
+from chatserver.tickets.records import IllegalTransition, Status, Ticket, TicketError
 
 MAX_LIST = 200
 # What an agent may set by hand; new is where a ticket starts, never where it is put back.
@@ -42,7 +43,7 @@ async def _agent(request: Request) -> tuple[Runtime, Agent, list[str]]:
 
 async def _ticket(rt: Runtime, ticket_id: str, site_ids: list[str]) -> Ticket:
     async with rt.store.read() as conn:
-        ticket = await tickets.get(conn, ticket_id)
+        ticket = await records.get(conn, ticket_id)
     if ticket is None or ticket.site_id not in site_ids:
         raise ApiError(404, "not_found", "no such ticket")
     return ticket
@@ -95,7 +96,7 @@ async def list_tickets(request: Request) -> Response:
         limit = min(int(query.get("limit", "100")), MAX_LIST)
     except ValueError:
         raise ApiError(400, "invalid_message", "'limit' must be a number") from None
-    found = await tickets.find(
+    found = await records.find(
         rt.store, site_ids, statuses=statuses, assignee=agent.id if assignee == "me" else assignee,
         priority=query.get("priority"), tag=query.get("tag"), contact_id=query.get("contact"),
         limit=max(limit, 1),
@@ -114,32 +115,15 @@ async def _detail(rt: Runtime, ticket: Ticket, site_ids: list[str]) -> dict[str,
             {"id": e.id, "kind": e.kind, "author": {"id": e.author_id, "name": e.author_name},
              "text": e.body, "message_id": e.message_id, "attachments": list(e.attachments),
              "created_at": e.created_at}
-            for e in await tickets.entries(rt.store, ticket.id)
+            for e in await records.entries(rt.store, ticket.id)
         ],
         "transcript": [
             {"seq": m.seq, "author": {"kind": m.author_kind, "id": m.author_id, "name": m.author_name},
              "text": m.body, "created_at": m.created_at}
             for m in chat
         ],
-        "history": await _history(rt, ticket.contact_id, site_ids),
+        "history": await customers.history(rt.store, ticket.contact_id, site_ids),
     }
-
-
-async def _history(rt: Runtime, contact_id: str, site_ids: list[str]) -> list[dict[str, Any]]:
-    """Return a customer's chats and tickets together, newest first: one history."""
-    chats = await conversations.find(
-        rt.store, site_ids=site_ids, contact_id=contact_id, statuses=tuple(ChatStatus)
-    )
-    mail = await tickets.find(rt.store, site_ids, contact_id=contact_id)
-    items = [
-        {"channel": "chat", "id": c.id, "status": c.status.value, "created_at": c.created_at}
-        for c in chats
-    ] + [
-        {"channel": "email", "id": t.id, "status": t.status.value, "subject": t.subject,
-         "conversation": t.conversation_id, "created_at": t.created_at}
-        for t in mail
-    ]
-    return sorted(items, key=lambda item: -int(item["created_at"]))
 
 
 async def read_ticket(request: Request) -> Response:
@@ -155,8 +139,8 @@ async def change_ticket(request: Request) -> Response:
     body = await json_body(request)
     status = _status(body["status"]) if "status" in body else None
     priority = body.get("priority")
-    if priority is not None and priority not in tickets.PRIORITIES:
-        raise ApiError(400, "invalid_message", f"'priority' must be one of {', '.join(tickets.PRIORITIES)}")
+    if priority is not None and priority not in records.PRIORITIES:
+        raise ApiError(400, "invalid_message", f"'priority' must be one of {', '.join(records.PRIORITIES)}")
     assignee: tuple[str | None] | None = None
     if "assignee" in body:
         target = await agents.by_id(rt.store, body["assignee"]) if isinstance(body["assignee"], str) else None
@@ -166,11 +150,11 @@ async def change_ticket(request: Request) -> Response:
             raise ApiError(404, "not_found", "no such agent for this site")
         assignee = (target.id if target else None,)
     try:
-        tags = tickets.check_tags(body["tags"]) if "tags" in body else None
+        tags = records.check_tags(body["tags"]) if "tags" in body else None
     except ValueError as bad:
         raise ApiError(400, "invalid_message", str(bad)) from None
     try:
-        changed = await tickets.change(
+        changed = await records.change(
             rt.store, ticket.id, status=status, priority=priority, assignee=assignee, tags=tags
         )
     except (TicketError, IllegalTransition) as refused:
@@ -189,7 +173,7 @@ async def post_reply(request: Request) -> Response:
     site = await sites.by_id(rt.store, ticket.site_id)
     assert site is not None
     try:
-        changed, entry, created = await tickets.reply(
+        changed, entry, created = await records.reply(
             rt.store, handover.mail_of(rt).mailing(site), ticket.id, agent.id, agent.name, text,
             client_id=client_id, status=status,
         )
@@ -208,7 +192,7 @@ async def post_note(request: Request) -> Response:
     rt, agent, site_ids = await _agent(request)
     ticket = await _ticket(rt, request.path_params["id"], site_ids)
     body = await json_body(request)
-    changed, entry, created = await tickets.note(
+    changed, entry, created = await records.note(
         rt.store, ticket.id, agent.id, agent.name, _text(body), _client_id(body)
     )
     await handover.announce(rt, changed)
@@ -222,7 +206,7 @@ async def post_note(request: Request) -> Response:
 async def download(request: Request) -> Response:
     """GET /api/v1/attachments/{id}: always a download, never rendered in the console's origin."""
     rt, _, site_ids = await _agent(request)
-    found = await tickets.attachment(rt.store, request.path_params["id"])
+    found = await records.attachment(rt.store, request.path_params["id"])
     if found is None:
         raise ApiError(404, "not_found", "no such attachment")
     await _ticket(rt, found[0], site_ids)
@@ -237,7 +221,7 @@ async def download(request: Request) -> Response:
 async def contact_history(request: Request) -> Response:
     """GET /api/v1/contacts/{id}/history: chats and tickets of one customer, newest first."""
     rt, _, site_ids = await _agent(request)
-    history = await _history(rt, request.path_params["id"], site_ids)
+    history = await customers.history(rt.store, request.path_params["id"], site_ids)
     return JSONResponse({"history": history})
 
 

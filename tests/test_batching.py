@@ -9,9 +9,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from chatserver import agents, contacts, conversations, sites
-from chatserver.batching import MessageWriter, NotHolder
-from chatserver.conversations import ConversationClosed
+from chatserver import agents, customers, sites
+from chatserver.chat import conversations
+from chatserver.chat.conversations import ConversationClosed
+from chatserver.chat.messages import MessageWriter, NotHolder
 from chatserver.store import Store
 
 
@@ -25,7 +26,7 @@ async def store(store_url: str) -> AsyncIterator[Store]:
 
 async def _chat(store: Store) -> tuple[str, str, str]:
     site = await sites.create(store, "Shop", [])
-    contact = await contacts.create(store, site.id)
+    contact = await customers.create(store, site.id)
     chat, _, _ = await conversations.start(store, site.id, contact, "s", "hello")
     return site.id, chat.id, contact
 
@@ -56,7 +57,7 @@ async def test_concurrent_appends_are_numbered_once_each_with_duplicates_in_one_
 
 async def test_one_refusal_does_not_fail_the_rest_of_the_batch(store: Store) -> None:
     site, open_chat, contact = await _chat(store)
-    other = await contacts.create(store, site)
+    other = await customers.create(store, site)
     closed_chat, _, _ = await conversations.start(store, site, other, "s", "bye")
     await conversations.close(store, closed_chat.id)
     agent = await agents.create(store, "ann@example.com", "Ann", "a-password-123", site_ids=[site])

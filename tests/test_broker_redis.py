@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from chatserver import broker
-from chatserver.broker.redis import RedisBroker
+from chatserver.server import broker
+from chatserver.server.broker.redis import RedisBroker
 from chatserver.store import now_ms
 from conftest import free_port
 from services import Redis

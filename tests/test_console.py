@@ -337,7 +337,7 @@ async def test_the_customer_sidebar_is_scoped_to_the_agents_sites(
     theirs = next(r.contact_id for r in rows if r.site_id == other.id)
     profile = await browser_like.get(f"/console/api/contacts/{mine}")
     assert profile.status_code == 200
-    assert [c["first_text"] for c in profile.json()["conversations"]] == ["Where is my parcel?"]
+    assert [c["summary"] for c in profile.json()["conversations"]] == ["Where is my parcel?"]
     assert (await browser_like.get(f"/console/api/contacts/{theirs}")).status_code == 404
     assert (await browser_like.get(f"/console/api/agents?site={other.id}")).status_code == 404
     assert (await browser_like.get(f"/console/api/canned?site={other.id}")).status_code == 404

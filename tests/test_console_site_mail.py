@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from browser import expect
 
-from chatserver import visitor_facts
+from chatserver import customers
 from chatserver.store import Store
 from conftest import PASSWORD, Server, agent, visitor
 
@@ -26,12 +26,12 @@ async def sign_in(page: Any, server: Server, email: str, target: str) -> None:
 
 
 def test_time_zones_are_checked_and_shown() -> None:
-    assert visitor_facts.known_timezone("Europe/Amsterdam") == "Europe/Amsterdam"
+    assert customers.known_timezone("Europe/Amsterdam") == "Europe/Amsterdam"
     for bad in ("Mars/Olympus", "../../etc/passwd", "", 3, None, "x" * 65):
-        assert visitor_facts.known_timezone(bad) is None
+        assert customers.known_timezone(bad) is None
     # 2024-01-15 12:00 UTC is 13:00 in Amsterdam (winter time).
-    assert visitor_facts.local_time("Europe/Amsterdam", 1705320000000) == "13:00 (Europe/Amsterdam)"
-    assert visitor_facts.local_time(None, 1705320000000) is None
+    assert customers.local_time("Europe/Amsterdam", 1705320000000) == "13:00 (Europe/Amsterdam)"
+    assert customers.local_time(None, 1705320000000) is None
 
 
 async def test_keystrokes_of_one_question_are_one_search(store_url: str) -> None:
@@ -43,8 +43,8 @@ async def test_keystrokes_of_one_question_are_one_search(store_url: str) -> None
         site = await sites.create(store, "Shop", [])
         contact = await contacts.create(store, site.id)
         for typed in ("wher", "where is", "where is my parcel", "refund"):
-            await visitor_facts.record_search(store, contact, typed)
-        assert [s["query"] for s in await visitor_facts.searches(store, contact)] == [
+            await customers.record_search(store, contact, typed)
+        assert [s["query"] for s in await customers.searches(store, contact)] == [
             "refund", "where is my parcel"
         ]
     finally:

@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from chatserver import agents, contacts, conversations, sites
-from chatserver.conversations import TRANSITIONS, IllegalTransition, Status, sources
+from chatserver import agents, customers, sites
+from chatserver.chat import conversations
+from chatserver.chat.conversations import TRANSITIONS, IllegalTransition, Status, sources
 from chatserver.store import Store
 
 
@@ -23,7 +24,7 @@ async def store(store_url: str) -> AsyncIterator[Store]:
 
 async def _conversation(store: Store) -> conversations.Conversation:
     site = await sites.create(store, "Shop", [])
-    contact = await contacts.create(store, site.id)
+    contact = await customers.create(store, site.id)
     conversation, _, _ = await conversations.start(store, site.id, contact, "c1", "hello")
     return conversation
 
@@ -91,7 +92,7 @@ async def test_resends_are_stored_once_even_when_concurrent(store: Store) -> Non
 
 async def test_a_resent_start_opens_no_second_conversation(store: Store) -> None:
     site = await sites.create(store, "Shop", [])
-    contact = await contacts.create(store, site.id)
+    contact = await customers.create(store, site.id)
     first = await conversations.start(store, site.id, contact, "s1", "hi")
     again = await conversations.start(store, site.id, contact, "s1", "hi")
     assert first[0].id == again[0].id and (first[2], again[2]) == (True, False)

@@ -8,8 +8,8 @@ import contextlib
 from websockets.exceptions import ConnectionClosed
 
 from chatserver import protocol
-from chatserver.broker.memory import MemoryBroker
-from chatserver.hub import Connection, Hub
+from chatserver.server.broker.memory import MemoryBroker
+from chatserver.server.hub import Connection, Hub
 from conftest import Chat, Server, agent, visitor
 
 

@@ -1,6 +1,6 @@
 """Who gets the next chat."""
 
-from chatserver.pairing import Candidate, pick
+from chatserver.chat.pairing import Candidate, pick
 
 
 def test_fewest_open_chats_wins() -> None:

@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from chatserver import agents, articles, bootstrap, contacts, conversations, sites
+from chatserver import agents, articles, bootstrap, customers, sites
 from chatserver.articles import Article
-from chatserver.conversations import IllegalTransition
+from chatserver.chat import conversations
+from chatserver.chat.conversations import IllegalTransition
 from chatserver.store import Store
 from conftest import Chat, Client, Server, agent, visitor
 from services import Postgres, Redis
@@ -204,7 +205,7 @@ async def test_cap_holds_under_read_committed_when_two_processes_assign_at_once(
                                       max_chats=1, site_ids=[site.id])
             chats = []
             for n in range(2):
-                contact = await contacts.create(pg_store, site.id)
+                contact = await customers.create(pg_store, site.id)
                 chat, _, _ = await conversations.start(pg_store, site.id, contact, f"c{n}", "hi")
                 await conversations.queue(pg_store, chat.id)
                 chats.append(chat.id)
@@ -223,7 +224,7 @@ async def test_json_and_returning_work_on_postgresql(pg_store: Store) -> None:
     site = await sites.create(pg_store, "Shop", ["https://shop.example", "http://localhost:3000"])
     found = await sites.by_key(pg_store, site.public_key)
     assert found is not None and found.allowed_origins == site.allowed_origins
-    contact = await contacts.create(pg_store, site.id)
+    contact = await customers.create(pg_store, site.id)
     chat, first, created = await conversations.start(pg_store, site.id, contact, "c1", "one")
     second, stored = await conversations.append(pg_store, chat.id, "visitor", contact, "c2", "two")
     again, duplicate = await conversations.append(pg_store, chat.id, "visitor", contact, "c2", "two")

@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import func, select, update
 
-from chatserver import agents, contacts, conversations, sites
+from chatserver import agents, customers, sites
+from chatserver.chat import conversations
 from chatserver.reports import sla_watch
 from chatserver.store import Store, now_ms
 from chatserver.store.schema import conversations as conversations_table
@@ -25,7 +26,7 @@ async def store(store_url: str) -> AsyncIterator[Store]:
 
 async def _answered_chat(store: Store, site: sites.Site, agent_id: str, wait_s: int) -> str:
     """A chat queued 300 s ago and first answered wait_s seconds later."""
-    contact = await contacts.create(store, site.id)
+    contact = await customers.create(store, site.id)
     chat, _, _ = await conversations.start(store, site.id, contact, f"c{wait_s}", "hello?")
     await conversations.queue(store, chat.id)
     await conversations.assign(store, chat.id, agent_id)

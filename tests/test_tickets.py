@@ -7,50 +7,50 @@ import asyncio
 import pytest
 from mail_fixtures import MAIL_DOMAIN, MailServer, Sink
 
-from chatserver import tickets
-from chatserver.tickets import Source, Status
+from chatserver.tickets import records
+from chatserver.tickets.records import Source, Status
 from conftest import Chat, Client, agent, login, visitor
 
 # Rules -------------------------------------------------------------------------------------
 
 
 def test_status_machine_allows_only_listed_moves() -> None:
-    assert Status.OPEN in tickets.TRANSITIONS[Status.SOLVED]  # a customer's reply reopens
-    assert tickets.TRANSITIONS[Status.CLOSED] == frozenset()
-    assert Status.NEW not in tickets.sources(Status.NEW)  # nothing goes back to new
-    assert tickets.sources(Status.SOLVED) == {Status.NEW, Status.OPEN, Status.PENDING}
+    assert Status.OPEN in records.TRANSITIONS[Status.SOLVED]  # a customer's reply reopens
+    assert records.TRANSITIONS[Status.CLOSED] == frozenset()
+    assert Status.NEW not in records.sources(Status.NEW)  # nothing goes back to new
+    assert records.sources(Status.SOLVED) == {Status.NEW, Status.OPEN, Status.PENDING}
 
 
 def test_when_a_chat_becomes_a_ticket() -> None:
-    assert tickets.source_for_leave_email(None, agents_online=False) is Source.OFFLINE_FORM
-    assert tickets.source_for_leave_email("queued", agents_online=False) is Source.OFFLINE_FORM
-    assert tickets.source_for_leave_email("queued", agents_online=True) is Source.WAITED
-    assert tickets.chat_closes_on_leave_email("queued")
-    assert not tickets.chat_closes_on_leave_email("assigned")  # the agent is still there
+    assert records.source_for_leave_email(None, agents_online=False) is Source.OFFLINE_FORM
+    assert records.source_for_leave_email("queued", agents_online=False) is Source.OFFLINE_FORM
+    assert records.source_for_leave_email("queued", agents_online=True) is Source.WAITED
+    assert records.chat_closes_on_leave_email("queued")
+    assert not records.chat_closes_on_leave_email("assigned")  # the agent is still there
     due = {"now": 10_000, "grace_ms": 5_000, "chat_status": "queued", "last_author": "visitor",
            "last_at": 5_000, "email": "ann@example.com", "has_ticket": False}
-    assert tickets.left_unanswered(**due)  # type: ignore[arg-type]
+    assert records.left_unanswered(**due)  # type: ignore[arg-type]
     for change in ({"last_at": 5_001}, {"last_author": "agent"}, {"email": None},
                    {"has_ticket": True}, {"chat_status": "closed"}):
-        assert not tickets.left_unanswered(**{**due, **change})  # type: ignore[arg-type]
+        assert not records.left_unanswered(**{**due, **change})  # type: ignore[arg-type]
 
 
 def test_replies_move_the_status() -> None:
-    assert tickets.after_customer_reply(Status.SOLVED) is Status.OPEN
-    assert tickets.after_customer_reply(Status.PENDING) is Status.OPEN
-    assert tickets.after_customer_reply(Status.NEW) is Status.NEW
-    assert tickets.after_customer_reply(Status.CLOSED) is None  # a follow-up ticket instead
-    assert tickets.after_agent_reply(Status.NEW, None) is Status.OPEN
-    assert tickets.after_agent_reply(Status.OPEN, Status.PENDING) is Status.PENDING
+    assert records.after_customer_reply(Status.SOLVED) is Status.OPEN
+    assert records.after_customer_reply(Status.PENDING) is Status.OPEN
+    assert records.after_customer_reply(Status.NEW) is Status.NEW
+    assert records.after_customer_reply(Status.CLOSED) is None  # a follow-up ticket instead
+    assert records.after_agent_reply(Status.NEW, None) is Status.OPEN
+    assert records.after_agent_reply(Status.OPEN, Status.PENDING) is Status.PENDING
 
 
 def test_subject_and_tags() -> None:
-    assert tickets.subject_from("\n  Where is my order?\nIt was due Monday") == "Where is my order?"
-    assert tickets.subject_from("x" * 300).endswith("...") and len(tickets.subject_from("x" * 300)) == 80
-    assert "\r" not in tickets.subject_from("Hi\rBcc: evil@example.com")
-    assert tickets.check_tags(["VIP", "vip", "refund-2"]) == ["vip", "refund-2"]
+    assert records.subject_from("\n  Where is my order?\nIt was due Monday") == "Where is my order?"
+    assert records.subject_from("x" * 300).endswith("...") and len(records.subject_from("x" * 300)) == 80
+    assert "\r" not in records.subject_from("Hi\rBcc: evil@example.com")
+    assert records.check_tags(["VIP", "vip", "refund-2"]) == ["vip", "refund-2"]
     with pytest.raises(ValueError):
-        tickets.check_tags(["two words"])
+        records.check_tags(["two words"])
 
 
 # Through the real server ---------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mail_fixtures import MAIL_DOMAIN, MailServer, Sink
 
-from chatserver import transcripts
+from chatserver.chat import transcripts
 from conftest import Chat, Client, agent, visitor
 
 

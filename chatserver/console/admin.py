@@ -13,7 +13,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from chatserver import agents, auth, routing, site_settings, sites
+from chatserver import agents, auth, site_settings, sites
+from chatserver.chat import queue
 from chatserver.console import canned, pages
 from chatserver.console.pages import FormRefused, Viewer
 from chatserver.runtime import Runtime
@@ -251,7 +252,7 @@ async def agent_change(request: Request, who: Viewer) -> Response:
                 raise ValueError("you cannot disable yourself")
             await agents.change(rt.store, target.id, disabled=True)
             await revoke(rt, target.id)
-            await routing.release(rt, target.id)
+            await queue.release(rt, target.id)
             notice = ("agent_disabled", {"name": target.name})
         elif action == "enable":
             await agents.change(rt.store, target.id, disabled=False)

@@ -7,20 +7,10 @@ from typing import Any
 
 from sqlalchemy import and_, select
 
-from chatserver import visitor_facts
+from chatserver import customers
 from chatserver.store import Store, now_ms
-from chatserver.store.schema import (
-    article_views,
-    articles,
-    contacts,
-    conversations,
-    messages,
-    ratings,
-    tickets,
-)
+from chatserver.store.schema import article_views, articles, contacts
 
-# Enough history to recognise a regular without turning the sidebar into a report.
-HISTORY_LIMIT = 20
 ARTICLES_LIMIT = 10
 
 _BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"),
@@ -51,37 +41,6 @@ async def profile(store: Store, contact_id: str, site_ids: list[str]) -> dict[st
         ).first()
         if contact is None:
             return None
-        first_text = (
-            select(messages.c.body)
-            .where(messages.c.conversation_id == conversations.c.id, messages.c.seq == 1)
-            .scalar_subquery()
-        )
-        chats = await conn.execute(
-            select(
-                conversations.c.id, conversations.c.status, conversations.c.created_at,
-                first_text.label("first_text"), ratings.c.score.label("rating"),
-            )
-            .select_from(conversations.outerjoin(ratings, ratings.c.conversation_id == conversations.c.id))
-            .where(conversations.c.contact_id == contact_id)
-            .order_by(conversations.c.created_at.desc())
-            .limit(HISTORY_LIMIT)
-        )
-        history = [
-            {"id": r.id, "channel": "chat", "status": r.status, "created_at": r.created_at,
-             "first_text": r.first_text, "rating": r.rating}
-            for r in chats
-        ]
-        mails = await conn.execute(
-            select(tickets.c.id, tickets.c.status, tickets.c.created_at, tickets.c.subject)
-            .where(tickets.c.contact_id == contact_id)
-            .order_by(tickets.c.created_at.desc())
-            .limit(HISTORY_LIMIT)
-        )
-        history += [
-            {"id": r.id, "channel": "email", "status": r.status, "created_at": r.created_at,
-             "first_text": r.subject, "rating": None}
-            for r in mails
-        ]
         read = await conn.execute(
             select(articles.c.title, article_views.c.slug, article_views.c.created_at)
             .select_from(
@@ -96,7 +55,6 @@ async def profile(store: Store, contact_id: str, site_ids: list[str]) -> dict[st
             .limit(ARTICLES_LIMIT)
         )
         viewed = [{"title": r.title or r.slug, "viewed_at": r.created_at} for r in read]
-    history.sort(key=lambda h: h["created_at"], reverse=True)
     facts = [
         ("email", contact.email),
         ("verified", "yes" if contact.external_id else "no"),
@@ -104,13 +62,13 @@ async def profile(store: Store, contact_id: str, site_ids: list[str]) -> dict[st
         ("referrer", contact.referrer),
         ("device", device(contact.user_agent)),
         ("language", contact.locale),
-        ("local_time", visitor_facts.local_time(contact.timezone, now_ms())),
+        ("local_time", customers.local_time(contact.timezone, now_ms())),
     ]
     return {
         "id": contact.id,
         "name": contact.name,
         "facts": [{"key": key, "value": value} for key, value in facts if value],
-        "conversations": history[:HISTORY_LIMIT],
+        "conversations": await customers.history(store, contact_id, site_ids),
         "articles": viewed,
-        "searches": await visitor_facts.searches(store, contact_id),
+        "searches": await customers.searches(store, contact_id),
     }

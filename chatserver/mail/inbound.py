@@ -23,13 +23,14 @@ from sqlalchemy import delete, insert, select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from chatserver import agents, protocol, sites, tickets
+from chatserver import agents, protocol, sites
 from chatserver.mail.addresses import AddressError, check_address, check_name, header_text, message_ids
 from chatserver.mail.quoting import html_to_text, visible_reply
 from chatserver.store import new_id, now_ms
 from chatserver.store.schema import outbox, quarantine
 from chatserver.store.schema import tickets as tickets_table
-from chatserver.tickets import Ticket, Upload
+from chatserver.tickets import records
+from chatserver.tickets.records import Ticket, Upload
 
 if TYPE_CHECKING:
     from chatserver.runtime import Runtime
@@ -138,7 +139,7 @@ async def _quarantine(
 
 async def receive(rt: Runtime, raw: bytes, envelope_to: list[str]) -> Verdict:
     """Thread one inbound mail into its ticket, or quarantine it; never lose it."""
-    from chatserver import handover
+    from chatserver.tickets import handover
 
     message = _parse(raw)
     subject = header_text(str(message.get("Subject", "")), 500)
@@ -172,7 +173,7 @@ async def receive(rt: Runtime, raw: bytes, envelope_to: list[str]) -> Verdict:
     if ticket_id is None:
         return await hold("no_ticket")
     async with rt.store.read() as conn:
-        ticket = await tickets.get(conn, ticket_id)
+        ticket = await records.get(conn, ticket_id)
     site = await sites.by_id(rt.store, ticket.site_id) if ticket else None
     if ticket is None or site is None:
         return await hold("no_ticket")
@@ -185,7 +186,7 @@ async def receive(rt: Runtime, raw: bytes, envelope_to: list[str]) -> Verdict:
     mailing = mail.mailing(site)
 
     if ticket.contact_email and sender == ticket.contact_email.lower():
-        written, entry = await tickets.customer_wrote(rt.store, mailing, ticket, text, message_id,
+        written, entry = await records.customer_wrote(rt.store, mailing, ticket, text, message_id,
                                                       uploads)
         if entry is None:
             return Verdict("duplicate", written.id)
@@ -195,7 +196,7 @@ async def receive(rt: Runtime, raw: bytes, envelope_to: list[str]) -> Verdict:
         return Verdict("appended", written.id)
     agent = await _agent_of_site(rt, sender, site.id)
     if agent is not None:
-        written, _, created = await tickets.reply(
+        written, _, created = await records.reply(
             rt.store, mailing, ticket.id, agent.id, agent.name, text, client_id=_client_id(message_id)
         )
         await handover.announce(rt, written)
@@ -231,7 +232,7 @@ async def release(rt: Runtime, held_id: str) -> str | None:
         held = (await conn.execute(
             select(quarantine.c.ticket_id, quarantine.c.raw).where(quarantine.c.id == held_id)
         )).first()
-        ticket = await tickets.get(conn, held.ticket_id) if held and held.ticket_id else None
+        ticket = await records.get(conn, held.ticket_id) if held and held.ticket_id else None
     if held is None:
         return None
     site = await sites.by_id(rt.store, ticket.site_id) if ticket else None
@@ -277,16 +278,16 @@ async def _new_sender(
     rt: Runtime, site: sites.Site, ticket: Ticket, sender: str, name: str, text: str,
     message_id: str | None, subject: str, uploads: list[Upload],
 ) -> Verdict:
-    from chatserver import handover
+    from chatserver.tickets import handover
 
     try:
         clean_name: str | None = check_name(name) if name else None
     except AddressError:
         clean_name = None
-    contact_id = await tickets.contact_by_email(rt.store, site.id, sender)
-    opened, _ = await tickets.open_ticket(
+    contact_id = await records.contact_by_email(rt.store, site.id, sender)
+    opened, _ = await records.open_ticket(
         rt.store, handover.mail_of(rt).mailing(site), contact_id=contact_id,
-        source=tickets.Source.EMAIL, subject=subject or ticket.subject, text=text or "(no text)",
+        source=records.Source.EMAIL, subject=subject or ticket.subject, text=text or "(no text)",
         name=clean_name, thread_root=message_id, client_id=_client_id(message_id), uploads=uploads,
     )
     await handover.announce(rt, opened)

@@ -12,7 +12,7 @@ from chatserver.mail.compose import Composer
 from chatserver.mail.outbox import Worker, transport_for
 from chatserver.mail.settings import MailSettings
 from chatserver.sites import Site
-from chatserver.tickets import Mailing
+from chatserver.tickets.records import Mailing
 
 if TYPE_CHECKING:
     from chatserver.runtime import Runtime
@@ -48,8 +48,8 @@ class MailService:
 
 async def start(rt: Runtime, secret: str) -> MailService:
     """Start the outbox worker, the unanswered-chat timer and, if asked, the SMTP listener."""
-    from chatserver import handover
     from chatserver.mail.inbound import listen
+    from chatserver.tickets import handover
 
     settings = rt.settings.mail
     worker = Worker(rt.store, settings, transport_for(settings, rt.settings.data_dir))

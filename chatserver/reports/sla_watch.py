@@ -17,7 +17,8 @@ from typing import Any
 from sqlalchemy import exists, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from chatserver import routing, sites
+from chatserver import sites
+from chatserver.chat import queue
 from chatserver.reports import business_hours, sla
 from chatserver.runtime import Runtime
 from chatserver.store import Store, new_id, now_ms
@@ -135,7 +136,7 @@ async def check(rt: Runtime) -> None:
         for clock, agent_id in running:
             if clock.state(now) == "breached" and (clock.kind, clock.subject_id, clock.metric) not in seen:
                 await record(rt.store, site.id, clock, agent_id, now)
-        await rt.hub.publish(routing.site_topic(site.id), event(site.id, running, now))
+        await rt.hub.publish(queue.site_topic(site.id), event(site.id, running, now))
 
 
 async def run(rt: Runtime) -> None:

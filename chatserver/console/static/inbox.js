@@ -599,7 +599,7 @@
         var li = el('li', 'past');
         var line = el('span', 'past-top');
         line.append(el('span', 'past-channel', t('channel_' + h.channel)), el('span', 'past-when', ago(h.created_at)));
-        li.append(line, el('span', 'past-text', h.first_text || '…'));
+        li.append(line, el('span', 'past-text', h.summary || '…'));
         if (h.rating) li.append(el('span', 'pill pill-' + h.rating, t('rating_' + h.rating)));
         history.append(li);
       });

@@ -177,7 +177,7 @@
       var li = el('li', 'past');
       var top = el('span', 'past-top');
       top.append(el('span', 'past-channel', t('channel_' + h.channel)), el('span', 'past-when', when(h.created_at)));
-      li.append(top, el('span', 'past-text', h.subject || t(h.channel === 'chat' ? 'status_' + h.status : 'ticket_status_' + h.status)));
+      li.append(top, el('span', 'past-text', h.summary || t(h.channel === 'chat' ? 'status_' + h.status : 'ticket_status_' + h.status)));
       ol.append(li);
     });
   }

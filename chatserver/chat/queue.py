@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from chatserver import agents, conversations, events, pairing
-from chatserver.conversations import Conversation, IllegalTransition, Status
+from chatserver import agents, events
+from chatserver.chat import conversations, pairing
+from chatserver.chat.conversations import Conversation, IllegalTransition, Status
 from chatserver.runtime import Runtime
 
-log = logging.getLogger("chatserver.routing")
+log = logging.getLogger("chatserver.chat.queue")
 
 # Conversations looked at per routing pass; the rest wait for the next trigger (a chat
 # queued, an agent coming online or freeing a slot), which comes within seconds.

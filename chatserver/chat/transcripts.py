@@ -16,15 +16,15 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from chatserver import conversations
-from chatserver.conversations import Conversation
-from chatserver.handover import TRANSCRIPT_LIMIT, mail_of, transcript
+from chatserver.chat import conversations
+from chatserver.chat.conversations import Conversation
 from chatserver.mail import outbox as outbox_module
 from chatserver.mail.compose import LOCALES, Party
 from chatserver.runtime import Runtime
 from chatserver.sites import Site
 from chatserver.store import now_ms
 from chatserver.store.schema import outbox
+from chatserver.tickets.handover import TRANSCRIPT_LIMIT, mail_of, transcript
 
 log = logging.getLogger("chatserver.mail")
 

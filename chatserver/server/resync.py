@@ -17,11 +17,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from chatserver import agents, conversations, events, protocol
+from chatserver import agents, events, protocol
+from chatserver.chat import conversations
 from chatserver.runtime import Runtime
 from chatserver.store.schema import conversations as conversations_table
 
-log = logging.getLogger("chatserver.resync")
+log = logging.getLogger("chatserver.server.resync")
 
 # Processes on several machines stamp updated_at with their own clocks; look this much further
 # back so a change stamped by a machine running a little behind is not missed.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chatserver.broker import Deliver, Resume
+from chatserver.server.broker import Deliver, Resume
 
 
 class MemoryBroker:

@@ -31,12 +31,12 @@ class Broker(Protocol):
 def from_url(url: str) -> Broker:
     """Return the broker for url: memory:// (one process) or redis:// (many)."""
     if url.startswith("memory://"):
-        from chatserver.broker.memory import MemoryBroker
+        from chatserver.server.broker.memory import MemoryBroker
 
         return MemoryBroker()
     if url.startswith(("redis://", "rediss://", "unix://")):
         # Imported here: a one-machine install never loads the Redis client.
-        from chatserver.broker.redis import RedisBroker
+        from chatserver.server.broker.redis import RedisBroker
 
         return RedisBroker(url)
     raise ValueError(f"unsupported broker URL {url.split(':', 1)[0]}:// (use memory:// or redis://)")

@@ -13,17 +13,18 @@ from typing import Any
 
 from sqlalchemy import and_, select
 
-from chatserver import agents, conversations, routing, sites, visitor_status
-from chatserver import tickets as tickets_module
-from chatserver.conversations import ChatMessage, Conversation, IllegalTransition, Status
+from chatserver import agents, sites, visitor_status
+from chatserver.chat import conversations, queue
+from chatserver.chat.conversations import ChatMessage, Conversation, IllegalTransition, Status
 from chatserver.mail.service import MailService
 from chatserver.runtime import Runtime
 from chatserver.store import now_ms
 from chatserver.store.schema import contacts, messages, tickets
 from chatserver.store.schema import conversations as conversations_table
-from chatserver.tickets import Source, Ticket, TicketError, open_ticket
+from chatserver.tickets import records as tickets_module
+from chatserver.tickets.records import Source, Ticket, TicketError, open_ticket
 
-log = logging.getLogger("chatserver.tickets")
+log = logging.getLogger("chatserver.tickets.records")
 
 # A chat's whole transcript goes into the ticket's first mails; past this many messages
 # the mail says where the rest is (the console) rather than growing without bound.
@@ -78,8 +79,8 @@ def for_visitor(ticket: Ticket) -> dict[str, Any]:
 async def announce(rt: Runtime, ticket: Ticket) -> None:
     """Tell the site's agents and the visitor's tabs about a ticket, and wake the mail worker."""
     mail_of(rt).queued()
-    await rt.hub.publish(routing.site_topic(ticket.site_id), for_agents(ticket))
-    await rt.hub.publish(routing.visitor_topic(ticket.contact_id), for_visitor(ticket))
+    await rt.hub.publish(queue.site_topic(ticket.site_id), for_agents(ticket))
+    await rt.hub.publish(queue.visitor_topic(ticket.contact_id), for_visitor(ticket))
 
 
 def transcript(chat: list[ChatMessage], site_name: str) -> list[dict[str, Any]]:
@@ -116,7 +117,7 @@ async def _close_chat(rt: Runtime, conversation: Conversation, holder: str | Non
         closed = await conversations.close(rt.store, conversation.id, holder)
     except IllegalTransition:
         return  # closed meanwhile, by the visitor or another agent: nothing more to do
-    await routing.announce(rt, closed)
+    await queue.announce(rt, closed)
 
 
 async def leave_email(
@@ -162,7 +163,7 @@ async def convert(
         log.info("event=ticket_opened ticket=%s site=%s source=agent agent=%s",
                  ticket.id, ticket.site_id, agent.id)
         await _close_chat(rt, conversation)
-        await routing.assign_waiting(rt, conversation.site_id)
+        await queue.assign_waiting(rt, conversation.site_id)
     await announce(rt, ticket)
     return ticket
 

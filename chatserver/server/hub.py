@@ -19,10 +19,10 @@ from typing import Any
 from starlette.websockets import WebSocket
 
 from chatserver import protocol
-from chatserver.broker import Broker
-from chatserver.sansio import SEND_NOW, LeanSansIOProtocol
+from chatserver.server.broker import Broker
+from chatserver.server.uvicorn_protocol import SEND_NOW, LeanSansIOProtocol
 
-log = logging.getLogger("chatserver.hub")
+log = logging.getLogger("chatserver.server.hub")
 
 # Frames waiting for one client. A browser tab drains hundreds a second; a client 256 frames
 # behind is stalled, and resuming it from the store is cheaper than buffering more.

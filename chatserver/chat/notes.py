@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
-from chatserver.hub import Connection
 from chatserver.runtime import Runtime
+from chatserver.server.hub import Connection
 from chatserver.store import Store, new_id, now_ms
 from chatserver.store.schema import agents, chat_notes
 

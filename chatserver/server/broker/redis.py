@@ -20,10 +20,10 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from chatserver.broker import Deliver, Resume
+from chatserver.server.broker import Deliver, Resume
 from chatserver.store import now_ms
 
-log = logging.getLogger("chatserver.broker")
+log = logging.getLogger("chatserver.server.broker")
 
 # Every process subscribes to this channel too, so the subscription connection exists (and
 # is watched) even while no client follows anything.

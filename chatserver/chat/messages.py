@@ -21,11 +21,11 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chatserver.conversations import AuthorKind, ChatMessage, ConversationClosed, Status
+from chatserver.chat.conversations import AuthorKind, ChatMessage, ConversationClosed, Status
 from chatserver.store import Store, new_id, now_ms
 from chatserver.store.schema import conversations, messages
 
-log = logging.getLogger("chatserver.batching")
+log = logging.getLogger("chatserver.chat.messages")
 
 # Messages in one transaction at most. 256 keeps one commit within a few milliseconds
 # (the p99 budget is 5 ms) while amortising its fixed cost; more would only lengthen the

@@ -1,0 +1,219 @@
+"""Customers: one contact per person and site across channels, what we learn about them,
+and the one history of their chats and tickets that every view shows."""
+
+from __future__ import annotations
+
+import zoneinfo
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from chatserver.store import Store, new_id, now_ms
+from chatserver.store.schema import contacts, conversations, messages, ratings, tickets, visitor_searches
+
+MAX_ZONE_CHARS = 64
+# Suggest-as-you-type sends "wher", "where is", "where is my parcel" within seconds: a search
+# that extends (or trims) the previous one this soon is the same question, stored once.
+SAME_QUESTION_MS = 60_000
+# The sidebar shows the last few; older ones are pruned as new ones come, so a visitor who
+# types all day keeps a bounded number of rows.
+KEEP_SEARCHES = 20
+# Enough history to recognise a regular without turning the sidebar into a report.
+HISTORY_LIMIT = 20
+
+
+async def create(store: Store, site_id: str) -> str:
+    """Create an anonymous contact for a new visitor of the site; return its id."""
+    contact_id = new_id()
+    async with store.write() as conn:
+        await conn.execute(
+            insert(contacts).values(id=contact_id, site_id=site_id, created_at=now_ms())
+        )
+    return contact_id
+
+
+async def name(store: Store, contact_id: str) -> str | None:
+    """Return the name a contact gave (or their site vouched for), or None."""
+    async with store.read() as conn:
+        found = await conn.execute(select(contacts.c.name).where(contacts.c.id == contact_id))
+        return found.scalar()
+
+
+async def belongs(store: Store, contact_id: str, site_id: str) -> bool:
+    """Tell whether the contact exists and is the site's."""
+    async with store.read() as conn:
+        row = (
+            await conn.execute(
+                select(contacts.c.id).where(contacts.c.id == contact_id, contacts.c.site_id == site_id)
+            )
+        ).first()
+    return row is not None
+
+
+async def identified(
+    store: Store, site_id: str, current: str | None, user_id: str, name: str | None,
+    email: str | None,
+) -> str:
+    """Return the contact of a verified site user, claiming the anonymous current one if free.
+
+    The unique key on (site, external id) settles two tabs identifying at once.
+    """
+    for _ in range(2):
+        async with store.write() as conn:
+            known = (
+                await conn.execute(
+                    select(contacts.c.id).where(
+                        contacts.c.site_id == site_id, contacts.c.external_id == user_id
+                    )
+                )
+            ).scalar()
+            if known is None and current is not None:
+                claimed = await conn.execute(
+                    update(contacts)
+                    .where(contacts.c.id == current, contacts.c.site_id == site_id,
+                           contacts.c.external_id.is_(None))
+                    .values(external_id=user_id)
+                )
+                known = current if claimed.rowcount else None
+            if known is None:
+                known = new_id()
+                try:
+                    await conn.execute(insert(contacts).values(
+                        id=known, site_id=site_id, external_id=user_id, created_at=now_ms()
+                    ))
+                except IntegrityError:
+                    continue  # another tab created it first: look again
+            details = {k: v for k, v in (("name", name), ("email", email)) if v}
+            if details:
+                await conn.execute(update(contacts).where(contacts.c.id == known).values(**details))
+            return str(known)
+    raise RuntimeError("identity could not be settled")
+
+
+async def describe(store: Store, contact_id: str, **details: Any) -> None:
+    """Record what the visitor told about themselves or their page.
+
+    Name and email change only on anonymous contacts: an unsigned claim never rewrites a
+    verified user's details.
+    """
+    personal = {k: details.pop(k) for k in ("name", "email") if details.get(k)}
+    values = {k: v for k, v in details.items() if v is not None}
+    async with store.write() as conn:
+        if values:
+            await conn.execute(update(contacts).where(contacts.c.id == contact_id).values(**values))
+        if personal:
+            await conn.execute(
+                update(contacts)
+                .where(contacts.c.id == contact_id, contacts.c.external_id.is_(None))
+                .values(**personal)
+            )
+
+
+def known_timezone(value: Any) -> str | None:
+    """Return value if it is an IANA time zone (Europe/Amsterdam), else None.
+
+    Browsers report their zone themselves; one this server does not know (an old tz database)
+    is dropped rather than refused, since it must never keep a visitor from chatting.
+    """
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_ZONE_CHARS or ".." in value:
+        return None
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+        return None
+    return value
+
+
+def local_time(timezone: str | None, at_ms: int) -> str | None:
+    """Return "14:05 (Europe/Amsterdam)" for a moment in the visitor's zone, or None."""
+    zone = known_timezone(timezone)
+    if zone is None:
+        return None
+    moment = datetime.fromtimestamp(at_ms / 1000, UTC).astimezone(zoneinfo.ZoneInfo(zone))
+    return f"{moment:%H:%M} ({zone})"
+
+
+async def record_search(store: Store, contact_id: str, query: str) -> None:
+    """Remember what a visitor searched, folding the keystrokes of one question into one row."""
+    query = " ".join(query.split())
+    if not query:
+        return
+    async with store.write() as conn:
+        last = (await conn.execute(
+            select(visitor_searches.c.id, visitor_searches.c.query, visitor_searches.c.created_at)
+            .where(visitor_searches.c.contact_id == contact_id)
+            .order_by(visitor_searches.c.created_at.desc()).limit(1)
+        )).first()
+        # Newest first is by time alone, so two searches in one millisecond must not tie.
+        now = now_ms() if last is None else max(now_ms(), last.created_at + 1)
+        folded = last is not None and now - last.created_at < SAME_QUESTION_MS and (
+            query.lower().startswith(last.query.lower()) or last.query.lower().startswith(query.lower())
+        )
+        if folded and last is not None:
+            await conn.execute(update(visitor_searches).where(visitor_searches.c.id == last.id)
+                               .values(query=query, created_at=now))
+            return
+        await conn.execute(insert(visitor_searches).values(
+            id=new_id(), contact_id=contact_id, query=query, created_at=now
+        ))
+        old = select(visitor_searches.c.id).where(visitor_searches.c.contact_id == contact_id) \
+            .order_by(visitor_searches.c.created_at.desc()).offset(KEEP_SEARCHES)
+        stale = [row.id for row in await conn.execute(old)]
+        if stale:
+            await conn.execute(delete(visitor_searches).where(visitor_searches.c.id.in_(stale)))
+
+
+async def searches(store: Store, contact_id: str, limit: int = 10) -> list[dict[str, Any]]:
+    """Return what a contact searched, newest first."""
+    async with store.read() as conn:
+        rows = await conn.execute(
+            select(visitor_searches.c.query, visitor_searches.c.created_at)
+            .where(visitor_searches.c.contact_id == contact_id)
+            .order_by(visitor_searches.c.created_at.desc()).limit(limit)
+        )
+        return [{"query": row.query, "searched_at": row.created_at} for row in rows]
+
+
+async def history(
+    store: Store, contact_id: str, site_ids: list[str], limit: int = HISTORY_LIMIT
+) -> list[dict[str, Any]]:
+    """Return a customer's chats and tickets together, newest first: the one history.
+
+    Each entry is {channel, id, status, created_at, summary, rating, conversation}: summary
+    is a chat's first message or a ticket's subject; conversation, the chat a ticket came from.
+    """
+    first_text = (
+        select(messages.c.body)
+        .where(messages.c.conversation_id == conversations.c.id, messages.c.seq == 1)
+        .scalar_subquery()
+    )
+    async with store.read() as conn:
+        chats = await conn.execute(
+            select(conversations.c.id, conversations.c.status, conversations.c.created_at,
+                   first_text.label("summary"), ratings.c.score.label("rating"))
+            .select_from(conversations.outerjoin(ratings, ratings.c.conversation_id == conversations.c.id))
+            .where(conversations.c.contact_id == contact_id, conversations.c.site_id.in_(site_ids))
+            .order_by(conversations.c.created_at.desc())
+            .limit(limit)
+        )
+        items = [
+            {"channel": "chat", "id": r.id, "status": r.status, "created_at": r.created_at,
+             "summary": r.summary, "rating": r.rating, "conversation": r.id}
+            for r in chats
+        ]
+        mails = await conn.execute(
+            select(tickets.c.id, tickets.c.status, tickets.c.created_at, tickets.c.subject,
+                   tickets.c.conversation_id)
+            .where(tickets.c.contact_id == contact_id, tickets.c.site_id.in_(site_ids))
+            .order_by(tickets.c.created_at.desc())
+            .limit(limit)
+        )
+        items += [
+            {"channel": "email", "id": r.id, "status": r.status, "created_at": r.created_at,
+             "summary": r.subject, "rating": None, "conversation": r.conversation_id}
+            for r in mails
+        ]
+    items.sort(key=lambda item: (-int(item["created_at"]), item["id"]))
+    return items[:limit]
