@@ -176,7 +176,20 @@ async def is_connected(store: Store, agent_id: str) -> bool:
 
 
 async def candidates(store: Store, site_id: str) -> list[Candidate]:
-    """Return the agents who can take a chat of the site now: online, connected, enabled."""
+    """Return the agents who can be given a chat of the site now: online, connected, enabled."""
+    return await _working(store, site_id, ("online",))
+
+
+async def answering(store: Store, site_id: str) -> bool:
+    """Tell whether anyone can answer a chat of the site now: connected and online or away.
+
+    Away agents get no chats assigned but see the queue and take chats by hand, so a visitor
+    is told someone may answer, never "nobody is online" while a chat sits before an agent.
+    """
+    return bool(await _working(store, site_id, ("online", "away")))
+
+
+async def _working(store: Store, site_id: str, availabilities: tuple[str, ...]) -> list[Candidate]:
     fresh = now_ms() - int(PRESENCE_TTL_SECONDS * 1000)
     connected = select(presence.c.agent_id).where(presence.c.seen_at >= fresh)
     member = select(agent_sites.c.agent_id).where(agent_sites.c.site_id == site_id)
@@ -188,7 +201,7 @@ async def candidates(store: Store, site_id: str) -> list[Candidate]:
     )
     query = select(agents.c.id, agents.c.max_chats, open_chats.label("open_chats")).where(
         agents.c.disabled.is_(False),
-        agents.c.availability == "online",
+        agents.c.availability.in_(availabilities),
         agents.c.id.in_(connected),
         (agents.c.role == "admin") | agents.c.id.in_(member),
     )

@@ -1,16 +1,19 @@
-"""Every WebSocket message of protocol v1: types, parsing, validation, errors. No I/O.
+"""Every WebSocket message of protocol v1, both ways: types, parsing, validation, the
+server's events as typed builders, errors. No I/O.
 
-docs/protocol.md is the contract; tests/test_protocol.py fails when a type here is
-missing there.
+docs/protocol.md is the contract; tests/test_protocol.py fails when a type here (either
+way) is missing there.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict, get_args, get_type_hints
 
+from chatserver.chat.model import ChatMessage, ChatNote, Conversation
 from chatserver.mail.addresses import AddressError, check_address, check_line, check_name
+from chatserver.tickets.rules import Ticket
 
 VERSION = 1
 # A person types a few hundred characters at most; 5,000 leaves room for a pasted log
@@ -158,13 +161,6 @@ ClientMessage = (
     Hello | Start | Message | Typing | Receipt | Sync | Escalate | Accept | Transfer | Close
     | Presence | Ping | Search | Resolve | Article | Rate | Convert | LeaveEmail | Note
     | Transcript
-)
-
-# Server -> client: built by the functions at the end of this module.
-SERVER_TYPES = (
-    "welcome", "ack", "message", "conversation", "typing", "receipt", "synced", "presence",
-    "error", "pong", "suggestions", "availability", "resync", "ticket",
-    "note", "transcript", "sla",
 )
 
 # Which client messages each side may send.
@@ -348,14 +344,333 @@ def parse(frame: str | bytes | None, max_bytes: int) -> ClientMessage:
     return message  # type: ignore[return-value]
 
 
-def dump(event: dict[str, Any]) -> str:
+def dump(event: Any) -> str:
     """Serialise one server event as compact JSON text."""
     return json.dumps(event, separators=(",", ":"), ensure_ascii=False)
 
 
-def error(code: str, message: str, ref: str | None = None) -> dict[str, Any]:
+# Server -> client ------------------------------------------------------------------------
+# One TypedDict per event, built only by the function under it; SERVER_TYPES is read off
+# the TypedDicts, so an event cannot be sent without being listed (and documented).
+
+
+class Limits(TypedDict):
+    max_frame_bytes: int
+    max_text_chars: int
+
+
+class VisitorWelcome(TypedDict):
+    type: Literal["welcome"]
+    protocol: int
+    role: Literal["visitor"]
+    you: dict[str, Any]
+    conversations: list[dict[str, Any]]
+    agents_online: bool
+    open_now: bool
+    next_change_in: int | None
+    features: list[str]
+    heartbeat: float
+    limits: Limits
+
+
+class AgentWelcome(TypedDict):
+    type: Literal["welcome"]
+    protocol: int
+    role: Literal["agent"]
+    you: dict[str, Any]
+    sites: list[str]
+    conversations: list[dict[str, Any]]
+    heartbeat: float
+    limits: Limits
+
+
+def visitor_welcome(
+    contact_id: str, mine: list[Conversation], availability: dict[str, Any], heartbeat: float,
+    limits: Limits,
+) -> VisitorWelcome:
+    return {
+        "type": "welcome", "protocol": VERSION, "role": "visitor", "you": {"id": contact_id},
+        "conversations": [conversation_for_visitor(c)["conversation"] for c in mine],
+        "agents_online": availability["agents_online"], "open_now": availability["open_now"],
+        "next_change_in": availability["next_change_in"], "features": list(FEATURES),
+        "heartbeat": heartbeat, "limits": limits,
+    }
+
+
+def agent_welcome(
+    you: dict[str, Any], site_ids: list[str], open_ones: list[Conversation], heartbeat: float,
+    limits: Limits,
+) -> AgentWelcome:
+    return {
+        "type": "welcome", "protocol": VERSION, "role": "agent", "you": you, "sites": site_ids,
+        "conversations": [conversation_for_agents(c)["conversation"] for c in open_ones],
+        "heartbeat": heartbeat, "limits": limits,
+    }
+
+
+class Ack(TypedDict):
+    type: Literal["ack"]
+    ref: str
+    conversation: str
+    seq: int
+    id: str
+    created_at: int
+    duplicate: bool
+
+
+def ack(m: ChatMessage, duplicate: bool) -> Ack:
+    return {"type": "ack", "ref": m.client_id, "conversation": m.conversation_id, "seq": m.seq,
+            "id": m.id, "created_at": m.created_at, "duplicate": duplicate}
+
+
+class Author(TypedDict):
+    kind: Literal["visitor", "agent", "system"]
+    id: str
+    name: str | None
+
+
+class MessageEvent(TypedDict):
+    type: Literal["message"]
+    conversation: str
+    seq: int
+    id: str
+    author: Author
+    client_id: str
+    text: str
+    created_at: int
+
+
+def message(m: ChatMessage, author_name: str | None = None) -> MessageEvent:
+    """Describe a stored message; author_name, when given, is the name its sender goes by now."""
+    return {
+        "type": "message", "conversation": m.conversation_id, "seq": m.seq, "id": m.id,
+        "author": {"kind": m.author_kind, "id": m.author_id,
+                   "name": author_name if author_name is not None else m.author_name},
+        "client_id": m.client_id, "text": m.body, "created_at": m.created_at,
+    }
+
+
+class ConversationEvent(TypedDict):
+    type: Literal["conversation"]
+    conversation: dict[str, Any]
+
+
+def conversation_for_agents(c: Conversation) -> ConversationEvent:
+    """Describe a conversation to the agents of its site."""
+    return {
+        "type": "conversation",
+        "conversation": {
+            "id": c.id, "site": c.site_id, "status": c.status.value,
+            "agent": {"id": c.agent_id, "name": c.agent_name} if c.agent_id else None,
+            "contact": {"id": c.contact_id, "name": c.contact_name},
+            "last_seq": c.last_seq, "visitor_read_seq": c.visitor_read_seq,
+            "created_at": c.created_at, "queued_at": c.queued_at, "resolution": c.resolution,
+            "rating": c.rating,
+        },
+    }
+
+
+def conversation_for_visitor(
+    c: Conversation, queue: dict[str, int | None] | None = None
+) -> ConversationEvent:
+    """Describe a conversation to its visitor: nothing about other people but the agent's name.
+
+    queue, for a queued conversation, is its place in line and the expected wait.
+    """
+    body: dict[str, Any] = {
+        "id": c.id, "status": c.status.value,
+        "agent": {"name": c.agent_name} if c.agent_id else None,
+        "last_seq": c.last_seq, "agent_read_seq": c.agent_read_seq, "created_at": c.created_at,
+        "resolution": c.resolution, "rating": c.rating,
+    }
+    if queue is not None:
+        body["queue"] = queue
+    return {"type": "conversation", "conversation": body}
+
+
+class TypingEvent(TypedDict):
+    type: Literal["typing"]
+    conversation: str
+    author: Author
+    active: bool
+
+
+def typing(conversation_id: str, author: Author, active: bool) -> TypingEvent:
+    return {"type": "typing", "conversation": conversation_id, "author": author, "active": active}
+
+
+class ReceiptEvent(TypedDict):
+    type: Literal["receipt"]
+    conversation: str
+    side: Role
+    status: Literal["delivered", "read"]
+    seq: int
+
+
+def receipt(conversation_id: str, side: Role, status: Literal["delivered", "read"],
+            seq: int) -> ReceiptEvent:
+    return {"type": "receipt", "conversation": conversation_id, "side": side, "status": status,
+            "seq": seq}
+
+
+class Synced(TypedDict):
+    type: Literal["synced"]
+    conversation: str
+    last_seq: int
+    more: bool
+
+
+def synced(conversation_id: str, last_seq: int, more: bool) -> Synced:
+    return {"type": "synced", "conversation": conversation_id, "last_seq": last_seq, "more": more}
+
+
+class PresenceEvent(TypedDict):
+    type: Literal["presence"]
+    agent: dict[str, str]
+
+
+def presence(agent_id: str, name: str, status: str) -> PresenceEvent:
+    return {"type": "presence", "agent": {"id": agent_id, "name": name, "status": status}}
+
+
+class Error(TypedDict):
+    type: Literal["error"]
+    code: str
+    message: str
+    ref: NotRequired[str]
+
+
+def error(code: str, message: str, ref: str | None = None) -> Error:
     """Build the one error shape, shared by WebSocket frames and HTTP bodies."""
-    event: dict[str, Any] = {"type": "error", "code": code, "message": message}
+    event: Error = {"type": "error", "code": code, "message": message}
     if ref is not None:
         event["ref"] = ref
     return event
+
+
+class Pong(TypedDict):
+    type: Literal["pong"]
+
+
+def pong() -> Pong:
+    return {"type": "pong"}
+
+
+class Suggestions(TypedDict):
+    type: Literal["suggestions"]
+    conversation: str | None
+    query: str
+    articles: list[dict[str, Any]]
+
+
+def suggestions(conversation_id: str | None, query: str, articles: list[dict[str, Any]]) -> Suggestions:
+    return {"type": "suggestions", "conversation": conversation_id, "query": query,
+            "articles": articles}
+
+
+class AvailabilityEvent(TypedDict):
+    type: Literal["availability"]
+    agents_online: bool
+    open_now: bool
+    next_change_in: int | None
+
+
+def availability(status: dict[str, Any]) -> AvailabilityEvent:
+    return {"type": "availability", "agents_online": status["agents_online"],
+            "open_now": status["open_now"], "next_change_in": status["next_change_in"]}
+
+
+class Resync(TypedDict):
+    type: Literal["resync"]
+    conversations: list[str]
+
+
+def resync(conversation_ids: list[str]) -> Resync:
+    return {"type": "resync", "conversations": conversation_ids}
+
+
+class TicketEvent(TypedDict):
+    type: Literal["ticket"]
+    ticket: dict[str, Any]
+
+
+def describe_ticket(ticket: Ticket) -> dict[str, Any]:
+    """Describe a ticket to agents (the `ticket` event's body, and the ticket API's)."""
+    return {
+        "id": ticket.id, "site": ticket.site_id, "subject": ticket.subject,
+        "status": ticket.status.value, "priority": ticket.priority, "source": ticket.source,
+        "assignee": {"id": ticket.assignee_id, "name": ticket.assignee_name}
+        if ticket.assignee_id else None,
+        "contact": {"id": ticket.contact_id, "name": ticket.contact_name,
+                    "email": ticket.contact_email},
+        "conversation": ticket.conversation_id, "follow_up_of": ticket.follow_up_of,
+        "tags": list(ticket.tags), "created_at": ticket.created_at,
+        "updated_at": ticket.updated_at,
+    }
+
+
+def ticket_for_agents(ticket: Ticket) -> TicketEvent:
+    return {"type": "ticket", "ticket": describe_ticket(ticket)}
+
+
+def ticket_for_visitor(ticket: Ticket) -> TicketEvent:
+    """Describe a ticket to its visitor: enough to say "we will answer by email"."""
+    return {
+        "type": "ticket",
+        "ticket": {
+            "id": ticket.id, "subject": ticket.subject, "status": ticket.status.value,
+            "conversation": ticket.conversation_id, "email": ticket.contact_email,
+            "created_at": ticket.created_at,
+        },
+    }
+
+
+class TranscriptEvent(TypedDict):
+    type: Literal["transcript"]
+    conversation: str
+    email: str
+    duplicate: bool
+
+
+def transcript(conversation_id: str, email: str, duplicate: bool) -> TranscriptEvent:
+    return {"type": "transcript", "conversation": conversation_id, "email": email,
+            "duplicate": duplicate}
+
+
+class NoteEvent(TypedDict):
+    type: Literal["note"]
+    conversation: str
+    id: str
+    author: Author
+    client_id: str
+    text: str
+    created_at: int
+
+
+def note(n: ChatNote) -> NoteEvent:
+    return {
+        "type": "note", "conversation": n.conversation_id, "id": n.id,
+        "author": {"kind": "agent", "id": n.agent_id, "name": n.agent_name},
+        "client_id": n.client_id, "text": n.body, "created_at": n.created_at,
+    }
+
+
+class Sla(TypedDict):
+    type: Literal["sla"]
+    site: str
+    now: int
+    items: list[dict[str, Any]]
+
+
+def sla(site_id: str, now: int, items: list[dict[str, Any]]) -> Sla:
+    return {"type": "sla", "site": site_id, "now": now, "items": items}
+
+
+SERVER_EVENTS: tuple[type, ...] = (
+    VisitorWelcome, AgentWelcome, Ack, MessageEvent, ConversationEvent, TypingEvent, ReceiptEvent,
+    Synced, PresenceEvent, Error, Pong, Suggestions, AvailabilityEvent, Resync, TicketEvent,
+    TranscriptEvent, NoteEvent, Sla,
+)
+SERVER_TYPES: tuple[str, ...] = tuple(dict.fromkeys(
+    get_args(get_type_hints(event)["type"])[0] for event in SERVER_EVENTS
+))

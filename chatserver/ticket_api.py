@@ -16,11 +16,11 @@ from starlette.routing import Route
 from chatserver import agents, auth, customers, protocol, sites
 from chatserver.agents import Agent
 from chatserver.api import ApiError, json_body
-from chatserver.chat import conversations
+from chatserver.chat import messages
 from chatserver.mail import inbound
 from chatserver.runtime import Runtime
-from chatserver.tickets import handover, records
-from chatserver.tickets.records import IllegalTransition, Status, Ticket, TicketError
+from chatserver.tickets import handover, records, rules
+from chatserver.tickets.rules import IllegalTransition, Status, Ticket, TicketError
 
 MAX_LIST = 200
 # What an agent may set by hand; new is where a ticket starts, never where it is put back.
@@ -101,16 +101,16 @@ async def list_tickets(request: Request) -> Response:
         priority=query.get("priority"), tag=query.get("tag"), contact_id=query.get("contact"),
         limit=max(limit, 1),
     )
-    return JSONResponse({"tickets": [handover.describe(t) for t in found]})
+    return JSONResponse({"tickets": [protocol.describe_ticket(t) for t in found]})
 
 
 async def _detail(rt: Runtime, ticket: Ticket, site_ids: list[str]) -> dict[str, Any]:
     chat = (
-        await conversations.messages_after(rt.store, ticket.conversation_id, 0, 1000)
+        await messages.after(rt.store, ticket.conversation_id, 0, 1000)
         if ticket.conversation_id else []
     )
     return {
-        "ticket": handover.describe(ticket),
+        "ticket": protocol.describe_ticket(ticket),
         "entries": [
             {"id": e.id, "kind": e.kind, "author": {"id": e.author_id, "name": e.author_name},
              "text": e.body, "message_id": e.message_id, "attachments": list(e.attachments),
@@ -139,8 +139,8 @@ async def change_ticket(request: Request) -> Response:
     body = await json_body(request)
     status = _status(body["status"]) if "status" in body else None
     priority = body.get("priority")
-    if priority is not None and priority not in records.PRIORITIES:
-        raise ApiError(400, "invalid_message", f"'priority' must be one of {', '.join(records.PRIORITIES)}")
+    if priority is not None and priority not in rules.PRIORITIES:
+        raise ApiError(400, "invalid_message", f"'priority' must be one of {', '.join(rules.PRIORITIES)}")
     assignee: tuple[str | None] | None = None
     if "assignee" in body:
         target = await agents.by_id(rt.store, body["assignee"]) if isinstance(body["assignee"], str) else None
@@ -150,7 +150,7 @@ async def change_ticket(request: Request) -> Response:
             raise ApiError(404, "not_found", "no such agent for this site")
         assignee = (target.id if target else None,)
     try:
-        tags = records.check_tags(body["tags"]) if "tags" in body else None
+        tags = rules.check_tags(body["tags"]) if "tags" in body else None
     except ValueError as bad:
         raise ApiError(400, "invalid_message", str(bad)) from None
     try:
@@ -159,8 +159,8 @@ async def change_ticket(request: Request) -> Response:
         )
     except (TicketError, IllegalTransition) as refused:
         raise _refused(refused) from None
-    await handover.announce(rt, changed)
-    return JSONResponse({"ticket": handover.describe(changed)})
+    await rt.hub.deliver(handover.announce(rt, changed))
+    return JSONResponse({"ticket": protocol.describe_ticket(changed)})
 
 
 async def post_reply(request: Request) -> Response:
@@ -179,9 +179,9 @@ async def post_reply(request: Request) -> Response:
         )
     except (TicketError, IllegalTransition) as refused:
         raise _refused(refused) from None
-    await handover.announce(rt, changed)
+    await rt.hub.deliver(handover.announce(rt, changed))
     return JSONResponse(
-        {"ticket": handover.describe(changed), "entry": {"id": entry.id, "kind": "agent",
+        {"ticket": protocol.describe_ticket(changed), "entry": {"id": entry.id, "kind": "agent",
          "message_id": entry.message_id, "created_at": entry.created_at}, "duplicate": not created},
         status_code=201 if created else 200,
     )
@@ -195,9 +195,9 @@ async def post_note(request: Request) -> Response:
     changed, entry, created = await records.note(
         rt.store, ticket.id, agent.id, agent.name, _text(body), _client_id(body)
     )
-    await handover.announce(rt, changed)
+    await rt.hub.deliver(handover.announce(rt, changed))
     return JSONResponse(
-        {"ticket": handover.describe(changed), "entry": {"id": entry.id, "kind": "note",
+        {"ticket": protocol.describe_ticket(changed), "entry": {"id": entry.id, "kind": "note",
          "created_at": entry.created_at}, "duplicate": not created},
         status_code=201 if created else 200,
     )

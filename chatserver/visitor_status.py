@@ -17,7 +17,7 @@ async def availability(store: Store, site: sites.Site | None, site_id: str = "")
 
     Give the site, or None and its id (a site deleted meanwhile counts as always open).
     """
-    online = bool(await agents.candidates(store, site.id if site else site_id))
+    online = await agents.answering(store, site.id if site else site_id)
     hours_setting = site.settings.get("hours") if site else None
     return {"agents_online": online, **hours.for_visitors(hours_setting, now_ms())}
 

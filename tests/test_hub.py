@@ -9,7 +9,8 @@ from websockets.exceptions import ConnectionClosed
 
 from chatserver import protocol
 from chatserver.server.broker.memory import MemoryBroker
-from chatserver.server.hub import Connection, Hub
+from chatserver.server.connection import Connection
+from chatserver.server.hub import Hub
 from conftest import Chat, Server, agent, visitor
 
 

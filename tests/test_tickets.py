@@ -7,50 +7,50 @@ import asyncio
 import pytest
 from mail_fixtures import MAIL_DOMAIN, MailServer, Sink
 
-from chatserver.tickets import records
-from chatserver.tickets.records import Source, Status
+from chatserver.tickets import rules
+from chatserver.tickets.rules import Source, Status
 from conftest import Chat, Client, agent, login, visitor
 
 # Rules -------------------------------------------------------------------------------------
 
 
 def test_status_machine_allows_only_listed_moves() -> None:
-    assert Status.OPEN in records.TRANSITIONS[Status.SOLVED]  # a customer's reply reopens
-    assert records.TRANSITIONS[Status.CLOSED] == frozenset()
-    assert Status.NEW not in records.sources(Status.NEW)  # nothing goes back to new
-    assert records.sources(Status.SOLVED) == {Status.NEW, Status.OPEN, Status.PENDING}
+    assert Status.OPEN in rules.TRANSITIONS[Status.SOLVED]  # a customer's reply reopens
+    assert rules.TRANSITIONS[Status.CLOSED] == frozenset()
+    assert Status.NEW not in rules.sources(Status.NEW)  # nothing goes back to new
+    assert rules.sources(Status.SOLVED) == {Status.NEW, Status.OPEN, Status.PENDING}
 
 
 def test_when_a_chat_becomes_a_ticket() -> None:
-    assert records.source_for_leave_email(None, agents_online=False) is Source.OFFLINE_FORM
-    assert records.source_for_leave_email("queued", agents_online=False) is Source.OFFLINE_FORM
-    assert records.source_for_leave_email("queued", agents_online=True) is Source.WAITED
-    assert records.chat_closes_on_leave_email("queued")
-    assert not records.chat_closes_on_leave_email("assigned")  # the agent is still there
+    assert rules.source_for_leave_email(None, agents_online=False) is Source.OFFLINE_FORM
+    assert rules.source_for_leave_email("queued", agents_online=False) is Source.OFFLINE_FORM
+    assert rules.source_for_leave_email("queued", agents_online=True) is Source.WAITED
+    assert rules.chat_closes_on_leave_email("queued")
+    assert not rules.chat_closes_on_leave_email("assigned")  # the agent is still there
     due = {"now": 10_000, "grace_ms": 5_000, "chat_status": "queued", "last_author": "visitor",
            "last_at": 5_000, "email": "ann@example.com", "has_ticket": False}
-    assert records.left_unanswered(**due)  # type: ignore[arg-type]
+    assert rules.left_unanswered(**due)  # type: ignore[arg-type]
     for change in ({"last_at": 5_001}, {"last_author": "agent"}, {"email": None},
                    {"has_ticket": True}, {"chat_status": "closed"}):
-        assert not records.left_unanswered(**{**due, **change})  # type: ignore[arg-type]
+        assert not rules.left_unanswered(**{**due, **change})  # type: ignore[arg-type]
 
 
 def test_replies_move_the_status() -> None:
-    assert records.after_customer_reply(Status.SOLVED) is Status.OPEN
-    assert records.after_customer_reply(Status.PENDING) is Status.OPEN
-    assert records.after_customer_reply(Status.NEW) is Status.NEW
-    assert records.after_customer_reply(Status.CLOSED) is None  # a follow-up ticket instead
-    assert records.after_agent_reply(Status.NEW, None) is Status.OPEN
-    assert records.after_agent_reply(Status.OPEN, Status.PENDING) is Status.PENDING
+    assert rules.after_customer_reply(Status.SOLVED) is Status.OPEN
+    assert rules.after_customer_reply(Status.PENDING) is Status.OPEN
+    assert rules.after_customer_reply(Status.NEW) is Status.NEW
+    assert rules.after_customer_reply(Status.CLOSED) is None  # a follow-up ticket instead
+    assert rules.after_agent_reply(Status.NEW, None) is Status.OPEN
+    assert rules.after_agent_reply(Status.OPEN, Status.PENDING) is Status.PENDING
 
 
 def test_subject_and_tags() -> None:
-    assert records.subject_from("\n  Where is my order?\nIt was due Monday") == "Where is my order?"
-    assert records.subject_from("x" * 300).endswith("...") and len(records.subject_from("x" * 300)) == 80
-    assert "\r" not in records.subject_from("Hi\rBcc: evil@example.com")
-    assert records.check_tags(["VIP", "vip", "refund-2"]) == ["vip", "refund-2"]
+    assert rules.subject_from("\n  Where is my order?\nIt was due Monday") == "Where is my order?"
+    assert rules.subject_from("x" * 300).endswith("...") and len(rules.subject_from("x" * 300)) == 80
+    assert "\r" not in rules.subject_from("Hi\rBcc: evil@example.com")
+    assert rules.check_tags(["VIP", "vip", "refund-2"]) == ["vip", "refund-2"]
     with pytest.raises(ValueError):
-        records.check_tags(["two words"])
+        rules.check_tags(["two words"])
 
 
 # Through the real server ---------------------------------------------------------------------

@@ -1,96 +1,25 @@
-"""Conversations: the status state machine, messages with sequence numbers, receipts, resume.
+"""Conversations in the store: find them, open them, move them, receipts and ratings.
 
-Every change is one conditional write, so two agents or two processes acting on the same
-conversation at once cannot both succeed.
+Every move of model.py's table is one conditional write, so two agents or two processes
+acting on the same conversation at once cannot both succeed. Messages are in messages.py.
 """
 
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import and_, case, delete, func, insert, select, update
+from sqlalchemy import case, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chatserver.chat import model
+from chatserver.chat.model import Conversation, IllegalTransition, Move, Status
 from chatserver.store import Store, new_id, now_ms
-from chatserver.store.schema import agents, contacts, conversations, messages, ratings
-
-# A reconnecting client gets at most this many missed messages per sync frame; it asks
-# again from the last one to page through a long history without one huge burst.
-SYNC_PAGE = 200
+from chatserver.store.schema import agents, contacts, conversations, ratings
 
 # The expected wait shown to queued visitors is the median of this many recent waits: enough
 # to smooth one slow chat, few enough to follow a busy afternoon.
 WAIT_SAMPLE = 20
-
-AuthorKind = Literal["visitor", "agent", "system"]
-
-
-class Status(enum.StrEnum):
-    NEW = "new"  # started, self-service suggestions shown, nobody asked for yet
-    QUEUED = "queued"  # waiting for an agent
-    ASSIGNED = "assigned"  # an agent has it
-    CLOSED = "closed"  # final; a visitor who writes again starts a new conversation
-
-
-TRANSITIONS: dict[Status, frozenset[Status]] = {
-    Status.NEW: frozenset({Status.QUEUED, Status.CLOSED}),
-    Status.QUEUED: frozenset({Status.ASSIGNED, Status.CLOSED}),
-    # assigned -> assigned is a transfer; assigned -> queued puts it back for someone else
-    Status.ASSIGNED: frozenset({Status.ASSIGNED, Status.QUEUED, Status.CLOSED}),
-    Status.CLOSED: frozenset(),
-}
-
-
-class IllegalTransition(Exception):
-    """A status change the state machine does not allow from the current status."""
-
-    def __init__(self, current: Status, target: Status) -> None:
-        super().__init__(f"the conversation is {current.value} and cannot become {target.value}")
-        self.current = current
-        self.target = target
-
-
-class ConversationClosed(Exception):
-    """A message for a conversation that is closed (or gone)."""
-
-
-def sources(target: Status) -> frozenset[Status]:
-    """Return the statuses from which a conversation may move to target."""
-    return frozenset(s for s, allowed in TRANSITIONS.items() if target in allowed)
-
-
-@dataclass(frozen=True)
-class Conversation:
-    id: str
-    site_id: str
-    contact_id: str
-    status: Status
-    agent_id: str | None
-    agent_name: str | None
-    contact_name: str | None
-    last_seq: int
-    visitor_read_seq: int
-    agent_read_seq: int
-    created_at: int
-    queued_at: int | None
-    resolution: str | None
-    rating: str | None
-
-
-@dataclass(frozen=True)
-class ChatMessage:
-    id: str
-    conversation_id: str
-    seq: int
-    author_kind: AuthorKind
-    author_id: str
-    author_name: str | None
-    client_id: str
-    body: str
-    created_at: int
 
 
 _CONVERSATION_COLUMNS = (
@@ -161,203 +90,78 @@ async def typical_wait_ms(store: Store, site_id: str) -> int | None:
     return waits[len(waits) // 2] if waits else None
 
 
-async def start(
-    store: Store, site_id: str, contact_id: str, client_id: str, text: str
-) -> tuple[Conversation, ChatMessage, bool]:
-    """Open a conversation with the visitor's first message; True unless it is a resend.
+async def open(store: Store, site_id: str, contact_id: str, client_id: str) -> tuple[Conversation, bool]:
+    """Open a new conversation of the visitor; True unless a resent start found the first one.
 
-    The unique key on (contact, client id) makes a resent start find the first one.
+    The unique key on (contact, client id) settles what a resend is; the first message is
+    appended through messages.py like every other.
     """
     now = now_ms()
-    conversation_id = new_id()
     try:
         async with store.write() as conn:
             await conn.execute(
                 insert(conversations).values(
-                    id=conversation_id, site_id=site_id, contact_id=contact_id,
+                    id=new_id(), site_id=site_id, contact_id=contact_id,
                     status=Status.NEW.value, agent_id=None, client_id=client_id, last_seq=0,
                     visitor_delivered_seq=0, visitor_read_seq=0, agent_delivered_seq=0,
                     agent_read_seq=0, created_at=now, updated_at=now,
                 )
             )
-            await _append(conn, conversation_id, "visitor", contact_id, client_id, text, now)
+        created = True
     except IntegrityError:
         created = False
-        async with store.read() as conn:
-            conversation_id = (
-                await conn.execute(
-                    select(conversations.c.id).where(
-                        conversations.c.contact_id == contact_id,
-                        conversations.c.client_id == client_id,
-                    )
-                )
-            ).scalar_one()
-    else:
-        created = True
-    async with store.read() as conn:
-        conversation = await get(conn, conversation_id)
-        first = await _by_client_id(conn, conversation_id, "visitor", contact_id, client_id)
-    assert conversation is not None and first is not None
-    return conversation, first, created
-
-
-async def append(
-    store: Store,
-    conversation_id: str,
-    author_kind: AuthorKind,
-    author_id: str,
-    client_id: str,
-    text: str,
-) -> tuple[ChatMessage, bool]:
-    """Store a message and return it with True, or the earlier copy of a resend with False.
-
-    The unique key on (conversation, author, client id) decides what a resend is, so two
-    copies arriving at once on two connections still store one message.
-    """
-    try:
-        async with store.write() as conn:
-            message = await _append(
-                conn, conversation_id, author_kind, author_id, client_id, text, now_ms()
-            )
-    except IntegrityError:
-        async with store.read() as conn:
-            earlier = await _by_client_id(conn, conversation_id, author_kind, author_id, client_id)
-        if earlier is None:
-            raise
-        return earlier, False
-    if message is None:
-        raise ConversationClosed(conversation_id)
-    return message, True
-
-
-async def _append(
-    conn: AsyncConnection,
-    conversation_id: str,
-    author_kind: AuthorKind,
-    author_id: str,
-    client_id: str,
-    text: str,
-    now: int,
-) -> ChatMessage | None:
-    seq = (
-        await conn.execute(
-            update(conversations)
-            .where(conversations.c.id == conversation_id)
-            .where(conversations.c.status != Status.CLOSED.value)
-            .values(last_seq=conversations.c.last_seq + 1, updated_at=now)
-            .returning(conversations.c.last_seq)
-        )
-    ).scalar()
-    if seq is None:
-        return None
-    message_id = new_id()
-    await conn.execute(
-        insert(messages).values(
-            id=message_id, conversation_id=conversation_id, seq=seq, author_kind=author_kind,
-            author_id=author_id, client_id=client_id, body=text, created_at=now,
-        )
-    )
-    return ChatMessage(
-        message_id, conversation_id, seq, author_kind, author_id, None, client_id, text, now
-    )
-
-
-_MESSAGE_COLUMNS = (
-    messages.c.id, messages.c.conversation_id, messages.c.seq, messages.c.author_kind,
-    messages.c.author_id,
-    case(
-        (messages.c.author_kind == "agent", agents.c.name),
-        (messages.c.author_kind == "visitor", contacts.c.name),
-        else_=None,
-    ).label("author_name"),
-    messages.c.client_id, messages.c.body, messages.c.created_at,
-)
-_MESSAGE_FROM = messages.outerjoin(
-    agents, and_(messages.c.author_kind == "agent", agents.c.id == messages.c.author_id)
-).outerjoin(
-    contacts, and_(messages.c.author_kind == "visitor", contacts.c.id == messages.c.author_id)
-)
-
-
-async def _by_client_id(
-    conn: AsyncConnection, conversation_id: str, author_kind: str, author_id: str, client_id: str
-) -> ChatMessage | None:
-    query = select(*_MESSAGE_COLUMNS).select_from(_MESSAGE_FROM).where(
-        messages.c.conversation_id == conversation_id,
-        messages.c.author_kind == author_kind,
-        messages.c.author_id == author_id,
-        messages.c.client_id == client_id,
-    )
-    row = (await conn.execute(query)).first()
-    return ChatMessage(**row._mapping) if row else None
-
-
-async def messages_after(
-    store: Store, conversation_id: str, after: int, limit: int = SYNC_PAGE
-) -> list[ChatMessage]:
-    """Return the messages with a sequence number above after, in order."""
-    query = (
-        select(*_MESSAGE_COLUMNS)
-        .select_from(_MESSAGE_FROM)
-        .where(messages.c.conversation_id == conversation_id, messages.c.seq > after)
-        .order_by(messages.c.seq)
-        .limit(limit)
+    query = select(*_CONVERSATION_COLUMNS).select_from(_CONVERSATION_FROM).where(
+        conversations.c.contact_id == contact_id, conversations.c.client_id == client_id
     )
     async with store.read() as conn:
-        return [ChatMessage(**row._mapping) for row in await conn.execute(query)]
+        return _conversation((await conn.execute(query)).one()), created
 
 
 async def queue(store: Store, conversation_id: str) -> Conversation:
     """Put a new conversation in the queue for a person."""
-    return await _move(store, conversation_id, Status.QUEUED, {Status.NEW}, queued_at=now_ms())
+    return await _move(store, conversation_id, model.QUEUE, queued_at=now_ms())
 
 
-async def assign(
-    store: Store, conversation_id: str, agent_id: str, cap: int | None = None
-) -> Conversation:
-    """Give a queued conversation to an agent; with cap, only while they have fewer open chats.
+async def accept(store: Store, conversation_id: str, agent_id: str) -> Conversation:
+    """Give a new or queued conversation to the agent who took it by hand (no cap: their call)."""
+    now = now_ms()
+    return await _move(store, conversation_id, model.ACCEPT, agent_id=agent_id, assigned_at=now,
+                       queued_at=func.coalesce(conversations.c.queued_at, now))
+
+
+async def assign(store: Store, conversation_id: str, agent_id: str, cap: int) -> Conversation:
+    """Give a queued conversation to an agent while they have fewer than cap open chats.
 
     Two agents (or processes) assigning the same conversation race on one conditional
     write: the status is still queued for exactly one of them.
     """
-    return await _move(
-        store, conversation_id, Status.ASSIGNED, {Status.QUEUED}, cap_for=agent_id if cap else None,
-        cap=cap, agent_id=agent_id, assigned_at=now_ms(),
-    )
+    return await _move(store, conversation_id, model.ASSIGN, cap_for=agent_id, cap=cap,
+                       agent_id=agent_id, assigned_at=now_ms())
 
 
 async def transfer(store: Store, conversation_id: str, holder: str, to: str) -> Conversation:
     """Hand a conversation from the agent holding it to another agent, keeping the thread."""
     if holder == to:
-        raise IllegalTransition(Status.ASSIGNED, Status.ASSIGNED)
-    return await _move(
-        store, conversation_id, Status.ASSIGNED, {Status.ASSIGNED}, holder=holder,
-        agent_id=to, assigned_at=now_ms(),
-    )
+        raise IllegalTransition(Status.ASSIGNED, model.TRANSFER)
+    return await _move(store, conversation_id, model.TRANSFER, holder=holder, agent_id=to,
+                       assigned_at=now_ms())
 
 
 async def requeue(store: Store, conversation_id: str, holder: str) -> Conversation:
     """Put a conversation back in the queue while holder still has it (their account ended)."""
-    return await _move(
-        store, conversation_id, Status.QUEUED, {Status.ASSIGNED}, holder=holder,
-        queued_at=now_ms(), agent_id=None,
-    )
+    return await _move(store, conversation_id, model.REQUEUE, holder=holder, queued_at=now_ms(),
+                       agent_id=None)
 
 
 async def close(store: Store, conversation_id: str, holder: str | None = None) -> Conversation:
     """Close a conversation; with holder, only while that agent holds it."""
-    return await _move(
-        store, conversation_id, Status.CLOSED, sources(Status.CLOSED), holder=holder,
-        closed_at=now_ms(),
-    )
+    return await _move(store, conversation_id, model.CLOSE, holder=holder, closed_at=now_ms())
 
 
 async def resolve(store: Store, conversation_id: str) -> Conversation:
     """Close a conversation that a help article answered: self-service, no agent needed."""
-    return await _move(
-        store, conversation_id, Status.CLOSED, {Status.NEW, Status.QUEUED}, closed_at=now_ms(),
-        resolution="self_served",
-    )
+    return await _move(store, conversation_id, model.RESOLVE, closed_at=now_ms(),
+                       resolution="self_served")
 
 
 async def rate(store: Store, conversation_id: str, score: str, comment: str | None) -> Conversation:
@@ -377,44 +181,46 @@ async def rate(store: Store, conversation_id: str, score: str, comment: str | No
 async def _move(
     store: Store,
     conversation_id: str,
-    target: Status,
-    allowed_from: set[Status] | frozenset[Status],
+    move: Move,
     *,
     holder: str | None = None,
     cap_for: str | None = None,
     cap: int | None = None,
     **values: Any,
 ) -> Conversation:
-    """Change status in one conditional write; raise IllegalTransition if the row did not match."""
-    assert allowed_from <= sources(target), "a move the state machine does not allow"
-    now = now_ms()
+    """Make one move in one conditional write; raise IllegalTransition if the row did not match."""
     statement = (
         update(conversations)
         .where(conversations.c.id == conversation_id)
-        .where(conversations.c.status.in_([s.value for s in allowed_from]))
-        .values(status=target.value, updated_at=now, **values)
+        .where(conversations.c.status.in_([s.value for s in move.sources]))
+        .values(status=move.target.value, updated_at=now_ms(), **values)
     )
     if holder is not None:
         statement = statement.where(conversations.c.agent_id == holder)
+    if cap_for is not None and cap is not None:
+        open_chats = (
+            select(func.count())
+            .select_from(conversations)
+            .where(conversations.c.agent_id == cap_for)
+            .where(conversations.c.status == Status.ASSIGNED.value)
+            .scalar_subquery()
+        )
+        statement = statement.where(open_chats < cap)
     async with store.write() as conn:
-        if cap_for is not None and cap is not None:
-            # Lock the agent's row (PostgreSQL) so two processes assigning two different chats
-            # to one agent count each other; SQLite's write lock already serialises them.
-            await conn.execute(select(agents.c.id).where(agents.c.id == cap_for).with_for_update())
-            open_chats = (
-                select(func.count())
-                .select_from(conversations)
-                .where(conversations.c.agent_id == cap_for)
-                .where(conversations.c.status == Status.ASSIGNED.value)
-                .scalar_subquery()
+        if cap_for is not None:
+            # Two processes assigning two different chats to one agent must count each other:
+            # lock the agent's row (PostgreSQL). FOR NO KEY UPDATE, because the foreign key
+            # check of an accept setting agent_id takes KEY SHARE on the same row while holding
+            # the conversation's: FOR UPDATE would wait on it, and it on us (a deadlock).
+            await conn.execute(
+                select(agents.c.id).where(agents.c.id == cap_for).with_for_update(key_share=True)
             )
-            statement = statement.where(open_chats < cap)
         changed = (await conn.execute(statement)).rowcount
         current = await get(conn, conversation_id)
     if current is None:
         raise LookupError(conversation_id)
     if not changed:
-        raise IllegalTransition(current.status, target)
+        raise IllegalTransition(current.status, move)
     return current
 
 

@@ -1,4 +1,4 @@
-"""Group commit: chat messages from many sockets share one write transaction.
+"""Chat messages: the one way a message is stored (a group commit), and reading them back.
 
 One committed SQLite transaction costs about a millisecond and writers take turns, so a
 transaction per message caps the whole server near a thousand messages a second. Here
@@ -16,14 +16,18 @@ import logging
 import sqlite3
 import time
 from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import and_, bindparam, case, insert, select, tuple_, update
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.expression import Executable
 
-from chatserver.chat.conversations import AuthorKind, ChatMessage, ConversationClosed, Status
+from chatserver.chat.model import AuthorKind, ChatMessage, ConversationClosed, NotHolder, Status
 from chatserver.store import Store, new_id, now_ms
-from chatserver.store.schema import conversations, messages
+from chatserver.store.schema import agents, contacts, conversations, messages
 
 log = logging.getLogger("chatserver.chat.messages")
 
@@ -35,11 +39,19 @@ MAX_BATCH = 256
 # 10,000 messages a second that is a few megabytes of log, about SQLite's own default.
 CHECKPOINT_SECONDS = 1.0
 
+# A reconnecting client gets at most this many missed messages per sync frame; it asks
+# again from the last one to page through a long history without one huge burst.
+SYNC_PAGE = 200
+
 Key = tuple[str, str, str, str]  # conversation, author kind, author, client id
 
 
-class NotHolder(Exception):
-    """An agent wrote in a conversation that another agent holds (or nobody holds)."""
+class Appended(NamedTuple):
+    """A stored message, whether this call stored it, and its conversation's status then."""
+
+    message: ChatMessage
+    created: bool
+    status: str
 
 
 @dataclass
@@ -50,7 +62,7 @@ class _Pending:
     client_id: str
     text: str
     holder: str | None  # when set, the conversation must be assigned to this agent
-    result: asyncio.Future[tuple[ChatMessage, bool]] = field(
+    result: asyncio.Future[Appended] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
 
@@ -83,12 +95,13 @@ class MessageWriter:
         client_id: str,
         text: str,
         holder: str | None = None,
-    ) -> tuple[ChatMessage, bool]:
-        """Store a message once it is committed: (it, True), or (the earlier copy, False).
+    ) -> Appended:
+        """Store a message; answer once it is committed, with the conversation's status then.
 
         Raise ConversationClosed if the conversation is closed or gone, NotHolder if holder
         is given and does not hold it. A resend (same conversation, author and client id) is
-        never stored twice, whether the first copy committed long ago or sits in this batch.
+        never stored twice, whether the first copy committed long ago or sits in this batch:
+        it answers with the earlier copy and created False.
         """
         item = _Pending(conversation_id, author_kind, author_id, client_id, text, holder)
         self._pending.append(item)
@@ -138,7 +151,7 @@ class MessageWriter:
 
     async def _write(
         self, batch: list[_Pending]
-    ) -> list[tuple[ChatMessage, bool] | BaseException]:
+    ) -> list[Outcome]:
         """Store the batch in one transaction; return each caller's outcome after the commit."""
         if self._sqlite is not None:
             done = self._sqlite.write(batch)
@@ -150,36 +163,54 @@ class MessageWriter:
             heads = await _conversations(conn, {item.conversation_id for item in batch})
             outcomes, made, seqs = _plan(batch, stored, heads, now)
             if made:
-                await conn.execute(
-                    update(conversations)
-                    .where(conversations.c.id == bindparam("cid"))
-                    .values(last_seq=bindparam("seq"), updated_at=now),
-                    [{"cid": cid, "seq": seq} for cid, seq in seqs.items()],
-                )
-                await conn.execute(insert(messages), [_row(m) for m in made])
+                await conn.execute(_BUMP, [{"cid": cid, "seq": seq, "now": now}
+                                           for cid, seq in seqs.items()])
+                await conn.execute(_INSERT, [_row(m) for m in made])
         return outcomes
 
-    async def _earlier(self, item: _Pending) -> tuple[ChatMessage, bool] | BaseException:
+    async def _earlier(self, item: _Pending) -> Outcome:
         async with self.store.read() as conn:
             found = (await _stored(conn, [item])).get(item.key)
-        return (found, False) if found else LookupError(item.client_id)
+        if found is None:
+            return LookupError(item.client_id)
+        async with self.store.read() as conn:
+            status = (await conn.execute(_HEAD, {"cid": item.conversation_id})).one().status
+        return Appended(found, False, status)
+
+
+# The statements of an append, written once against the schema; the store runs them through
+# SQLAlchemy and the SQLite fast path runs the same ones compiled for plain sqlite3.
+_STORED_COLUMNS = (
+    messages.c.id, messages.c.conversation_id, messages.c.seq, messages.c.author_kind,
+    messages.c.author_id, messages.c.client_id, messages.c.body, messages.c.created_at,
+)
+_EARLIER = select(*_STORED_COLUMNS).where(
+    messages.c.conversation_id == bindparam("cid"), messages.c.author_kind == bindparam("kind"),
+    messages.c.author_id == bindparam("author"), messages.c.client_id == bindparam("client"),
+)
+_HEAD = select(conversations.c.id, conversations.c.status, conversations.c.agent_id,
+               conversations.c.last_seq).where(conversations.c.id == bindparam("cid"))
+_BUMP = (update(conversations).where(conversations.c.id == bindparam("cid"))
+         .values(last_seq=bindparam("seq"), updated_at=bindparam("now")))
+_INSERT = insert(messages)
+
+
+def _message(row: Any) -> ChatMessage:
+    return ChatMessage(row[0], row[1], row[2], row[3], row[4], None, row[5], row[6], row[7])
 
 
 async def _stored(conn: AsyncConnection, batch: list[_Pending]) -> dict[Key, ChatMessage]:
-    """Return the messages already stored under the batch's client ids (resends)."""
-    query = select(messages).where(
-        messages.c.conversation_id.in_({item.conversation_id for item in batch}),
-        messages.c.client_id.in_({item.client_id for item in batch}),
+    """Return the messages already stored under the batch's keys (resends): exact lookups."""
+    keys = list({item.key for item in batch})
+    query = select(*_STORED_COLUMNS).where(
+        tuple_(messages.c.conversation_id, messages.c.author_kind, messages.c.author_id,
+               messages.c.client_id).in_(keys)
     )
-    wanted = {item.key for item in batch}
     found: dict[Key, ChatMessage] = {}
     for row in await conn.execute(query):
-        key = (row.conversation_id, row.author_kind, row.author_id, row.client_id)
-        if key in wanted:
-            found[key] = ChatMessage(
-                row.id, row.conversation_id, row.seq, row.author_kind, row.author_id, None,
-                row.client_id, row.body, row.created_at,
-            )
+        message = _message(row)
+        found[(message.conversation_id, message.author_kind, message.author_id,
+               message.client_id)] = message
     return found
 
 
@@ -201,7 +232,7 @@ async def _conversations(conn: AsyncConnection, ids: set[str]) -> Heads:
 
 
 Heads = dict[str, tuple[str, str | None, int]]
-Outcome = tuple[ChatMessage, bool] | BaseException
+Outcome = Appended | BaseException
 
 
 def _plan(
@@ -215,11 +246,11 @@ def _plan(
     made: dict[Key, ChatMessage] = {}
     seqs: dict[str, int] = {}
     for item in batch:
+        head = heads.get(item.conversation_id)
         earlier = stored.get(item.key) or made.get(item.key)
         if earlier is not None:
-            outcomes.append((earlier, False))
+            outcomes.append(Appended(earlier, False, head[0] if head else Status.CLOSED.value))
             continue
-        head = heads.get(item.conversation_id)
         if head is None or head[0] == Status.CLOSED.value:
             outcomes.append(ConversationClosed(item.conversation_id))
             continue
@@ -232,7 +263,7 @@ def _plan(
             item.client_id, item.text, now,
         )
         made[item.key] = message
-        outcomes.append((message, True))
+        outcomes.append(Appended(message, True, head[0]))
     return outcomes, list(made.values()), seqs
 
 
@@ -273,41 +304,25 @@ class _SqliteWriter:
         except sqlite3.OperationalError:
             return None  # another writer has the lock: let the store wait for it
         try:
-            ids = list({item.conversation_id for item in batch})
-            keys = list({item.key for item in batch})
-            # One exact lookup in the client-id index per message: a long conversation costs
-            # no more than a short one.
-            stored: dict[Key, ChatMessage] = {
-                (row[1], row[3], row[4], row[5]): ChatMessage(
-                    row[0], row[1], row[2], row[3], row[4], None, row[5], row[6], row[7]
-                )
-                for row in db.execute(
-                    "SELECT m.id, m.conversation_id, m.seq, m.author_kind, m.author_id,"
-                    " m.client_id, m.body, m.created_at"
-                    f" FROM (VALUES {', '.join(['(?, ?, ?, ?)'] * len(keys))}) AS k"
-                    " JOIN messages AS m ON m.conversation_id = k.column1"
-                    " AND m.author_kind = k.column2 AND m.author_id = k.column3"
-                    " AND m.client_id = k.column4",
-                    [part for key in keys for part in key],
-                )
-            }
-            heads: Heads = {
-                row[0]: (row[1], row[2], row[3]) for row in db.execute(
-                    "SELECT id, status, agent_id, last_seq FROM conversations"
-                    f" WHERE id IN ({_marks(ids)})", ids,
-                )
-            }
+            # One exact lookup in an index per message and per conversation: a long
+            # conversation costs no more than a short one.
+            stored: dict[Key, ChatMessage] = {}
+            for key in {item.key for item in batch}:
+                row = db.execute(_EARLIER_SQL.sql, _EARLIER_SQL.args(
+                    cid=key[0], kind=key[1], author=key[2], client=key[3])).fetchone()
+                if row is not None:
+                    stored[key] = _message(row)
+            heads: Heads = {}
+            for cid in {item.conversation_id for item in batch}:
+                row = db.execute(_HEAD_SQL.sql, _HEAD_SQL.args(cid=cid)).fetchone()
+                if row is not None:
+                    heads[cid] = (row[1], row[2], row[3])
             now = now_ms()
             outcomes, made, seqs = _plan(batch, stored, heads, now)
             if made:
-                db.executemany("UPDATE conversations SET last_seq = ?, updated_at = ? WHERE id = ?",
-                               [(seq, now, cid) for cid, seq in seqs.items()])
-                db.executemany(
-                    "INSERT INTO messages (id, conversation_id, seq, author_kind, author_id,"
-                    " client_id, body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [(m.id, m.conversation_id, m.seq, m.author_kind, m.author_id, m.client_id,
-                      m.body, m.created_at) for m in made],
-                )
+                db.executemany(_BUMP_SQL.sql, [_BUMP_SQL.args(cid=cid, seq=seq, now=now)
+                                               for cid, seq in seqs.items()])
+                db.executemany(_INSERT_SQL.sql, [_INSERT_SQL.args(**_row(m)) for m in made])
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -336,5 +351,51 @@ def _checkpoint(path: str) -> None:
         db.close()
 
 
-def _marks(values: list[str]) -> str:
-    return ", ".join("?" * len(values))
+class _Compiled:
+    """A statement compiled for plain sqlite3: its SQL and the order of its parameters."""
+
+    def __init__(self, statement: Executable) -> None:
+        assert isinstance(statement, ClauseElement)
+        compiled = statement.compile(dialect=sqlite.dialect(paramstyle="qmark"))
+        self.sql = str(compiled)
+        self.names = tuple(getattr(compiled, "positiontup", None) or ())
+
+    def args(self, **values: object) -> list[object]:
+        return [values[name] for name in self.names]
+
+
+_EARLIER_SQL, _HEAD_SQL, _BUMP_SQL, _INSERT_SQL = (
+    _Compiled(s) for s in (_EARLIER, _HEAD, _BUMP, _INSERT)
+)
+
+
+_MESSAGE_COLUMNS = (
+    messages.c.id, messages.c.conversation_id, messages.c.seq, messages.c.author_kind,
+    messages.c.author_id,
+    case(
+        (messages.c.author_kind == "agent", agents.c.name),
+        (messages.c.author_kind == "visitor", contacts.c.name),
+        else_=None,
+    ).label("author_name"),
+    messages.c.client_id, messages.c.body, messages.c.created_at,
+)
+_MESSAGE_FROM = messages.outerjoin(
+    agents, and_(messages.c.author_kind == "agent", agents.c.id == messages.c.author_id)
+).outerjoin(
+    contacts, and_(messages.c.author_kind == "visitor", contacts.c.id == messages.c.author_id)
+)
+
+
+async def after(
+    store: Store, conversation_id: str, seq: int, limit: int = SYNC_PAGE
+) -> list[ChatMessage]:
+    """Return the messages with a sequence number above seq, in order, with author names."""
+    query = (
+        select(*_MESSAGE_COLUMNS)
+        .select_from(_MESSAGE_FROM)
+        .where(messages.c.conversation_id == conversation_id, messages.c.seq > seq)
+        .order_by(messages.c.seq)
+        .limit(limit)
+    )
+    async with store.read() as conn:
+        return [ChatMessage(**row._mapping) for row in await conn.execute(query)]

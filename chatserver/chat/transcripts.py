@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from chatserver.chat import conversations
-from chatserver.chat.conversations import Conversation
+from chatserver import protocol
+from chatserver.chat import commands, messages
+from chatserver.chat.actors import Visitor
+from chatserver.chat.effects import Effects
 from chatserver.mail import outbox as outbox_module
 from chatserver.mail.compose import LOCALES, Party
+from chatserver.protocol import ProtocolError
 from chatserver.runtime import Runtime
-from chatserver.sites import Site
 from chatserver.store import now_ms
 from chatserver.store.schema import outbox
 from chatserver.tickets.handover import TRANSCRIPT_LIMIT, mail_of, transcript
@@ -30,23 +31,6 @@ log = logging.getLogger("chatserver.mail")
 
 # Enough for "my work address, no, my home address" and a typo; not enough to spam with.
 MAX_ADDRESSES = 3
-
-
-class TranscriptError(Exception):
-    """A transcript that will not be sent; code is a protocol error code."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code, self.message = code, message
-
-
-@dataclass(frozen=True)
-class Sent:
-    """A transcript queued for an address; duplicate when it was queued before."""
-
-    conversation_id: str
-    email: str
-    duplicate: bool
 
 
 def message_id(conversation_id: str, slot: int, domain: str) -> str:
@@ -60,13 +44,17 @@ def message_id(conversation_id: str, slot: int, domain: str) -> str:
 
 
 async def send(
-    rt: Runtime, site: Site, conversation: Conversation, email: str, locale: str | None
-) -> Sent:
-    """Queue the conversation's transcript for email (already checked by protocol.py)."""
+    rt: Runtime, visitor: Visitor, conversation_id: str, email: str, locale: str | None,
+    client_id: str | None,
+) -> Effects:
+    """Queue the conversation's transcript for email (the address checked by protocol.py)."""
+    conversation = await commands.usable(rt, visitor, conversation_id, client_id)
+    ref = client_id or conversation.id
     mail = mail_of(rt)
-    chat = await conversations.messages_after(rt.store, conversation.id, 0, TRANSCRIPT_LIMIT + 1)
+    chat = await messages.after(rt.store, conversation.id, 0, TRANSCRIPT_LIMIT + 1)
     if not chat:
-        raise TranscriptError("conflict", "this chat has no messages to send yet")
+        raise ProtocolError("conflict", "this chat has no messages to send yet", ref)
+    site = visitor.site
     language = locale if locale in LOCALES else str(site.settings.get("locale", "en"))
     context = {
         "site_name": site.name,
@@ -86,13 +74,13 @@ async def send(
         except IntegrityError:
             # This slot is taken: by the same address (a resend), or by another one.
             if await _recipient(rt, mid) == email.lower():
-                return Sent(conversation.id, email, duplicate=True)
+                return Effects().reply(protocol.transcript(conversation.id, email, duplicate=True))
             continue
         mail.queued()
         log.info("event=transcript_queued conversation=%s slot=%d", conversation.id, slot)
-        return Sent(conversation.id, email, duplicate=False)
-    raise TranscriptError(
-        "conflict", f"this chat's transcript was already sent to {MAX_ADDRESSES} addresses"
+        return Effects().reply(protocol.transcript(conversation.id, email, duplicate=False))
+    raise ProtocolError(
+        "conflict", f"this chat's transcript was already sent to {MAX_ADDRESSES} addresses", ref
     )
 
 
@@ -102,11 +90,3 @@ async def _recipient(rt: Runtime, mid: str) -> str | None:
             await conn.execute(select(outbox.c.recipients).where(outbox.c.message_id == mid))
         ).scalar()
     return str(recipients[0]).lower() if recipients else None
-
-
-def confirmation(sent: Sent) -> dict[str, object]:
-    """Build the server's `transcript` event: the mail is queued (or was before)."""
-    return {
-        "type": "transcript", "conversation": sent.conversation_id, "email": sent.email,
-        "duplicate": sent.duplicate,
-    }

@@ -252,7 +252,7 @@ async def agent_change(request: Request, who: Viewer) -> Response:
                 raise ValueError("you cannot disable yourself")
             await agents.change(rt.store, target.id, disabled=True)
             await revoke(rt, target.id)
-            await queue.release(rt, target.id)
+            await rt.hub.deliver(await queue.release(rt.store, target.id))
             notice = ("agent_disabled", {"name": target.name})
         elif action == "enable":
             await agents.change(rt.store, target.id, disabled=False)

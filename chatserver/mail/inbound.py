@@ -30,7 +30,7 @@ from chatserver.store import new_id, now_ms
 from chatserver.store.schema import outbox, quarantine
 from chatserver.store.schema import tickets as tickets_table
 from chatserver.tickets import records
-from chatserver.tickets.records import Ticket, Upload
+from chatserver.tickets.rules import Source, Ticket, Upload
 
 if TYPE_CHECKING:
     from chatserver.runtime import Runtime
@@ -192,14 +192,14 @@ async def receive(rt: Runtime, raw: bytes, envelope_to: list[str]) -> Verdict:
             return Verdict("duplicate", written.id)
         log.info("event=ticket_customer_reply ticket=%s reopened=%s", written.id,
                  ticket.status.value != written.status.value)
-        await handover.announce(rt, written)
+        await rt.hub.deliver(handover.announce(rt, written))
         return Verdict("appended", written.id)
     agent = await _agent_of_site(rt, sender, site.id)
     if agent is not None:
         written, _, created = await records.reply(
             rt.store, mailing, ticket.id, agent.id, agent.name, text, client_id=_client_id(message_id)
         )
-        await handover.announce(rt, written)
+        await rt.hub.deliver(handover.announce(rt, written))
         return Verdict("appended" if created else "duplicate", written.id)
     if site.settings.get("tickets_from_new_senders") is True:
         return await _new_sender(rt, site, ticket, sender, name, text, message_id, subject, uploads)
@@ -287,10 +287,10 @@ async def _new_sender(
     contact_id = await records.contact_by_email(rt.store, site.id, sender)
     opened, _ = await records.open_ticket(
         rt.store, handover.mail_of(rt).mailing(site), contact_id=contact_id,
-        source=records.Source.EMAIL, subject=subject or ticket.subject, text=text or "(no text)",
+        source=Source.EMAIL, subject=subject or ticket.subject, text=text or "(no text)",
         name=clean_name, thread_root=message_id, client_id=_client_id(message_id), uploads=uploads,
     )
-    await handover.announce(rt, opened)
+    await rt.hub.deliver(handover.announce(rt, opened))
     return Verdict("opened", opened.id)
 
 

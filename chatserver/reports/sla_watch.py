@@ -12,13 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import Any
 
 from sqlalchemy import exists, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from chatserver import sites
-from chatserver.chat import queue
+from chatserver import protocol, sites
+from chatserver.chat import topics
 from chatserver.reports import business_hours, sla
 from chatserver.runtime import Runtime
 from chatserver.store import Store, new_id, now_ms
@@ -54,19 +53,13 @@ async def clocks(rt: Runtime, site: sites.Site) -> list[tuple[sla.Clock, str | N
     return found
 
 
-def event(site_id: str, running: list[tuple[sla.Clock, str | None]], now: int) -> dict[str, Any]:
+def event(site_id: str, running: list[tuple[sla.Clock, str | None]], now: int) -> protocol.Sla:
     """Build the `sla` event for a site's agents."""
-    return {
-        "type": "sla",
-        "site": site_id,
-        "now": now,
-        "items": [
-            {"kind": k.kind, "id": k.subject_id, "metric": k.metric, "target": k.target_s,
-             "nearing_at": k.nearing_at, "due_at": k.due_at, "state": k.state(now),
-             "agent": agent_id}
-            for k, agent_id in running
-        ],
-    }
+    return protocol.sla(site_id, now, [
+        {"kind": k.kind, "id": k.subject_id, "metric": k.metric, "target": k.target_s,
+         "nearing_at": k.nearing_at, "due_at": k.due_at, "state": k.state(now), "agent": agent_id}
+        for k, agent_id in running
+    ])
 
 
 async def record(store: Store, site_id: str, clock: sla.Clock, agent_id: str | None, now: int) -> bool:
@@ -136,7 +129,7 @@ async def check(rt: Runtime) -> None:
         for clock, agent_id in running:
             if clock.state(now) == "breached" and (clock.kind, clock.subject_id, clock.metric) not in seen:
                 await record(rt.store, site.id, clock, agent_id, now)
-        await rt.hub.publish(queue.site_topic(site.id), event(site.id, running, now))
+        await rt.hub.publish(topics.site(site.id), event(site.id, running, now))
 
 
 async def run(rt: Runtime) -> None:

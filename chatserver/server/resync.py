@@ -13,11 +13,10 @@ from the store, what its topics may have missed:
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from sqlalchemy import select
 
-from chatserver import agents, events, protocol
+from chatserver import agents, protocol
 from chatserver.chat import conversations
 from chatserver.runtime import Runtime
 from chatserver.store.schema import conversations as conversations_table
@@ -34,7 +33,7 @@ RESYNC_LIMIT = 500
 
 async def catch_up(rt: Runtime, since: int) -> None:
     """Tell every local client what may have changed since the time since (ms)."""
-    described: dict[str, list[dict[str, Any]]] = {}
+    described: dict[str, list[protocol.ConversationEvent]] = {}
     disabled: dict[str, bool] = {}
     connections = rt.hub.connections()
     for connection in connections:
@@ -54,15 +53,11 @@ async def catch_up(rt: Runtime, since: int) -> None:
                     connection.close(protocol.CLOSE_REVOKED, "signed out: sign in again")
             elif kind == "conv":
                 following.append(key)
-        connection.send_event(resync_event(following))
+        connection.send_event(protocol.resync(following))
     log.info("event=resync connections=%d topics=%d", len(connections), len(described))
 
 
-def resync_event(conversation_ids: list[str]) -> dict[str, Any]:
-    return {"type": "resync", "conversations": conversation_ids}
-
-
-async def _changed(rt: Runtime, kind: str, key: str, since: int) -> list[dict[str, Any]]:
+async def _changed(rt: Runtime, kind: str, key: str, since: int) -> list[protocol.ConversationEvent]:
     column = conversations_table.c.site_id if kind == "site" else conversations_table.c.contact_id
     query = (
         select(conversations_table.c.id)
@@ -70,7 +65,7 @@ async def _changed(rt: Runtime, kind: str, key: str, since: int) -> list[dict[st
         .order_by(conversations_table.c.updated_at)
         .limit(RESYNC_LIMIT)
     )
-    describe = events.conversation_for_agents if kind == "site" else events.conversation_for_visitor
+    describe = protocol.conversation_for_agents if kind == "site" else protocol.conversation_for_visitor
     found = []
     async with rt.store.read() as conn:
         for conversation_id in (await conn.execute(query)).scalars():

@@ -1,8 +1,8 @@
 """Hand chats over to email: the visitor's address, an agent's convert, the silent visitor.
 
-The rules are in tickets.py; here they meet the runtime: the store, the broker topics and
-the mail service. Every path ends the same way: a ticket with its mails in one transaction,
-then the chat closed where the rules say so, then everyone told.
+Commands like those of chat/commands.py: the rules are in rules.py; here they meet the store
+and the mail service. Every path ends the same way: a ticket with its mails in one
+transaction, then the chat closed where the rules say so, then the effects for everyone.
 """
 
 from __future__ import annotations
@@ -13,18 +13,23 @@ from typing import Any
 
 from sqlalchemy import and_, select
 
-from chatserver import agents, sites, visitor_status
-from chatserver.chat import conversations, queue
-from chatserver.chat.conversations import ChatMessage, Conversation, IllegalTransition, Status
+from chatserver import protocol, sites, visitor_status
+from chatserver.chat import commands, conversations, messages, topics
+from chatserver.chat.actors import Staff, Visitor
+from chatserver.chat.effects import Effects
+from chatserver.chat.model import ChatMessage, Conversation, Status
 from chatserver.mail.service import MailService
+from chatserver.protocol import ProtocolError
 from chatserver.runtime import Runtime
 from chatserver.store import now_ms
-from chatserver.store.schema import contacts, messages, tickets
+from chatserver.store.schema import contacts, tickets
 from chatserver.store.schema import conversations as conversations_table
-from chatserver.tickets import records as tickets_module
-from chatserver.tickets.records import Source, Ticket, TicketError, open_ticket
+from chatserver.store.schema import messages as messages_table
+from chatserver.tickets import rules
+from chatserver.tickets.records import open_ticket
+from chatserver.tickets.rules import Source, Ticket, TicketError
 
-log = logging.getLogger("chatserver.tickets.records")
+log = logging.getLogger("chatserver.tickets")
 
 # A chat's whole transcript goes into the ticket's first mails; past this many messages
 # the mail says where the rest is (the console) rather than growing without bound.
@@ -39,48 +44,12 @@ def mail_of(rt: Runtime) -> MailService:
     return rt.mail
 
 
-def for_agents(ticket: Ticket) -> dict[str, Any]:
-    """Describe a ticket to the agents of its site."""
-    return {"type": "ticket", "ticket": describe(ticket)}
-
-
-def describe(ticket: Ticket) -> dict[str, Any]:
-    return {
-        "id": ticket.id,
-        "site": ticket.site_id,
-        "subject": ticket.subject,
-        "status": ticket.status.value,
-        "priority": ticket.priority,
-        "source": ticket.source,
-        "assignee": {"id": ticket.assignee_id, "name": ticket.assignee_name}
-        if ticket.assignee_id else None,
-        "contact": {"id": ticket.contact_id, "name": ticket.contact_name,
-                    "email": ticket.contact_email},
-        "conversation": ticket.conversation_id,
-        "follow_up_of": ticket.follow_up_of,
-        "tags": list(ticket.tags),
-        "created_at": ticket.created_at,
-        "updated_at": ticket.updated_at,
-    }
-
-
-def for_visitor(ticket: Ticket) -> dict[str, Any]:
-    """Describe a ticket to its visitor: enough to say "we will answer by email"."""
-    return {
-        "type": "ticket",
-        "ticket": {
-            "id": ticket.id, "subject": ticket.subject, "status": ticket.status.value,
-            "conversation": ticket.conversation_id, "email": ticket.contact_email,
-            "created_at": ticket.created_at,
-        },
-    }
-
-
-async def announce(rt: Runtime, ticket: Ticket) -> None:
+def announce(rt: Runtime, ticket: Ticket, effects: Effects | None = None) -> Effects:
     """Tell the site's agents and the visitor's tabs about a ticket, and wake the mail worker."""
     mail_of(rt).queued()
-    await rt.hub.publish(queue.site_topic(ticket.site_id), for_agents(ticket))
-    await rt.hub.publish(queue.visitor_topic(ticket.contact_id), for_visitor(ticket))
+    return (effects or Effects()).publish(
+        topics.site(ticket.site_id), protocol.ticket_for_agents(ticket)
+    ).publish(topics.visitor(ticket.contact_id), protocol.ticket_for_visitor(ticket))
 
 
 def transcript(chat: list[ChatMessage], site_name: str) -> list[dict[str, Any]]:
@@ -105,75 +74,85 @@ async def _open_from_chat(
     rt: Runtime, conversation: Conversation, source: Source, **details: Any
 ) -> tuple[Ticket, bool]:
     site = await _site(rt, conversation.site_id)
-    chat = await conversations.messages_after(rt.store, conversation.id, 0, TRANSCRIPT_LIMIT)
+    chat = await messages.after(rt.store, conversation.id, 0, TRANSCRIPT_LIMIT)
     return await open_ticket(
         rt.store, mail_of(rt).mailing(site), contact_id=conversation.contact_id, source=source,
         conversation_id=conversation.id, transcript=transcript(chat, site.name), **details,
     )
 
 
-async def _close_chat(rt: Runtime, conversation: Conversation, holder: str | None = None) -> None:
-    try:
-        closed = await conversations.close(rt.store, conversation.id, holder)
-    except IllegalTransition:
-        return  # closed meanwhile, by the visitor or another agent: nothing more to do
-    await queue.announce(rt, closed)
-
-
 async def leave_email(
-    rt: Runtime, site: sites.Site, contact_id: str, conversation: Conversation | None,
-    email: str, name: str | None, text: str | None, client_id: str | None,
-) -> Ticket:
+    rt: Runtime, visitor: Visitor, conversation_id: str | None, email: str, name: str | None,
+    text: str | None, client_id: str | None,
+) -> Effects:
     """Turn the visitor's address (offline form, "email me the answer") into a ticket."""
-    if conversation is None and not text:
-        raise TicketError("invalid_message", "'leave_email' needs 'text' or 'conversation'")
+    if conversation_id is None and not text:
+        raise ProtocolError("invalid_message", "'leave_email' needs 'text' or 'conversation'", client_id)
+    conversation = await commands.usable(rt, visitor, conversation_id) if conversation_id else None
+    site = visitor.site
     # Outside business hours is an offline form, even if an agent happens to be online.
     status = await visitor_status.availability(rt.store, site)
     online = bool(status["agents_online"] and status["open_now"])
-    source = tickets_module.source_for_leave_email(
-        conversation.status.value if conversation else None, online
-    )
+    source = rules.source_for_leave_email(conversation.status.value if conversation else None, online)
     details: dict[str, Any] = {"email": email.lower(), "name": name, "text": text}
-    if conversation is None:
-        ticket, created = await open_ticket(
-            rt.store, mail_of(rt).mailing(site), contact_id=contact_id, source=source,
-            client_id=client_id, **details,
-        )
-    else:
-        ticket, created = await _open_from_chat(rt, conversation, source, **details)
-        if created and tickets_module.chat_closes_on_leave_email(conversation.status.value):
-            await _close_chat(rt, conversation)
+    effects = Effects()
+    try:
+        if conversation is None:
+            ticket, created = await open_ticket(
+                rt.store, mail_of(rt).mailing(site), contact_id=visitor.contact_id, source=source,
+                client_id=client_id, **details,
+            )
+        else:
+            ticket, created = await _open_from_chat(rt, conversation, source, **details)
+            if created and rules.chat_closes_on_leave_email(conversation.status.value):
+                effects.extend(await commands.close_quietly(rt, conversation))
+    except TicketError as refused:
+        raise ProtocolError(refused.code, refused.message, client_id) from None
     if created:
         log.info("event=ticket_opened ticket=%s site=%s source=%s", ticket.id, site.id, source)
-    await announce(rt, ticket)
-    return ticket
+    return announce(rt, ticket, effects)
 
 
-async def convert(
-    rt: Runtime, agent: agents.Agent, conversation: Conversation, subject: str | None
-) -> Ticket:
-    """Turn a chat into a ticket assigned to the converting agent, and end the chat."""
-    holder = conversation.agent_id
-    if conversation.status is Status.ASSIGNED and holder != agent.id and agent.role != "admin":
-        raise TicketError("forbidden", "only the agent holding the chat can convert it")
-    ticket, created = await _open_from_chat(
-        rt, conversation, Source.AGENT, subject=subject, assignee_id=agent.id
-    )
+async def convert(rt: Runtime, staff: Staff, conversation_id: str, subject: str | None) -> Effects:
+    """Turn a chat into a ticket assigned to the converting agent, and end the chat.
+
+    A ticket is answered by email, so a visitor who left no address is asked for one first:
+    the agent is told so, and the chat stays open.
+    """
+    conversation = await commands.usable(rt, staff, conversation_id)
+    if conversation.status is Status.ASSIGNED and not staff.may_write(conversation):
+        raise ProtocolError("forbidden", "only the agent holding the chat can convert it", conversation.id)
+    if await _email_of(rt, conversation.contact_id) is None:
+        raise ProtocolError(
+            "conflict", "the visitor has left no email address: ask for one in the chat first",
+            conversation.id,
+        )
+    try:
+        ticket, created = await _open_from_chat(
+            rt, conversation, Source.AGENT, subject=subject, assignee_id=staff.agent.id
+        )
+    except TicketError as refused:
+        raise ProtocolError(refused.code, refused.message, conversation.id) from None
+    effects = Effects()
     if created:
         log.info("event=ticket_opened ticket=%s site=%s source=agent agent=%s",
-                 ticket.id, ticket.site_id, agent.id)
-        await _close_chat(rt, conversation)
-        await queue.assign_waiting(rt, conversation.site_id)
-    await announce(rt, ticket)
-    return ticket
+                 ticket.id, ticket.site_id, staff.agent.id)
+        effects.extend(await commands.close_quietly(rt, conversation))
+    return announce(rt, ticket, effects)
 
 
-async def sweep_unanswered(rt: Runtime) -> list[Ticket]:
+async def _email_of(rt: Runtime, contact_id: str) -> str | None:
+    async with rt.store.read() as conn:
+        found = await conn.execute(select(contacts.c.email).where(contacts.c.id == contact_id))
+        return found.scalar()
+
+
+async def sweep_unanswered(rt: Runtime) -> tuple[list[Ticket], Effects]:
     """Turn chats whose visitor fell silent after a question, with an address known, into tickets."""
     grace_ms = int(mail_of(rt).settings.grace_seconds * 1000)
     now = now_ms()
     conv = conversations_table
-    last = messages.alias("last")
+    last = messages_table.alias("last")
     query = (
         select(conv.c.id, conv.c.status, last.c.author_kind, last.c.created_at, contacts.c.email)
         .select_from(
@@ -189,8 +168,9 @@ async def sweep_unanswered(rt: Runtime) -> list[Ticket]:
     async with rt.store.read() as conn:
         rows = list(await conn.execute(query))
     opened: list[Ticket] = []
+    effects = Effects()
     for row in rows:
-        if not tickets_module.left_unanswered(
+        if not rules.left_unanswered(
             now=now, grace_ms=grace_ms, chat_status=row.status, last_author=row.author_kind,
             last_at=row.created_at, email=row.email, has_ticket=False,
         ):
@@ -203,10 +183,10 @@ async def sweep_unanswered(rt: Runtime) -> list[Ticket]:
         if created:
             log.info("event=ticket_opened ticket=%s site=%s source=left_unanswered",
                      ticket.id, ticket.site_id)
-            await _close_chat(rt, conversation)
-            await announce(rt, ticket)
+            effects.extend(await commands.close_quietly(rt, conversation))
+            announce(rt, ticket, effects)
             opened.append(ticket)
-    return opened
+    return opened, effects
 
 
 async def watch_unanswered(rt: Runtime) -> None:
@@ -216,7 +196,8 @@ async def watch_unanswered(rt: Runtime) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
-            await sweep_unanswered(rt)
+            _, effects = await sweep_unanswered(rt)
+            await rt.hub.deliver(effects)
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -1,4 +1,4 @@
-"""Group commit (chatserver/batching.py) on a real store: SQLite, or PostgreSQL with
+"""Chat messages' one append path, the group commit (chatserver/chat/messages.py), on a real store: SQLite, or PostgreSQL with
 CHATSERVER_TEST_DATABASE=postgresql. Many appends at once share transactions, yet each
 message is stored once, numbered in order, and refused exactly when it was refused before."""
 
@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from chatserver import agents, customers, sites
-from chatserver.chat import conversations
-from chatserver.chat.conversations import ConversationClosed
-from chatserver.chat.messages import MessageWriter, NotHolder
+from chatserver.chat import conversations, messages
+from chatserver.chat.messages import MessageWriter
+from chatserver.chat.model import ConversationClosed, NotHolder
 from chatserver.store import Store
 
 
@@ -27,7 +27,10 @@ async def store(store_url: str) -> AsyncIterator[Store]:
 async def _chat(store: Store) -> tuple[str, str, str]:
     site = await sites.create(store, "Shop", [])
     contact = await customers.create(store, site.id)
-    chat, _, _ = await conversations.start(store, site.id, contact, "s", "hello")
+    chat, _ = await conversations.open(store, site.id, contact, "s")
+    writer = MessageWriter(store)
+    await writer.append(chat.id, "visitor", contact, "s", "hello")
+    writer.close()
     return site.id, chat.id, contact
 
 
@@ -41,16 +44,16 @@ async def test_concurrent_appends_are_numbered_once_each_with_duplicates_in_one_
         writer.append(chat, "visitor", contact, f"m{n % 50}", f"text {n % 50}")
         for n in range(150)
     ))
-    stored = await conversations.messages_after(store, chat, 0)
+    stored = await messages.after(store, chat, 0)
     assert [m.seq for m in stored] == list(range(1, 52))
     assert len({m.client_id for m in stored}) == 51
-    created = [message for message, fresh in results if fresh]
+    created = [message for message, fresh, _ in results if fresh]
     assert len(created) == 50
-    for message, _ in results:
+    for message, _, _ in results:
         original = next(m for m in stored if m.client_id == message.client_id)
         assert (message.id, message.seq) == (original.id, original.seq)
     # A resend long after the first copy committed is found, not stored again.
-    again, fresh = await writer.append(chat, "visitor", contact, "m7", "text 7")
+    again, fresh, _ = await writer.append(chat, "visitor", contact, "m7", "text 7")
     assert not fresh and again.seq == next(m.seq for m in stored if m.client_id == "m7")
     writer.close()
 
@@ -58,7 +61,7 @@ async def test_concurrent_appends_are_numbered_once_each_with_duplicates_in_one_
 async def test_one_refusal_does_not_fail_the_rest_of_the_batch(store: Store) -> None:
     site, open_chat, contact = await _chat(store)
     other = await customers.create(store, site)
-    closed_chat, _, _ = await conversations.start(store, site, other, "s", "bye")
+    closed_chat, _ = await conversations.open(store, site, other, "s")
     await conversations.close(store, closed_chat.id)
     agent = await agents.create(store, "ann@example.com", "Ann", "a-password-123", site_ids=[site])
     writer = MessageWriter(store)
@@ -73,7 +76,7 @@ async def test_one_refusal_does_not_fail_the_rest_of_the_batch(store: Store) -> 
     assert isinstance(results[1], ConversationClosed)
     assert isinstance(results[2], NotHolder)
     assert isinstance(results[3], ConversationClosed)
-    assert [m.body for m in await conversations.messages_after(store, open_chat, 0)] == [
+    assert [m.body for m in await messages.after(store, open_chat, 0)] == [
         "hello", "still open",
     ]
     writer.close()
@@ -83,5 +86,5 @@ async def test_batches_of_one_store_the_same(store: Store) -> None:
     _, chat, contact = await _chat(store)
     writer = MessageWriter(store, max_batch=1)
     await asyncio.gather(*(writer.append(chat, "visitor", contact, f"m{n}", "x") for n in range(20)))
-    assert [m.seq for m in await conversations.messages_after(store, chat, 0)] == list(range(1, 22))
+    assert [m.seq for m in await messages.after(store, chat, 0)] == list(range(1, 22))
     writer.close()

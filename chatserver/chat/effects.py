@@ -1,0 +1,50 @@
+"""What a command asks to be delivered, and to whom: the core's only way to reach people.
+
+A command returns Effects; the transport that called it delivers them (server/hub.py for
+sockets, the HTTP answer for the API). The core never holds a socket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+Event = Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Publication:
+    topic: str
+    event: Event
+    # The acting socket already knows (a sent message has its ack; a typist does not hear
+    # their own typing), so it is skipped: one frame fewer per message.
+    skip_actor: bool = False
+
+
+@dataclass(slots=True)
+class Effects:
+    """Events for the one who acted (replies) and events for everyone on a topic."""
+
+    replies: list[Event] = field(default_factory=list)
+    publications: list[Publication] = field(default_factory=list)
+
+    def reply(self, event: Event) -> Effects:
+        self.replies.append(event)
+        return self
+
+    def publish(self, topic: str, event: Event, skip_actor: bool = False) -> Effects:
+        self.publications.append(Publication(topic, event, skip_actor))
+        return self
+
+    def extend(self, other: Effects) -> Effects:
+        self.replies += other.replies
+        self.publications += other.publications
+        return self
+
+
+class Delivery(Protocol):
+    """Publishes events to a topic's followers on every process (server/hub.py)."""
+
+    async def deliver(self, effects: Effects, origin: Any = None) -> None:
+        """Publish effects; origin is the acting connection, for replies and skip_actor."""

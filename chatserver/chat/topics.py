@@ -1,0 +1,33 @@
+"""Names of the broker topics: who follows which, and what travels on each (ARCHITECTURE.md)."""
+
+from __future__ import annotations
+
+
+def site(site_id: str) -> str:
+    """Agent sockets of the site: `conversation` (agents' view), `presence`, `ticket`, `sla`."""
+    return f"site:{site_id}"
+
+
+def site_visitors(site_id: str) -> str:
+    """Every visitor socket of the site: `availability`."""
+    return f"site:{site_id}:visitors"
+
+
+def visitor(contact_id: str) -> str:
+    """Every tab of one visitor: `conversation` (visitor's view), `ticket`."""
+    return f"visitor:{contact_id}"
+
+
+def conversation(conversation_id: str) -> str:
+    """Sockets that started, accepted or synced the conversation: `message`, `typing`, `receipt`."""
+    return f"conv:{conversation_id}"
+
+
+def conversation_agents(conversation_id: str) -> str:
+    """Agent sockets that synced the conversation (never a visitor's): `note`."""
+    return f"conv:{conversation_id}:agents"
+
+
+def agent(agent_id: str) -> str:
+    """Every socket of one agent: the revoke that closes them (4403)."""
+    return f"agent:{agent_id}"
