@@ -1,6 +1,7 @@
 """Chat messages' one append path, the group commit (chatserver/chat/messages.py), on a
-real store: SQLite, or PostgreSQL with CHATSERVER_TEST_DATABASE=postgresql. Many appends at once share transactions, yet each
-message is stored once, numbered in order, and refused exactly when it was refused before."""
+real store: SQLite, or PostgreSQL with CHATSERVER_TEST_DATABASE=postgresql. Many appends at
+once share transactions, yet each message is stored once, numbered in order, and refused
+exactly when it was refused before."""
 
 from __future__ import annotations
 
