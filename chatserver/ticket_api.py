@@ -87,7 +87,7 @@ async def list_tickets(request: Request) -> Response:
     query = request.query_params
     statuses = [s for s in query.get("status", "").split(",") if s]
     if any(s not in {x.value for x in Status} for s in statuses):
-        raise ApiError(400, "invalid_message", "'status' takes new, open, pending, solved, closed")
+        raise ApiError(400, "invalid_parameter", "'status' takes new, open, pending, solved, closed")
     if query.get("site"):
         site = await sites.by_key(rt.store, query["site"]) or await sites.by_id(rt.store, query["site"])
         site_ids = [site.id] if site and site.id in site_ids else []
@@ -95,7 +95,7 @@ async def list_tickets(request: Request) -> Response:
     try:
         limit = min(int(query.get("limit", "100")), MAX_LIST)
     except ValueError:
-        raise ApiError(400, "invalid_message", "'limit' must be a number") from None
+        raise ApiError(400, "invalid_parameter", "'limit' must be a number") from None
     found = await records.find(
         rt.store, site_ids, statuses=statuses, assignee=agent.id if assignee == "me" else assignee,
         priority=query.get("priority"), tag=query.get("tag"), contact_id=query.get("contact"),
