@@ -1,22 +1,121 @@
-"""Business hours: is a site open at a given moment, and when does that change. Pure.
+"""Business hours, the one place they are read: open or closed at a moment and when that
+changes (for visitors), business time elapsed and deadlines (for SLAs and reports). Pure.
 
 A site's hours are its `hours` setting (site_settings.py): None (always open) or
 {"timezone": "Europe/Amsterdam", "days": {"mon": ["09:00", "17:00"], ...}}, one span a day,
-start before end, in the site's time zone. The widget shows the answer (sockets.py sends it
-to visitors); reports can use the same functions to count time inside business hours.
+start before end, in the site's time zone. Opening times are local, so a day with a
+daylight-saving change is still open from 09:00 to 17:00 on the clock on the wall. Hours that
+cannot be read (an unknown time zone, a malformed span) mean always open: a site is never
+shown as closed by a setting the console would have refused.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import zoneinfo
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# A deadline further away than this many days of calendar is not searched for: a site open
+# one hour a week reaches a 30-day ticket target in about 5 years, which is no deadline.
+MAX_SEARCH_DAYS = 800
 # Far enough to find the next opening of a site open one day a week, with a day to spare
 # for the time-zone offset.
 LOOKAHEAD_DAYS = 8
+
+
+@dataclass(frozen=True)
+class Hours:
+    """Opening times per weekday (0 is Monday) in minutes after local midnight."""
+
+    zone: zoneinfo.ZoneInfo
+    days: dict[int, tuple[int, int]]
+
+
+def parse(hours: dict[str, Any] | None) -> Hours | None:
+    """Return a site's business hours from its settings, or None when it is always open."""
+    if not hours or not hours.get("days"):
+        return None
+    try:
+        days: dict[int, tuple[int, int]] = {}
+        for name, (start, end) in hours["days"].items():
+            days[DAYS.index(name)] = (_minutes(start), _minutes(end))
+        return Hours(zoneinfo.ZoneInfo(hours.get("timezone") or "UTC"), days)
+    except (TypeError, ValueError, zoneinfo.ZoneInfoNotFoundError):
+        return None
+
+
+def zone(hours: dict[str, Any] | None) -> zoneinfo.ZoneInfo:
+    """Return the site's time zone: the one of its business hours, else UTC."""
+    try:
+        return zoneinfo.ZoneInfo((hours or {}).get("timezone") or "UTC")
+    except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+        return zoneinfo.ZoneInfo("UTC")
+
+
+def _minutes(clock: str) -> int:
+    h, m = clock.split(":")
+    minutes = int(h) * 60 + int(m)
+    if not 0 <= minutes <= 24 * 60:
+        raise ValueError(clock)
+    return minutes
+
+
+def _ms(local: dt.datetime) -> int:
+    return int(local.timestamp() * 1000)
+
+
+def _open_spans(start_ms: int, hours: Hours, days: int = MAX_SEARCH_DAYS) -> Iterator[tuple[int, int]]:
+    """Yield the open spans (epoch ms) of each local day from the day of start_ms on."""
+    day = dt.datetime.fromtimestamp(start_ms / 1000, hours.zone).date()
+    for _ in range(days):
+        opening = hours.days.get(day.weekday())
+        if opening is not None:
+            midnight = dt.datetime(day.year, day.month, day.day, tzinfo=hours.zone)
+            # Aware datetimes add wall-clock time, so 09:00 stays 09:00 on a DST day.
+            yield (_ms(midnight + dt.timedelta(minutes=opening[0])),
+                   _ms(midnight + dt.timedelta(minutes=opening[1])))
+        day += dt.timedelta(days=1)
+
+
+def business_ms(start_ms: int, end_ms: int, hours: Hours | None) -> int:
+    """Return the business time between two instants, in milliseconds (0 if end is before start)."""
+    if end_ms <= start_ms:
+        return 0
+    if hours is None:
+        return end_ms - start_ms
+    total = 0
+    for begin, end in _open_spans(start_ms, hours):
+        if begin >= end_ms:
+            break
+        total += max(0, min(end, end_ms) - max(begin, start_ms))
+    return total
+
+
+def add_business(start_ms: int, duration_ms: int, hours: Hours | None) -> int | None:
+    """Return the instant when duration_ms of business time has passed after start_ms.
+
+    None when that is further than MAX_SEARCH_DAYS away (or the site is never open).
+    """
+    if hours is None:
+        return start_ms + duration_ms
+    left = duration_ms
+    for begin, end in _open_spans(start_ms, hours):
+        begin = max(begin, start_ms)
+        if end <= begin:
+            continue
+        if left <= end - begin:
+            return begin + left
+        left -= end - begin
+    return None
+
+
+def hour_of_week(at_ms: int, tz: zoneinfo.ZoneInfo) -> tuple[int, int]:
+    """Return (weekday, hour) of an instant in a time zone; Monday is 0."""
+    local = dt.datetime.fromtimestamp(at_ms / 1000, tz)
+    return local.weekday(), local.hour
 
 
 @dataclass(frozen=True)
@@ -33,74 +132,31 @@ class Opening:
         return max(1, -(-(self.next_change_ms - now_ms) // 1000))
 
 
-def _zone(hours: dict[str, Any]) -> zoneinfo.ZoneInfo | None:
-    try:
-        return zoneinfo.ZoneInfo(str(hours.get("timezone", "")))
-    except (ValueError, zoneinfo.ZoneInfoNotFoundError):
-        return None
-
-
-def _spans(hours: dict[str, Any], zone: zoneinfo.ZoneInfo, first: date) -> list[tuple[datetime, datetime]]:
-    """Return the open spans from the day first on, as aware UTC datetimes, in order."""
-    days = hours.get("days") or {}
-    spans = []
-    for offset in range(-1, LOOKAHEAD_DAYS):
-        day = first + timedelta(days=offset)
-        span = days.get(DAYS[day.weekday()])
-        if not span:
-            continue
-        start, end = (time.fromisoformat(span[0]), time.fromisoformat(span[1]))
-        # Wall-clock times in a DST gap or overlap resolve as zoneinfo does (fold=0): a span
-        # that starts at 02:30 on a spring-forward night opens at 03:30, as the clock says.
-        spans.append(
-            (datetime.combine(day, start, zone).astimezone(UTC),
-             datetime.combine(day, end, zone).astimezone(UTC))
-        )
-    return spans
-
-
-def opening(hours: dict[str, Any] | None, at: datetime) -> Opening:
-    """Tell whether a site with these hours is open at `at` (aware), and when that changes.
-
-    No hours, or hours that cannot be read (an unknown time zone, no open day), mean always
-    open: a site is never shown as closed by a setting the console would have refused.
-    """
-    if not hours:
+def opening_at_ms(setting: dict[str, Any] | None, at_ms: int) -> Opening:
+    """Tell whether a site with these hours is open at at_ms, and when that changes."""
+    hours = parse(setting)
+    if hours is None or not hours.days:
         return Opening(True, None)
-    zone = _zone(hours)
-    if zone is None:
-        return Opening(True, None)
-    at = at.astimezone(UTC)
-    try:
-        spans = _spans(hours, zone, at.astimezone(zone).date())
-    except (TypeError, ValueError, IndexError):
-        return Opening(True, None)
-    if not spans:
-        return Opening(True, None)
-    for start, end in spans:
-        if start <= at < end:
-            return Opening(True, _ms(end))
-        if at < start:
-            return Opening(False, _ms(start))
-    # Every span of the coming week lies behind us: only possible with a lookahead too short.
+    # From the day before: a span of yesterday (local) may still be running in UTC terms.
+    for start, end in _open_spans(at_ms - 86_400_000, hours, LOOKAHEAD_DAYS + 1):
+        if start <= at_ms < end:
+            return Opening(True, end)
+        if at_ms < start:
+            return Opening(False, start)
     return Opening(False, None)
 
 
-def is_open(hours: dict[str, Any] | None, at: datetime) -> bool:
+def opening(setting: dict[str, Any] | None, at: dt.datetime) -> Opening:
+    """opening_at_ms() for an aware datetime."""
+    return opening_at_ms(setting, int(at.timestamp() * 1000))
+
+
+def is_open(setting: dict[str, Any] | None, at: dt.datetime) -> bool:
     """Tell whether a site with these hours is open at `at` (an aware datetime)."""
-    return opening(hours, at).open
+    return opening(setting, at).open
 
 
-def opening_at_ms(hours: dict[str, Any] | None, at_ms: int) -> Opening:
-    """opening() for a time in milliseconds since the epoch, as the store keeps times."""
-    return opening(hours, datetime.fromtimestamp(at_ms / 1000, UTC))
-
-
-def _ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
-
-
-def for_visitors(hours: dict[str, Any] | None, now_ms: int) -> dict[str, Any]:
+def for_visitors(setting: dict[str, Any] | None, now_ms: int) -> dict[str, Any]:
     """Return the keys the visitor's welcome and availability carry: open_now, next_change_in."""
-    found = opening_at_ms(hours, now_ms)
+    found = opening_at_ms(setting, now_ms)
     return {"open_now": found.open, "next_change_in": found.change_in_seconds(now_ms)}

@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 
-from chatserver.reports import business_hours, metrics, sla
+from chatserver import hours as business_hours
+from chatserver.reports import metrics, sla
 from chatserver.reports.metrics import Chat, History, Show, Ticket
 
 AMS = zoneinfo.ZoneInfo("Europe/Amsterdam")

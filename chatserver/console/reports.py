@@ -14,10 +14,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from chatserver import agents, sites
+from chatserver import hours as business_hours
 from chatserver.api import ApiError
 from chatserver.console import pages
 from chatserver.reports import api as reports_api
-from chatserver.reports import business_hours, charts
+from chatserver.reports import charts
 from chatserver.reports.metrics import Table
 
 WORDS: dict[str, dict[str, str]] = {

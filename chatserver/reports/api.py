@@ -18,9 +18,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from chatserver import agents, auth, sites
+from chatserver import hours as business_hours
 from chatserver.agents import Agent
 from chatserver.api import ApiError
-from chatserver.reports import business_hours, forecast, history, metrics
+from chatserver.reports import forecast, history, metrics
 from chatserver.runtime import Runtime
 from chatserver.sites import Site
 from chatserver.store import now_ms

@@ -10,9 +10,10 @@ from typing import Any
 
 from sqlalchemy import delete, insert
 
+from chatserver import hours as business_hours
 from chatserver import proactive, sites
 from chatserver.reports import api as reports_api
-from chatserver.reports import business_hours, forecast, history
+from chatserver.reports import forecast, history
 from chatserver.store import Store, now_ms
 from chatserver.store.schema import staffing_schedule
 

@@ -11,8 +11,8 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from chatserver.hours import DAYS
 from chatserver.reports import erlang
-from chatserver.reports.business_hours import DAYS
 from chatserver.reports.metrics import Cell, Table
 
 DEFAULT_WEEKS = 4

@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chatserver.reports import business_hours, forecast, metrics, sla
+from chatserver import hours as business_hours
+from chatserver.reports import forecast, metrics, sla
 from chatserver.sites import Site
 from chatserver.store import Store
 from chatserver.store.schema import (

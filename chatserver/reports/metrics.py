@@ -14,8 +14,9 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from chatserver.reports import business_hours, sla
-from chatserver.reports.business_hours import Hours
+from chatserver import hours as business_hours
+from chatserver.hours import Hours
+from chatserver.reports import sla
 
 # A proactive message converts when the same visitor starts a chat within this long after it.
 CONVERSION_WINDOW_MS = 30 * 60 * 1000

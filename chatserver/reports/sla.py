@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from chatserver.reports import business_hours
-from chatserver.reports.business_hours import Hours
+from chatserver import hours as business_hours
+from chatserver.hours import Hours
 
 Kind = Literal["chat", "ticket"]
 Metric = Literal["first_response", "resolution"]

@@ -16,9 +16,10 @@ import os
 from sqlalchemy import exists, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from chatserver import hours as business_hours
 from chatserver import protocol, sites
 from chatserver.chat import topics
-from chatserver.reports import business_hours, sla
+from chatserver.reports import sla
 from chatserver.runtime import Runtime
 from chatserver.store import Store, new_id, now_ms
 from chatserver.store.schema import conversations, messages, sla_breaches, ticket_entries, tickets

@@ -224,12 +224,12 @@
       if (c.status === 'assigned' && c.agent && c.agent.id === me.id) mine.push(c);
     }
     queue.sort(function (a, b) { return (a.queued_at || a.created_at) - (b.queued_at || b.created_at); });
-    fill('queue', queue, true);
-    fill('mine', mine, false);
-    fill('all', all, false);
+    fill('queue', queue);
+    fill('mine', mine);
+    fill('all', all);
   }
 
-  function fill(list, items, withAccept) {
+  function fill(list, items) {
     var ul = $('list-' + list);
     ul.textContent = '';
     $('count-' + list).textContent = items.length;
@@ -249,7 +249,7 @@
       button.append(top, el('span', 'conv-preview', s.firstText || '…'));
       button.onclick = function () { openTab(c.id, true); };
       li.append(button);
-      if (withAccept) {
+      if (takeable(c)) {
         var accept = el('button', 'btn btn-small btn-primary conv-accept', t('accept'));
         accept.type = 'button';
         accept.onclick = function () { acceptChat(c.id); };
@@ -327,6 +327,11 @@
     });
   }
 
+  // A chat nobody holds yet can be taken from every list that shows it, asked-for or not.
+  function takeable(c) {
+    return c.status === 'new' || c.status === 'queued';
+  }
+
   function holds(c) {
     return c && c.status === 'assigned' && c.agent && (c.agent.id === me.id || me.role === 'admin');
   }
@@ -342,7 +347,7 @@
     $('chat-sub').textContent = c.status === 'assigned' && c.agent
       ? t('with_agent', { name: c.agent.id === me.id ? t('you') : c.agent.name })
       : t('status_' + c.status);
-    $('accept').hidden = c.status !== 'queued';
+    $('accept').hidden = !takeable(c);
     $('transfer-box').hidden = !holds(c);
     $('close').hidden = !open(c) || (c.status === 'assigned' && !holds(c));
     var writable = holds(c);
