@@ -112,8 +112,8 @@ def _upgrade(conn: Connection) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = conn
-    # "heads": features developed side by side add migrations on branches from the same parent.
-    command.upgrade(config, "heads")
+    # One line of history (tests/test_store.py keeps it so): the next migration has one parent.
+    command.upgrade(config, "head")
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
