@@ -20,7 +20,7 @@ from typing import Any
 
 import uvicorn
 
-from chatserver.server.uvicorn_protocol import SEND_NOW, LeanSansIOProtocol
+from chatserver.server.lean import SEND_NOW, LeanSansIOProtocol
 
 Waiting = tuple[str, dict[str, Any], LeanSansIOProtocol, list[LeanSansIOProtocol]]
 

@@ -269,7 +269,7 @@ def serve(settings: config.Settings) -> int:
     import uvicorn
 
     from chatserver.app import create_app
-    from chatserver.server.uvicorn_protocol import LeanSansIOProtocol
+    from chatserver.server.lean import LeanSansIOProtocol
     from chatserver.sockets import HEARTBEAT_SECONDS
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -300,7 +300,7 @@ def serve(settings: config.Settings) -> int:
         create_app(settings),
         host=settings.host,
         port=settings.port,
-        # uvicorn's websockets-sansio implementation, trimmed per idle socket (sansio.py).
+        # uvicorn's websockets-sansio implementation, trimmed per idle socket (server/lean.py).
         ws=LeanSansIOProtocol,
         # Compression multiplies the memory each idle socket holds; chat frames are small.
         ws_per_message_deflate=False,

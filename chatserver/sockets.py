@@ -21,6 +21,7 @@ from chatserver.chat.effects import Effects
 from chatserver.protocol import ProtocolError
 from chatserver.runtime import Runtime
 from chatserver.server.connection import Connection
+from chatserver.server.lean import forget_handshake
 from chatserver.store import new_id
 from chatserver.tickets import handover
 
@@ -147,7 +148,7 @@ async def _serve(
     table: dict[str, Command], welcome: Awaitable[Effects],
 ) -> None:
     """Welcome the client, then run each frame's command until the client goes away."""
-    _forget_handshake(websocket)
+    forget_handshake(websocket)
     role = actor.kind
     try:
         await rt.hub.deliver(await welcome, connection)
@@ -199,14 +200,3 @@ async def _refuse(
 ) -> None:
     await websocket.send_text(protocol.dump(protocol.error(code, message)))
     await websocket.close(close_code, message)
-
-
-def _forget_handshake(websocket: WebSocket) -> None:
-    """Drop the request headers (and what Starlette parsed of them) for the socket's life.
-
-    Everything needed from them was read before the session began; kept, they cost each
-    idle socket over a kilobyte.
-    """
-    websocket.scope["headers"] = []
-    for parsed in ("_headers", "_cookies", "_query_params", "_url"):
-        websocket.__dict__.pop(parsed, None)

@@ -12,7 +12,7 @@ from starlette.websockets import WebSocket
 
 from chatserver import protocol
 from chatserver.server.hub import serials
-from chatserver.server.uvicorn_protocol import SEND_NOW, LeanSansIOProtocol
+from chatserver.server.lean import SEND_NOW, LeanSansIOProtocol
 
 log = logging.getLogger("chatserver.server.connection")
 
@@ -34,7 +34,7 @@ class Connection:
 
     def __init__(self, websocket: WebSocket, limit: int = SEND_QUEUE_LIMIT) -> None:
         self.websocket = websocket
-        # Writes a frame without a task when the transport takes it now (sansio.py); absent
+        # Writes a frame without a task when the transport takes it now (server/lean.py); absent
         # under another server, where every frame goes through the queue.
         self._sansio: LeanSansIOProtocol | None = (websocket.scope.get("extensions") or {}).get(SEND_NOW)
         self.serial = next(serials)

@@ -1,4 +1,7 @@
-"""uvicorn's websockets-sansio protocol, holding less for each idle socket.
+"""Lean sockets: uvicorn's websockets-sansio protocol and Starlette's WebSocket, holding less
+for each idle socket. The one module that touches private attributes of uvicorn or
+Starlette: pyproject.toml pins both to the range tests/test_lean.py checks, and that test
+fails loudly when an attribute relied on here disappears.
 
 Memory per idle connection is a budget (bench/idle.py). The stock protocol keeps an
 asyncio.Queue (four deques, about 3 KiB) for one reader, an asyncio.Event (one more deque)
@@ -16,6 +19,7 @@ import asyncio
 from collections import deque
 from typing import Any
 
+from starlette.websockets import WebSocket
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.exceptions import InvalidState
 
@@ -127,3 +131,18 @@ class LeanSansIOProtocol(WebSocketsSansIOProtocol):
             # Answered: nothing reads the handshake again.
             self.request = None  # type: ignore[assignment]
             self.response = None  # type: ignore[assignment]
+
+
+# What Starlette's WebSocket parses from the handshake on first use and keeps.
+PARSED_HANDSHAKE = ("_headers", "_cookies", "_query_params", "_url")
+
+
+def forget_handshake(websocket: WebSocket) -> None:
+    """Drop the request headers (and what Starlette parsed of them) for the socket's life.
+
+    Everything needed from them was read before the session began; kept, they cost each
+    idle socket over a kilobyte.
+    """
+    websocket.scope["headers"] = []
+    for parsed in PARSED_HANDSHAKE:
+        websocket.__dict__.pop(parsed, None)
