@@ -7,6 +7,7 @@ shape through api.ApiError.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 from starlette.requests import Request
@@ -17,10 +18,12 @@ from chatserver import agents, auth, customers, protocol, sites
 from chatserver.agents import Agent
 from chatserver.api import ApiError, json_body
 from chatserver.chat import messages
+from chatserver.chat.actors import Staff
 from chatserver.mail import inbound
+from chatserver.protocol import ProtocolError
 from chatserver.runtime import Runtime
-from chatserver.tickets import handover, records, rules
-from chatserver.tickets.rules import IllegalTransition, Status, Ticket, TicketError
+from chatserver.tickets import commands, records, rules
+from chatserver.tickets.rules import Status, Ticket
 
 MAX_LIST = 200
 # What an agent may set by hand; new is where a ticket starts, never where it is put back.
@@ -74,11 +77,15 @@ def _status(value: Any) -> Status:
     return Status(value)
 
 
-def _refused(error: TicketError | IllegalTransition) -> ApiError:
-    if isinstance(error, IllegalTransition):
-        return ApiError(409, "conflict", str(error))
-    status = {"not_found": 404, "forbidden": 403, "invalid_message": 400}.get(error.code, 409)
-    return ApiError(status, error.code, error.message)
+async def _run(rt: Runtime, command: Awaitable[commands.Done]) -> commands.Done:
+    """Run a ticket command, deliver its effects, and turn a refusal into an HTTP error."""
+    try:
+        done = await command
+    except ProtocolError as refused:
+        status = {"not_found": 404, "forbidden": 403, "invalid_message": 400}.get(refused.code, 409)
+        raise ApiError(status, refused.code, refused.message) from None
+    await rt.hub.deliver(done.effects)
+    return done
 
 
 async def list_tickets(request: Request) -> Response:
@@ -134,7 +141,8 @@ async def read_ticket(request: Request) -> Response:
 
 async def change_ticket(request: Request) -> Response:
     """PATCH /api/v1/tickets/{id} with any of status, priority, assignee (id or null), tags."""
-    rt, _, site_ids = await _agent(request)
+    rt, agent, site_ids = await _agent(request)
+    staff = Staff(agent, site_ids)
     ticket = await _ticket(rt, request.path_params["id"], site_ids)
     body = await json_body(request)
     status = _status(body["status"]) if "status" in body else None
@@ -153,53 +161,42 @@ async def change_ticket(request: Request) -> Response:
         tags = rules.check_tags(body["tags"]) if "tags" in body else None
     except ValueError as bad:
         raise ApiError(400, "invalid_message", str(bad)) from None
-    try:
-        changed = await records.change(
-            rt.store, ticket.id, status=status, priority=priority, assignee=assignee, tags=tags
-        )
-    except (TicketError, IllegalTransition) as refused:
-        raise _refused(refused) from None
-    await rt.hub.deliver(handover.announce(rt, changed))
-    return JSONResponse({"ticket": protocol.describe_ticket(changed)})
+    done = await _run(rt, commands.change(rt, staff, ticket.id, status=status, priority=priority,
+                                          assignee=assignee, tags=tags))
+    return JSONResponse({"ticket": protocol.describe_ticket(done.ticket)})
 
 
 async def post_reply(request: Request) -> Response:
     """POST /api/v1/tickets/{id}/replies {text, client_id?, status?}: mail the customer."""
     rt, agent, site_ids = await _agent(request)
+    staff = Staff(agent, site_ids)
     ticket = await _ticket(rt, request.path_params["id"], site_ids)
     body = await json_body(request)
     text, client_id = _text(body), _client_id(body)
     status = _status(body["status"]) if body.get("status") else None
-    site = await sites.by_id(rt.store, ticket.site_id)
-    assert site is not None
-    try:
-        changed, entry, created = await records.reply(
-            rt.store, handover.mail_of(rt).mailing(site), ticket.id, agent.id, agent.name, text,
-            client_id=client_id, status=status,
-        )
-    except (TicketError, IllegalTransition) as refused:
-        raise _refused(refused) from None
-    await rt.hub.deliver(handover.announce(rt, changed))
+    done = await _run(rt, commands.reply(rt, staff, ticket.id, text, client_id, status))
+    assert done.entry is not None
     return JSONResponse(
-        {"ticket": protocol.describe_ticket(changed), "entry": {"id": entry.id, "kind": "agent",
-         "message_id": entry.message_id, "created_at": entry.created_at}, "duplicate": not created},
-        status_code=201 if created else 200,
+        {"ticket": protocol.describe_ticket(done.ticket), "entry": {
+            "id": done.entry.id, "kind": "agent", "message_id": done.entry.message_id,
+            "created_at": done.entry.created_at}, "duplicate": not done.created},
+        status_code=201 if done.created else 200,
     )
 
 
 async def post_note(request: Request) -> Response:
     """POST /api/v1/tickets/{id}/notes {text, client_id?}: private, never mailed."""
     rt, agent, site_ids = await _agent(request)
+    staff = Staff(agent, site_ids)
     ticket = await _ticket(rt, request.path_params["id"], site_ids)
     body = await json_body(request)
-    changed, entry, created = await records.note(
-        rt.store, ticket.id, agent.id, agent.name, _text(body), _client_id(body)
-    )
-    await rt.hub.deliver(handover.announce(rt, changed))
+    done = await _run(rt, commands.note(rt, staff, ticket.id, _text(body), _client_id(body)))
+    assert done.entry is not None
     return JSONResponse(
-        {"ticket": protocol.describe_ticket(changed), "entry": {"id": entry.id, "kind": "note",
-         "created_at": entry.created_at}, "duplicate": not created},
-        status_code=201 if created else 200,
+        {"ticket": protocol.describe_ticket(done.ticket), "entry": {
+            "id": done.entry.id, "kind": "note", "created_at": done.entry.created_at},
+         "duplicate": not done.created},
+        status_code=201 if done.created else 200,
     )
 
 

@@ -24,13 +24,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from chatserver import agents, protocol, sites
+from chatserver.chat.actors import Staff
 from chatserver.mail.addresses import AddressError, check_address, check_name, header_text, message_ids
 from chatserver.mail.quoting import html_to_text, visible_reply
 from chatserver.store import new_id, now_ms
 from chatserver.store.schema import outbox, quarantine
 from chatserver.store.schema import tickets as tickets_table
-from chatserver.tickets import records
-from chatserver.tickets.rules import Source, Ticket, Upload
+from chatserver.tickets import commands, handover, records
+from chatserver.tickets.rules import Ticket, Upload
 
 if TYPE_CHECKING:
     from chatserver.runtime import Runtime
@@ -139,8 +140,6 @@ async def _quarantine(
 
 async def receive(rt: Runtime, raw: bytes, envelope_to: list[str]) -> Verdict:
     """Thread one inbound mail into its ticket, or quarantine it; never lose it."""
-    from chatserver.tickets import handover
-
     message = _parse(raw)
     subject = header_text(str(message.get("Subject", "")), 500)
     name, sender = parseaddr(str(message.get("From", "")))
@@ -183,24 +182,17 @@ async def receive(rt: Runtime, raw: bytes, envelope_to: list[str]) -> Verdict:
     text = "\n\n".join(part for part in (text, *refused) if part)
     raw_ids = message_ids(str(message.get("Message-ID", "")))
     message_id = raw_ids[0] if raw_ids else None
-    mailing = mail.mailing(site)
 
     if ticket.contact_email and sender == ticket.contact_email.lower():
-        written, entry = await records.customer_wrote(rt.store, mailing, ticket, text, message_id,
-                                                      uploads)
-        if entry is None:
-            return Verdict("duplicate", written.id)
-        log.info("event=ticket_customer_reply ticket=%s reopened=%s", written.id,
-                 ticket.status.value != written.status.value)
-        await rt.hub.deliver(handover.announce(rt, written))
-        return Verdict("appended", written.id)
+        done = await commands.customer_wrote(rt, ticket, text, message_id, uploads)
+        await rt.hub.deliver(done.effects)
+        return Verdict("appended" if done.created else "duplicate", done.ticket.id)
     agent = await _agent_of_site(rt, sender, site.id)
     if agent is not None:
-        written, _, created = await records.reply(
-            rt.store, mailing, ticket.id, agent.id, agent.name, text, client_id=_client_id(message_id)
-        )
-        await rt.hub.deliver(handover.announce(rt, written))
-        return Verdict("appended" if created else "duplicate", written.id)
+        done = await commands.reply(rt, Staff(agent, [site.id]), ticket.id, text,
+                                    client_id=_client_id(message_id))
+        await rt.hub.deliver(done.effects)
+        return Verdict("appended" if done.created else "duplicate", done.ticket.id)
     if site.settings.get("tickets_from_new_senders") is True:
         return await _new_sender(rt, site, ticket, sender, name, text, message_id, subject, uploads)
     return await hold("unknown_sender", ticket.id)
@@ -278,20 +270,17 @@ async def _new_sender(
     rt: Runtime, site: sites.Site, ticket: Ticket, sender: str, name: str, text: str,
     message_id: str | None, subject: str, uploads: list[Upload],
 ) -> Verdict:
-    from chatserver.tickets import handover
-
     try:
         clean_name: str | None = check_name(name) if name else None
     except AddressError:
         clean_name = None
-    contact_id = await records.contact_by_email(rt.store, site.id, sender)
-    opened, _ = await records.open_ticket(
-        rt.store, handover.mail_of(rt).mailing(site), contact_id=contact_id,
-        source=Source.EMAIL, subject=subject or ticket.subject, text=text or "(no text)",
-        name=clean_name, thread_root=message_id, client_id=_client_id(message_id), uploads=uploads,
+    done = await commands.open_from_mail(
+        rt, site, email=sender, name=clean_name, subject=subject or ticket.subject,
+        text=text or "(no text)", message_id=message_id, client_id=_client_id(message_id),
+        uploads=uploads,
     )
-    await rt.hub.deliver(handover.announce(rt, opened))
-    return Verdict("opened", opened.id)
+    await rt.hub.deliver(done.effects)
+    return Verdict("opened", done.ticket.id)
 
 
 # The SMTP listener -------------------------------------------------------------------------
