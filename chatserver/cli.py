@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from chatserver import __version__, agents, articles, auth, bootstrap, config, kb, sites, suggestions
+from chatserver.mail import outbox
 from chatserver.reports import cli as reports_cli
 from chatserver.store import Store
 from chatserver.store import copy as store_copy
@@ -93,6 +94,12 @@ def build_parser() -> Parser:
     evaluate = kb_cmd.add_parser("eval", help="measure search quality on question sets")
     evaluate.add_argument("questions", nargs="+", type=Path, metavar="QUESTIONS.jsonl")
     _data_dir(evaluate)
+
+    mail_cmd = commands.add_parser("mail", help="the outgoing mail").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    _data_dir(mail_cmd.add_parser("status", help="count outgoing mail: pending, sent, dead"))
+    _data_dir(mail_cmd.add_parser("retry", help="give every dead letter a fresh set of tries"))
 
     move = commands.add_parser("migrate-store", help="copy the SQLite store into PostgreSQL")
     move.add_argument("--to", metavar="URL", default=os.environ.get("DATABASE_URL", ""),
@@ -252,6 +259,18 @@ async def kb_eval(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
+async def mail_status(store: Store, args: argparse.Namespace) -> int:
+    counts = await outbox.counts(store)
+    print(" ".join(f"{state} {count}" for state, count in counts.items()))
+    return 0
+
+
+async def mail_retry(store: Store, args: argparse.Namespace) -> int:
+    """After the mail server is fixed: dead letters get tries again; a running server sends them."""
+    print(f"{await outbox.retry_dead(store)} dead letters will be tried again")
+    return 0
+
+
 COMMANDS: dict[tuple[str, str], Callable[[Store, argparse.Namespace], Coroutine[Any, Any, int]]] = {
     ("agents", "add"): agents_add,
     ("agents", "list"): agents_list,
@@ -260,6 +279,8 @@ COMMANDS: dict[tuple[str, str], Callable[[Store, argparse.Namespace], Coroutine[
     ("kb", "index"): kb_index,
     ("kb", "search"): kb_search,
     ("kb", "eval"): kb_eval,
+    ("mail", "status"): mail_status,
+    ("mail", "retry"): mail_retry,
     **reports_cli.COMMANDS,
 }
 

@@ -151,11 +151,6 @@ def opening(setting: dict[str, Any] | None, at: dt.datetime) -> Opening:
     return opening_at_ms(setting, int(at.timestamp() * 1000))
 
 
-def is_open(setting: dict[str, Any] | None, at: dt.datetime) -> bool:
-    """Tell whether a site with these hours is open at `at` (an aware datetime)."""
-    return opening(setting, at).open
-
-
 def for_visitors(setting: dict[str, Any] | None, now_ms: int) -> dict[str, Any]:
     """Return the keys the visitor's welcome and availability carry: open_now, next_change_in."""
     found = opening_at_ms(setting, now_ms)

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -88,16 +88,6 @@ async def add(store: Store, site_id: str, name: str, trigger: str, value: str, m
             id=rule.id, site_id=site_id, name=name, trigger=trigger, value=value, message=message,
             cap=cap, enabled=True, created_at=now_ms()))
     return rule
-
-
-async def set_enabled(store: Store, site_id: str, rule_id: str, enabled: bool) -> bool:
-    """Turn a rule on or off; False when the site has no such rule."""
-    async with store.write() as conn:
-        changed = (await conn.execute(
-            update(proactive_rules)
-            .where(proactive_rules.c.id == rule_id, proactive_rules.c.site_id == site_id)
-            .values(enabled=enabled))).rowcount
-    return bool(changed)
 
 
 async def rules(store: Store, site_id: str, enabled_only: bool = False) -> list[Rule]:

@@ -42,7 +42,6 @@ def test_weekday_hours_in_the_sites_time_zone(
     found = hours.opening(WEEKDAYS, moment.astimezone(UTC))
     assert found.open is is_open
     assert found.next_change_ms == int(change.timestamp() * 1000)
-    assert hours.is_open(WEEKDAYS, moment) is is_open
 
 
 def test_the_clock_change_moves_opening_time_in_utc() -> None:

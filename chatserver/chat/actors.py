@@ -1,4 +1,4 @@
-"""Who acts: a visitor, an agent, or the system; what each may see and where each may write.
+"""Who acts: a visitor or an agent; what each may see and where each may write.
 
 A transport makes one actor per socket (or per request) and hands it to every command. The
 actor carries the facts access rests on, which never change during its life (a visitor's
@@ -31,7 +31,7 @@ class Actor:
     """Someone who acts on conversations through a command."""
 
     __slots__ = ("follow", "_known")
-    kind: Literal["visitor", "agent", "system"]
+    kind: Literal["visitor", "agent"]
 
     def __init__(self, follow: Follow = _deaf) -> None:
         self.follow = follow
@@ -141,17 +141,3 @@ class Staff(Actor):
         if conversation.status is Status.ASSIGNED and not self.admin:
             return self.agent.id
         return None
-
-
-class System(Actor):
-    """The server itself: timers, and admins' account changes that move chats."""
-
-    __slots__ = ()
-    kind = "system"
-
-    @property
-    def id(self) -> str:
-        return "system"
-
-    def may_use(self, conversation: Conversation) -> bool:
-        return True

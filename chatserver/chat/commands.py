@@ -260,7 +260,7 @@ async def receipt(
 ) -> Effects:
     """Raise the side's delivered or read mark; tell the others when it rose."""
     await _known(rt, actor, conversation_id)
-    side: protocol.Role = "visitor" if actor.kind == "visitor" else "agent"
+    side: protocol.Role = actor.kind
     mark = await conversations.record_receipt(rt.store, conversation_id, side, status, seq)
     if mark is None:
         return Effects()

@@ -1,14 +1,15 @@
 """What a command asks to be delivered, and to whom: the core's only way to reach people.
 
-A command returns Effects; the transport that called it delivers them (server/hub.py for
-sockets, the HTTP answer for the API). The core never holds a socket.
+A command returns Effects; the transport that called it delivers them with Hub.deliver
+(server/hub.py: replies to the acting socket, the rest published on the broker) or answers
+with them over HTTP. The core never holds a socket.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 Event = Mapping[str, Any]
 
@@ -41,10 +42,3 @@ class Effects:
         self.replies += other.replies
         self.publications += other.publications
         return self
-
-
-class Delivery(Protocol):
-    """Publishes events to a topic's followers on every process (server/hub.py)."""
-
-    async def deliver(self, effects: Effects, origin: Any = None) -> None:
-        """Publish effects; origin is the acting connection, for replies and skip_actor."""
