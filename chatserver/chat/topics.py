@@ -31,3 +31,10 @@ def conversation_agents(conversation_id: str) -> str:
 def agent(agent_id: str) -> str:
     """Every socket of one agent: the revoke that closes them (4403)."""
     return f"agent:{agent_id}"
+
+
+def kind_and_key(topic: str) -> tuple[str, str]:
+    """Split a topic into its kind and the id in it: ("conv", id), ("conv_agents", id), ..."""
+    kind, _, rest = topic.partition(":")
+    key, _, audience = rest.partition(":")
+    return (f"{kind}_{audience}" if audience else kind), key

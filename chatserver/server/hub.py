@@ -107,7 +107,7 @@ class Hub:
         origin, _, text = payload.partition("\n")
         process, _, serial = origin.partition(":")
         skipped = int(serial) if process == PROCESS else 0
-        revoked = text == REVOKE and topic.startswith("agent:")
+        revoked = text == REVOKE and topics.kind_and_key(topic)[0] == "agent"
         for connection in list(self._followers.get(topic, ())):
             if revoked:
                 connection.close(protocol.CLOSE_REVOKED, "signed out: sign in again")

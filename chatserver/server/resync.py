@@ -17,7 +17,7 @@ import logging
 from sqlalchemy import select
 
 from chatserver import agents, protocol
-from chatserver.chat import conversations
+from chatserver.chat import conversations, topics
 from chatserver.runtime import Runtime
 from chatserver.store.schema import conversations as conversations_table
 
@@ -39,7 +39,7 @@ async def catch_up(rt: Runtime, since: int) -> None:
     for connection in connections:
         following: list[str] = []
         for topic in sorted(connection.topics):
-            kind, _, key = topic.partition(":")
+            kind, key = topics.kind_and_key(topic)
             if kind in ("site", "visitor"):
                 if topic not in described:
                     described[topic] = await _changed(rt, kind, key, since - CLOCK_SKEW_MS)
