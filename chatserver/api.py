@@ -7,7 +7,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -16,6 +15,7 @@ from chatserver import (
     agents,
     auth,
     customers,
+    health,
     identity,
     lockout,
     protocol,
@@ -65,16 +65,18 @@ def _runtime(request: Request) -> Runtime:
 
 
 async def healthz(request: Request) -> Response:
+    """200 while this process can take visitors' writes; 503 with the reason when not."""
     rt = _runtime(request)
-    async with rt.store.read() as conn:
-        await conn.execute(text("SELECT 1"))
+    problem = await health.store_writable(rt.store)
     return JSONResponse(
         {
-            "status": "ok",
+            "status": "ok" if problem is None else "not_ready",
             "version": __version__,
             "store": "sqlite" if rt.store.is_sqlite else "postgresql",
             "broker": rt.settings.broker_url.split(":", 1)[0],
-        }
+            **({"reason": problem} if problem else {}),
+        },
+        status_code=200 if problem is None else 503,
     )
 
 

@@ -13,6 +13,8 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from sqlalchemy.exc import DBAPIError
+
 from chatserver import __version__, agents, articles, auth, bootstrap, config, kb, sites, suggestions
 from chatserver.mail import outbox
 from chatserver.reports import cli as reports_cli
@@ -129,8 +131,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"chatserver: error: {problem.strerror or problem}: {problem.filename or ''}",
               file=sys.stderr)
         return 1
+    except DBAPIError as problem:
+        # A full or read-only data dir, a database that refuses us: say which, in one line.
+        print(f"chatserver: error: the store cannot be used ({problem.orig}): {_where(settings)}",
+              file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _where(settings: config.Settings) -> str:
+    if settings.database_url:
+        return settings.database_url.split("@")[-1]
+    return f"{settings.data_dir / 'chatserver.db'} (check its disk space and permissions)"
 
 
 def _postgres_url(url: str) -> str:

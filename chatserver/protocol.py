@@ -538,13 +538,16 @@ class Error(TypedDict):
     code: str
     message: str
     ref: NotRequired[str]
+    retry_after: NotRequired[float]
 
 
-def error(code: str, message: str, ref: str | None = None) -> Error:
+def error(code: str, message: str, ref: str | None = None, retry_after: float | None = None) -> Error:
     """Build the one error shape, shared by WebSocket frames and HTTP bodies."""
     event: Error = {"type": "error", "code": code, "message": message}
     if ref is not None:
         event["ref"] = ref
+    if retry_after is not None:
+        event["retry_after"] = retry_after
     return event
 
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
 from starlette.websockets import WebSocket
 
 from chatserver import agents, auth, customers, protocol, sites
@@ -31,6 +33,11 @@ log = logging.getLogger("chatserver.sockets")
 # authenticates holds memory for nothing.
 HELLO_TIMEOUT_SECONDS = 10.0
 HEARTBEAT_SECONDS = commands.HEARTBEAT_SECONDS
+# What a store that fails (a full disk, a database restarting) raises; the client is told to
+# retry after a few seconds, which is about how long a database takes to fail over.
+STORE_ERRORS = (DBAPIError, sqlite3.Error, OSError, TimeoutError)
+RETRY_AFTER_SECONDS = 5
+CLOSE_TRY_AGAIN = 1013  # RFC 6455: try again later
 
 Endpoint = Callable[[WebSocket], Awaitable[None]]
 Command = Callable[[Runtime, Any, Any], Awaitable[Effects]]
@@ -136,6 +143,16 @@ async def agent_endpoint(websocket: WebSocket) -> None:
         await rt.hub.deliver(await commands.goodbye_agent(rt, staff))
 
 
+def _unavailable(connection: Connection, kind: str, failed: BaseException, ref: str | None) -> None:
+    """Answer a frame the store could not take: nothing was stored, the socket stays open."""
+    log.warning("event=store_unavailable frame=%s error=%s", kind,
+                str(getattr(failed, "orig", None) or failed).splitlines()[0][:200])
+    connection.send_event(protocol.error(
+        "unavailable", "the server cannot store this right now; send it again shortly", ref,
+        retry_after=RETRY_AFTER_SECONDS,
+    ))
+
+
 def _follower(rt: Runtime, connection: Connection) -> Callable[[str], Awaitable[None]]:
     async def follow(topic: str) -> None:
         await rt.hub.follow(connection, topic)
@@ -151,7 +168,12 @@ async def _serve(
     forget_handshake(websocket)
     role = actor.kind
     try:
-        await rt.hub.deliver(await welcome, connection)
+        try:
+            await rt.hub.deliver(await welcome, connection)
+        except STORE_ERRORS as failed:
+            _unavailable(connection, "welcome", failed, None)
+            connection.close(CLOSE_TRY_AGAIN, "the server cannot read its store; reconnect soon")
+            return
         while True:
             received = await websocket.receive()
             if received["type"] == "websocket.disconnect":
@@ -159,8 +181,9 @@ async def _serve(
             frame = received.get("text")
             if frame is None:
                 frame = received.get("bytes")
+            request: Any = None
             try:
-                request: Any = protocol.parse(frame, rt.settings.max_frame_bytes)
+                request = protocol.parse(frame, rt.settings.max_frame_bytes)
                 command = table.get(request["type"])
                 if command is None:
                     raise ProtocolError(
@@ -170,6 +193,9 @@ async def _serve(
                 await rt.hub.deliver(await command(rt, actor, request), connection)
             except ProtocolError as refused:
                 connection.send_event(protocol.error(refused.code, refused.message, refused.ref))
+            except STORE_ERRORS as failed:
+                ref = request.get("client_id") or request.get("conversation")
+                _unavailable(connection, request["type"], failed, ref)
     finally:
         await rt.hub.forget(connection)
         await connection.drain()

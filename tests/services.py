@@ -140,6 +140,10 @@ class Postgres:
     def start(self) -> None:
         self._run("initdb", "-D", str(self.datadir), "-U", "postgres", "-A", "trust",
                   "-E", "UTF8", "--locale=C", "--no-sync")
+        self.launch()
+
+    def launch(self) -> None:
+        """Run the server on the cluster made by start() (again, after stop())."""
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
                 [str(self.bindir / "postgres"), "-D", str(self.datadir), "-p", str(self.port),

@@ -12,6 +12,7 @@ batch grows while the previous commit runs, and the cost per message falls.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import time
@@ -325,7 +326,9 @@ class _SqliteWriter:
                 db.executemany(_INSERT_SQL.sql, [_INSERT_SQL.args(**_row(m)) for m in made])
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            # A failed COMMIT (disk full) may have rolled back already: nothing left to undo.
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
             raise
         self._checkpoint_soon()
         return outcomes
