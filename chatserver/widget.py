@@ -123,8 +123,10 @@ async def static_file(request: Request) -> Response:
         return PlainTextResponse("not found", status_code=404)
     version = panel_version()
     if name == "widget.js":
-        # ?l= lists the languages the loader saw, best first ("nl.en"); the first known wins.
-        locale = i18n.pick(*request.query_params.get("l", "").split("."))
+        # ?l= lists what the loader saw, in the panel's order: data-locale, the browser's, the
+        # site's ("nl,en-US,nl"); the first known wins. (A language set by chatserver('locale')
+        # is fetched by the panel: the loader has no room for it in its 2 KB.)
+        locale = i18n.pick(*request.query_params.get("l", "").split(","))
         fill = {"__I18N__": _panel_i18n(locale), "__VERSION__": version}
         asset = _asset(STATIC / name, SERVED[name], fill, variant=locale)
     else:

@@ -6,15 +6,9 @@
   var me = d.currentScript || d.querySelector('script[data-site][src*="widget.js"]');
   var data = me && me.dataset, key = data && data.site;
   if (!key) return console.warn('chatserver: the script tag needs data-site');
-  var saved = {};
-  try { saved = JSON.parse(localStorage.getItem('chatserver:' + key)) || {}; } catch (e) { /* none yet */ }
-  var ui = saved.ui || {};
-  // The panel comes with one language's strings: the server takes the first it has, in the
-  // order the panel picks (chatserver('locale'), data-locale, the browser, the site).
-  var langs = [saved.locale, data.locale, navigator.language, ui.locale].map(function (l) {
-    return String(l || '').slice(0, 2);
-  }).join('.');
-  var base = me.src.replace(/\/widget\.js([?#].*)?$/, ''); // keeps a path prefix (/chat/widget.js)
+  var ui = {};
+  try { ui = JSON.parse(localStorage.getItem('chatserver:' + key)).ui || {}; } catch (e) { /* none yet */ }
+  var base = me.src.replace(/\/widget\.js([?#].*)?$/, ''); // keeps a path prefix
   var queue = (stub && stub.q) || [], listeners = {}, panel, loading;
 
   // chatserver('open') or chatserver.open(); calls wait in the queue until the panel is ready.
@@ -58,7 +52,7 @@
   function load() {
     if (loading) return;
     loading = d.createElement('script');
-    loading.src = base + '/widget/widget.js?v=__VERSION__&l=' + encodeURIComponent(langs);
+    loading.src = base + '/widget/widget.js?v=__VERSION__&l=' + [data.locale, navigator.language, ui.locale];
     loading.onerror = function () { loading = null; };
     d.head.appendChild(loading);
   }
