@@ -12,13 +12,14 @@ from typing import Any
 from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from chatserver import i18n
 from chatserver.store import Store, new_id, now_ms
 from chatserver.store.schema import article_views, articles
 
 _REPO_SOURCE = Path(__file__).resolve().parent.parent / "kb"
 # An installed wheel carries kb/ inside the package (pyproject's force-include).
 DEFAULT_SOURCE = _REPO_SOURCE if _REPO_SOURCE.is_dir() else Path(__file__).resolve().parent / "kb_articles"
-LOCALES = ("en", "nl")
+LOCALES = i18n.LOCALES
 _SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _FRONT_KEYS = ("title", "slug", "locale", "tags", "synonyms")
 _REQUIRED_KEYS = ("title", "slug", "locale", "tags")

@@ -14,13 +14,13 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
-from chatserver import sites
+from chatserver import i18n, sites
 from chatserver.mail.addresses import AddressError, check_address
 from chatserver.store import Store, now_ms
 from chatserver.store.schema import site_secrets
 from chatserver.store.schema import sites as sites_table
 
-LOCALES = ("en", "nl")
+LOCALES = i18n.LOCALES
 POSITIONS = ("right", "left")
 PRECHAT = ("off", "optional", "required")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

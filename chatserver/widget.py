@@ -1,9 +1,14 @@
-"""The widget's files and the demo shop page: /widget.js (the loader), /widget/<file>, /."""
+"""The widget's files and the demo shop page: /widget.js (the loader), /widget/<file>, /.
+
+The panel is served with one language's strings in it (the one its loader asks for), and
+/widget/strings/<lang>.json gives another when a visitor switches.
+"""
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from chatserver import sites
+from chatserver import i18n, sites
 from chatserver.runtime import Runtime
 
 # In a checkout the files sit next to the package; in a wheel they are copied into it.
@@ -29,6 +34,7 @@ VERSIONED_MAX_AGE = 365 * 24 * 3600
 # A request for the panel without the current hash (an old loader) is kept an hour at most.
 UNVERSIONED_MAX_AGE = 3600
 SERVED = {"widget.js": "text/javascript; charset=utf-8", "widget.css": "text/css; charset=utf-8"}
+JSON_TYPE = "application/json"
 
 
 @dataclass(frozen=True)
@@ -38,26 +44,33 @@ class Asset:
     etag: str
     content_type: str
     mtime: float
+    filled: dict[str, str]
 
 
-_cache: dict[Path, Asset] = {}
+_cache: dict[tuple[Path, str], Asset] = {}
 
 
-def _asset(path: Path, content_type: str, version: str = "") -> Asset:
-    """Return the file, gzipped and hashed once, and again whenever it changes on disk."""
+def _asset(path: Path, content_type: str, fill: dict[str, str] | None = None, variant: str = "") -> Asset:
+    """Return the file with its placeholders filled, gzipped and hashed once, and again
+    whenever it changes on disk or what fills it changes."""
+    fill = fill or {}
     mtime = path.stat().st_mtime
-    cached = _cache.get(path)
-    if cached and cached.mtime == mtime and (not version or version.encode() in cached.body):
+    cached = _cache.get((path, variant))
+    if cached and cached.mtime == mtime and cached.filled == fill:
         return cached
     body = path.read_bytes()
-    if version:
-        body = body.replace(b"__VERSION__", version.encode())
-    asset = Asset(
-        body, gzip.compress(body, 9, mtime=0),
-        '"' + hashlib.sha256(body).hexdigest()[:16] + '"', content_type, mtime,
-    )
-    _cache[path] = asset
+    for name, value in fill.items():
+        body = body.replace(name.encode(), value.encode())
+    asset = _made(body, content_type, mtime, fill)
+    _cache[(path, variant)] = asset
     return asset
+
+
+def _made(body: bytes, content_type: str, mtime: float = 0.0, fill: dict[str, str] | None = None) -> Asset:
+    return Asset(
+        body, gzip.compress(body, 9, mtime=0),
+        '"' + hashlib.sha256(body).hexdigest()[:16] + '"', content_type, mtime, fill or {},
+    )
 
 
 def _send(request: Request, asset: Asset, max_age: int, immutable: bool = False) -> Response:
@@ -78,14 +91,28 @@ def _send(request: Request, asset: Asset, max_age: int, immutable: bool = False)
     return Response(body, media_type=asset.content_type, headers=headers)
 
 
+def _strings(locale: str) -> str:
+    return json.dumps(i18n.strings(locale, i18n.WIDGET_PREFIX), ensure_ascii=False, separators=(",", ":"))
+
+
+def _panel_i18n(locale: str) -> str:
+    return json.dumps({
+        "locales": i18n.LOCALES, "lang": locale, "strings": i18n.strings(locale, i18n.WIDGET_PREFIX),
+        # A site that kept this greeting gets the visitor's language's instead.
+        "greeting": sites.DEFAULT_SETTINGS["greeting"],
+    }, ensure_ascii=False, separators=(",", ":"))
+
+
 def panel_version() -> str:
-    """Return the content hash that versions the panel's URL."""
-    return _asset(STATIC / "widget.js", SERVED["widget.js"]).etag.strip('"')
+    """Return the hash of the panel and its strings in every language: it versions their URLs."""
+    raw = _asset(STATIC / "widget.js", SERVED["widget.js"])
+    tables = "".join(_strings(locale) for locale in i18n.LOCALES)
+    return hashlib.sha256(raw.body + tables.encode()).hexdigest()[:16]
 
 
 async def loader(request: Request) -> Response:
     """Serve the loader that host pages embed as /widget.js."""
-    asset = _asset(STATIC / "loader.js", SERVED["widget.js"], version=panel_version())
+    asset = _asset(STATIC / "loader.js", SERVED["widget.js"], {"__VERSION__": panel_version()})
     return _send(request, asset, LOADER_MAX_AGE)
 
 
@@ -94,8 +121,31 @@ async def static_file(request: Request) -> Response:
     name = request.path_params["name"]
     if name not in SERVED or not (STATIC / name).is_file():
         return PlainTextResponse("not found", status_code=404)
-    asset = _asset(STATIC / name, SERVED[name])
-    current = request.query_params.get("v") == asset.etag.strip('"')
+    version = panel_version()
+    if name == "widget.js":
+        # ?l= lists what the loader saw, in the panel's order: data-locale, the browser's, the
+        # site's ("nl,en-US,nl"); the first known wins. (A language set by chatserver('locale')
+        # is fetched by the panel: the loader has no room for it in its 2 KB.)
+        locale = i18n.pick(*request.query_params.get("l", "").split(","))
+        fill = {"__I18N__": _panel_i18n(locale), "__VERSION__": version}
+        asset = _asset(STATIC / name, SERVED[name], fill, variant=locale)
+    else:
+        asset = _asset(STATIC / name, SERVED[name])
+        version = asset.etag.strip('"')
+    current = request.query_params.get("v") == version
+    return _send(request, asset, VERSIONED_MAX_AGE if current else UNVERSIONED_MAX_AGE, current)
+
+
+_tables: dict[str, Asset] = {}
+
+
+async def strings(request: Request) -> Response:
+    """Serve one language's widget strings, for a visitor who switches language."""
+    locale = request.path_params["locale"]
+    if locale not in i18n.LOCALES:
+        return PlainTextResponse("not found", status_code=404)
+    asset = _tables.get(locale) or _tables.setdefault(locale, _made(_strings(locale).encode(), JSON_TYPE))
+    current = request.query_params.get("v") == panel_version()
     return _send(request, asset, VERSIONED_MAX_AGE if current else UNVERSIONED_MAX_AGE, current)
 
 
@@ -121,5 +171,6 @@ def routes() -> list[BaseRoute]:
     return [
         Route("/", demo),
         Route("/widget.js", loader),
+        Route("/widget/strings/{locale}.json", strings),
         Route("/widget/{name}", static_file),
     ]

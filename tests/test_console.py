@@ -13,7 +13,6 @@ from sqlalchemy import select
 from websockets.exceptions import ConnectionClosed
 
 from chatserver import lockout
-from chatserver.console import i18n
 from chatserver.store import Store
 from chatserver.store.schema import conversations
 from conftest import PASSWORD, Chat, Server, agent, visitor
@@ -343,28 +342,6 @@ async def test_the_customer_sidebar_is_scoped_to_the_agents_sites(
     assert (await browser_like.get(f"/console/api/canned?site={other.id}")).status_code == 404
     await stranger.close()
     await customer.close()
-
-
-def test_every_word_the_console_uses_exists_in_english_and_dutch() -> None:
-    used: set[str] = set()
-    for path in [*CONSOLE.glob("templates/*.html"), CONSOLE / "static" / "inbox.js"]:
-        used |= set(re.findall(r"\bt\('([a-z_]+)'[,)]", path.read_text()))
-    for path in CONSOLE.glob("*.py"):
-        used |= set(re.findall(r'"((?:error|signin|agent)_[a-z_]+)"', path.read_text()))
-    dynamic = {
-        "channel_": ("chat", "email"), "day_": ("mon", "tue", "wed", "thu", "fri", "sat", "sun"),
-        "fact_": ("email", "verified", "page", "referrer", "device", "language"),
-        "prechat_": ("off", "optional", "required"), "rating_": ("good", "bad"),
-        "role_": ("admin", "agent"), "status_": ("new", "queued", "assigned", "closed"),
-        "verified_": ("yes", "no"),
-    }
-    for prefix, endings in dynamic.items():
-        used |= {prefix + ending for ending in endings}
-    used -= {"agent_id"}
-    for locale in i18n.LOCALES:
-        missing = sorted(key for key in used if key not in i18n.STRINGS[locale])
-        assert not missing, f"{locale} lacks {missing}"
-    assert set(i18n.EN) == set(i18n.NL)
 
 
 async def test_a_disabled_agents_chats_go_to_a_colleague(

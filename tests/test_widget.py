@@ -452,6 +452,15 @@ async def test_the_demo_page_and_the_widget_files_are_served_for_caching(
         )
         assert (await http.get("/widget/..%2Fdemo%2Findex.html")).status_code == 404
 
+        # One language comes inside the panel; another is fetched when a visitor switches.
+        dutch = await http.get(f"/widget/widget.js?v={version}&l=de,nl-NL,en")
+        assert '"lang":"nl"' in dutch.text and "Versturen" in dutch.text and "immutable" in (
+            dutch.headers["cache-control"])
+        strings = await http.get(f"/widget/strings/nl.json?v={version}")
+        assert strings.json()["widget_send"] == "Versturen"
+        assert "immutable" in strings.headers["cache-control"]
+        assert (await http.get("/widget/strings/xx.json")).status_code == 404
+
 
 async def test_an_address_the_server_refuses_in_the_pre_chat_form_is_explained(
     chat: Server, host: HostSite, browser: Any

@@ -17,6 +17,7 @@ from chatserver import agents, auth, site_settings, sites
 from chatserver.chat import queue
 from chatserver.console import canned, pages
 from chatserver.console.pages import FormRefused, Viewer
+from chatserver.i18n import N_
 from chatserver.runtime import Runtime
 from chatserver.site_settings import SettingsError
 
@@ -126,7 +127,7 @@ async def _site(request: Request) -> sites.Site | None:
 async def site_edit(request: Request, who: Viewer) -> Response:
     site = await _site(request)
     if site is None:
-        return pages.render(request, "refused.html", who, status=404, message_key="error_no_site")
+        return pages.render(request, "refused.html", who, status=404, message_key=N_("error_no_site"))
     return await _site_page(request, who, site, saved=request.query_params.get("saved") == "1")
 
 
@@ -135,7 +136,7 @@ async def site_save(request: Request, who: Viewer) -> Response:
     rt = pages.runtime(request)
     site = await _site(request)
     if site is None:
-        return pages.render(request, "refused.html", who, status=404, message_key="error_no_site")
+        return pages.render(request, "refused.html", who, status=404, message_key=N_("error_no_site"))
     try:
         fields = await pages.form(request, who)
     except FormRefused as refused:
@@ -157,7 +158,7 @@ async def site_identity(request: Request, who: Viewer) -> Response:
     rt = pages.runtime(request)
     site = await _site(request)
     if site is None:
-        return pages.render(request, "refused.html", who, status=404, message_key="error_no_site")
+        return pages.render(request, "refused.html", who, status=404, message_key=N_("error_no_site"))
     try:
         fields = await pages.form(request, who)
     except FormRefused as refused:
@@ -219,7 +220,7 @@ async def agent_add(request: Request, who: Viewer) -> Response:
     log.info("event=agent_created agent=%s by=%s", created.id, who.agent.id)
     shown = password if not fields.get("password") else None
     return await _agents_page(
-        request, who, notice=("agent_added", {"name": created.name}),
+        request, who, notice=(N_("agent_added"), {"name": created.name}),
         password=(created.email, shown) if shown else None,
     )
 
@@ -230,7 +231,7 @@ async def agent_change(request: Request, who: Viewer) -> Response:
     rt = pages.runtime(request)
     target = await agents.by_id(rt.store, request.path_params["agent_id"])
     if target is None:
-        return pages.render(request, "refused.html", who, status=404, message_key="error_no_agent")
+        return pages.render(request, "refused.html", who, status=404, message_key=N_("error_no_agent"))
     try:
         fields = await pages.form(request, who)
     except FormRefused as refused:
@@ -246,17 +247,17 @@ async def agent_change(request: Request, who: Viewer) -> Response:
                 raise ValueError(f"role must be one of {', '.join(agents.ROLES)}")
             await agents.change(rt.store, target.id, role=role,
                                 max_chats=_cap(fields.get("max_chats", "")))
-            notice = ("agent_saved", {"name": target.name})
+            notice = (N_("agent_saved"), {"name": target.name})
         elif action == "disable":
             if myself:
                 raise ValueError("you cannot disable yourself")
             await agents.change(rt.store, target.id, disabled=True)
             await revoke(rt, target.id)
             await rt.hub.deliver(await queue.release(rt.store, target.id))
-            notice = ("agent_disabled", {"name": target.name})
+            notice = (N_("agent_disabled"), {"name": target.name})
         elif action == "enable":
             await agents.change(rt.store, target.id, disabled=False)
-            notice = ("agent_enabled", {"name": target.name})
+            notice = (N_("agent_enabled"), {"name": target.name})
         elif action == "password":
             password = auth.new_password()
             await agents.change(rt.store, target.id, password=password)
@@ -265,7 +266,7 @@ async def agent_change(request: Request, who: Viewer) -> Response:
             if myself:
                 return RedirectResponse("/console/signin", status_code=303)
             return await _agents_page(
-                request, who, notice=("agent_password", {"name": target.name}),
+                request, who, notice=(N_("agent_password"), {"name": target.name}),
                 password=(target.email, password),
             )
         else:

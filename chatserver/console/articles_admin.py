@@ -18,6 +18,7 @@ from chatserver.articles import Article
 from chatserver.console import pages
 from chatserver.console.admin import admins_only
 from chatserver.console.pages import FormRefused, Viewer
+from chatserver.i18n import N_
 
 log = logging.getLogger("chatserver.console")
 
@@ -148,7 +149,7 @@ async def _stored(request: Request) -> Article | None:
 
 
 def _missing(request: Request, who: Viewer) -> Response:
-    return pages.render(request, "refused.html", who, status=404, message_key="error_no_article")
+    return pages.render(request, "refused.html", who, status=404, message_key=N_("error_no_article"))
 
 
 @admins_only

@@ -13,8 +13,8 @@ from starlette.responses import RedirectResponse, Response
 
 from chatserver.console import pages
 from chatserver.console.admin import admins_only
-from chatserver.console.i18n import translator
 from chatserver.console.pages import FormRefused, Viewer
+from chatserver.i18n import translator
 from chatserver.mail import inbound
 
 SHOWN = 200
@@ -43,8 +43,9 @@ async def held_release(request: Request, who: Viewer) -> Response:
     try:
         ticket_id = await inbound.release(pages.runtime(request), request.path_params["held_id"])
     except inbound.Unreleasable as why:
-        return await _page(request, who, status=409,
-                           error=f"{translator(who.locale)('held_cannot')}: {why}")
+        t = translator(who.locale)
+        cannot = t("held_cannot")
+        return await _page(request, who, status=409, error=f"{cannot}: {why}")
     # Gone already (released or deleted in another tab): the list shows what is left.
     target = f"/console/tickets#{ticket_id}" if ticket_id else "/console/admin/held"
     return RedirectResponse(target, status_code=303)

@@ -6,8 +6,8 @@ from sqlalchemy import update
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from chatserver import agents, protocol
-from chatserver.console import canned, customer, i18n, pages
+from chatserver import agents, i18n, protocol
+from chatserver.console import canned, customer, pages
 from chatserver.console.pages import FormRefused
 from chatserver.store.schema import agents as agents_table
 

@@ -14,9 +14,8 @@ from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
-from chatserver import agents, auth, sites
+from chatserver import agents, auth, i18n, sites
 from chatserver.agents import Agent
-from chatserver.console import i18n
 from chatserver.runtime import Runtime
 from chatserver.store.schema import agents as agents_table
 
@@ -37,11 +36,11 @@ STATIC_TYPES = {
     "sla.js": "text/javascript; charset=utf-8",
 }
 
-_templates = jinja2.Environment(
+_templates = i18n.install(jinja2.Environment(
     loader=jinja2.FileSystemLoader(str(HERE / "templates")),
     autoescape=True,
     undefined=jinja2.StrictUndefined,
-)
+))
 
 
 @dataclass(frozen=True)
@@ -73,11 +72,7 @@ def runtime(request: Request) -> Runtime:
 
 def browser_locale(request: Request) -> str:
     """Return the first console language the browser asks for, else English."""
-    for part in request.headers.get("accept-language", "").split(","):
-        tag = part.split(";")[0].strip().lower()[:2]
-        if tag in i18n.LOCALES:
-            return tag
-    return i18n.LOCALES[0]
+    return i18n.from_header(request.headers.get("accept-language", ""))
 
 
 async def viewer(request: Request) -> Viewer | None:
@@ -149,8 +144,8 @@ def render(
     locale = locale or (who.locale if who else browser_locale(request))
     token = runtime(request).signer.csrf_token(nonce, who.session_id if who else None)
     html = _templates.get_template(template).render(
-        t=i18n.translator(locale), locale=locale, csrf=token, viewer=who, path=request.url.path,
-        static=static_url, strings=i18n.script_strings(locale), **context,
+        locale=locale, csrf=token, viewer=who, path=request.url.path,
+        static=static_url, strings=i18n.strings(locale, console=True), **context,
     )
     response = HTMLResponse(html, status_code=status, headers=security_headers(request))
     if fresh:
@@ -165,24 +160,24 @@ async def form(
     origin = request.headers.get("origin")
     host = request.headers.get("host", "")
     if origin and origin != "null" and not _same_origin(origin, host):
-        raise FormRefused(403, "error_foreign_origin")
+        raise FormRefused(403, i18n.N_("error_foreign_origin"))
     if request.headers.get("content-type", "").split(";")[0].strip() != (
         "application/x-www-form-urlencoded"
     ):
-        raise FormRefused(400, "error_bad_form")
+        raise FormRefused(400, i18n.N_("error_bad_form"))
     body = b""
     async for chunk in request.stream():
         body += chunk
         if len(body) > max_bytes:
-            raise FormRefused(413, "error_form_too_large")
+            raise FormRefused(413, i18n.N_("error_form_too_large"))
     try:
         fields = dict(parse_qsl(body.decode(), keep_blank_values=True, max_num_fields=200))
     except (UnicodeDecodeError, ValueError):
-        raise FormRefused(400, "error_bad_form") from None
+        raise FormRefused(400, i18n.N_("error_bad_form")) from None
     nonce = request.cookies.get(CSRF_COOKIE, "")
     expected = runtime(request).signer.csrf_token(nonce, who.session_id if who else None)
     if not nonce or not secrets.compare_digest(fields.get(CSRF_FIELD, ""), expected):
-        raise FormRefused(403, "error_csrf")
+        raise FormRefused(403, i18n.N_("error_csrf"))
     return fields
 
 
@@ -205,7 +200,7 @@ def to_signin(request: Request) -> Response:
 
 
 def forbidden(request: Request, who: Viewer) -> HTMLResponse:
-    return render(request, "refused.html", who, status=403, message_key="error_admins_only")
+    return render(request, "refused.html", who, status=403, message_key=i18n.N_("error_admins_only"))
 
 
 _assets: dict[str, tuple[float, bytes, str]] = {}

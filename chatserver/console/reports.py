@@ -13,7 +13,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from chatserver import agents, sites
+from chatserver import agents, i18n, sites
 from chatserver import hours as business_hours
 from chatserver.api import ApiError
 from chatserver.console import pages
@@ -21,72 +21,41 @@ from chatserver.reports import api as reports_api
 from chatserver.reports import charts
 from chatserver.reports.metrics import Table
 
-WORDS: dict[str, dict[str, str]] = {
-    "en": {
-        "title": "Reports", "show": "Show", "from": "From", "to": "To", "surge": "Surge %",
-        "volume": "Volume", "by_day": "Chats and email tickets per day",
-        "by_hour": "Chats per hour of the week", "times": "Response times against targets",
-        "ratings": "Ratings", "self_service": "Self-service", "articles": "Top articles",
-        "gaps": "Content gaps: questions that reached a person without an article",
-        "agents": "Agents", "proactive": "Proactive messages", "forecast": "Staffing forecast",
-        "forecast_chart": "Agents needed per hour, with the surge, and agents scheduled",
-        "breaches": "SLA breaches", "download": "CSV", "none": "Nothing in this range.",
-        "share_good": "good", "self_served": "self-served", "needed": "needed",
-        "with_surge": "with surge", "scheduled": "scheduled", "median": "median", "p90": "90th pct",
-        "target": "target", "chat": "chat", "email": "email", "seconds": "seconds",
-        "definitions": "How each figure is computed: docs/metrics.md.",
-    },
-    "nl": {
-        "title": "Rapporten", "show": "Toon", "from": "Van", "to": "Tot en met", "surge": "Piek %",
-        "volume": "Volume", "by_day": "Chats en e-mailtickets per dag",
-        "by_hour": "Chats per uur van de week", "times": "Reactietijden tegen de doelen",
-        "ratings": "Beoordelingen", "self_service": "Zelfservice", "articles": "Meest gelezen artikelen",
-        "gaps": "Ontbrekende inhoud: vragen die zonder artikel bij een persoon kwamen",
-        "agents": "Medewerkers", "proactive": "Proactieve berichten", "forecast": "Bezettingsprognose",
-        "forecast_chart": "Benodigde medewerkers per uur, met piek, en ingeroosterd",
-        "breaches": "SLA-overschrijdingen", "download": "CSV", "none": "Niets in deze periode.",
-        "share_good": "goed", "self_served": "zelf opgelost", "needed": "nodig",
-        "with_surge": "met piek", "scheduled": "ingeroosterd", "median": "mediaan",
-        "p90": "90e pct", "target": "doel", "chat": "chat", "email": "e-mail", "seconds": "seconden",
-        "definitions": "Hoe elk cijfer berekend wordt: docs/metrics.md.",
-    },
-}
 SECTIONS = ("volume", "hours", "times", "breaches", "ratings", "comments", "self_service",
             "articles", "gaps", "agents", "proactive", "forecast")
 
 
-def words(locale: str) -> Callable[[str], str]:
-    chosen = WORDS.get(locale, WORDS["en"])
-    return lambda key: chosen.get(key) or WORDS["en"].get(key) or key
-
-
-def _charts(tables: dict[str, Table], w: Callable[[str], str]) -> dict[str, Any]:
+def _charts(tables: dict[str, Table], t: Callable[..., str]) -> dict[str, Any]:
     volume = tables["volume"]
     drawn: dict[str, Any] = {
         "volume": charts.bars(
-            "chart-volume", w("by_day"), [str(r[0])[5:] for r in volume.rows],
-            [charts.Series(w("chat"), [r[1] for r in volume.rows]),  # type: ignore[misc]
-             charts.Series(w("email"), [r[2] for r in volume.rows])],  # type: ignore[misc]
+            "chart-volume", t("report_by_day"), [str(r[0])[5:] for r in volume.rows],
+            [charts.Series(t("report_chat"), [r[1] for r in volume.rows]),  # type: ignore[misc]
+             charts.Series(t("report_email"), [r[2] for r in volume.rows])],  # type: ignore[misc]
             every=max(1, len(volume.rows) // 12)),
         "hours": charts.week_heatmap(
-            "chart-hours", w("by_hour"), business_hours.DAYS,
+            "chart-hours", t("report_by_hour"),
+            [t(key) for key in ["report_day_" + day for day in business_hours.DAYS]],
             {(business_hours.DAYS.index(str(r[0])), int(r[1] or 0)): float(r[2] or 0)
              for r in tables["hours"].rows}),
         "times": [],
     }
     for row in tables["times"].rows:
         kind, metric, _, median, p90, target = row[:6]
+        kind_key = "report_" + str(kind)  # report_chat, report_email
+        kind_name, seconds = t(kind_key), t("report_seconds")
         drawn["times"].append(charts.bars(
-            f"chart-{kind}-{metric}", f"{w(str(kind))} · {str(metric).replace('_', ' ')} ({w('seconds')})",
-            [w("median"), w("p90")],
+            f"chart-{kind}-{metric}",
+            f"{kind_name} · {str(metric).replace('_', ' ')} ({seconds})",
+            [t("report_median"), t("report_p90")],
             [charts.Series(str(kind), [median, p90])],  # type: ignore[list-item]
-            target=float(target or 0), target_label=w("target")))
+            target=float(target or 0), target_label=t("report_target")))
     rows = tables["forecast"].rows
     drawn["forecast"] = charts.bars(
-        "chart-forecast", w("forecast_chart"), [f"{r[0]} {r[1]:02d}" for r in rows],
-        [charts.Series(w("needed"), [r[3] for r in rows]),  # type: ignore[misc]
-         charts.Series(w("with_surge"), [r[5] for r in rows]),  # type: ignore[misc]
-         charts.Series(w("scheduled"), [r[7] for r in rows])],  # type: ignore[misc]
+        "chart-forecast", t("report_forecast_chart"), [f"{r[0]} {r[1]:02d}" for r in rows],
+        [charts.Series(t("report_needed"), [r[3] for r in rows]),  # type: ignore[misc]
+         charts.Series(t("report_with_surge"), [r[5] for r in rows]),  # type: ignore[misc]
+         charts.Series(t("report_scheduled"), [r[7] for r in rows])],  # type: ignore[misc]
         every=max(1, len(rows) // 10))
     return drawn
 
@@ -102,8 +71,8 @@ async def reports_page(request: Request) -> Response:
     choices = [s for s in await sites.all_sites(rt.store) if s.id in allowed]
     params = dict(request.query_params)
     site = next((s for s in choices if s.public_key == params.get("site")), choices[0] if choices else None)
-    w = words(who.locale)
-    context: dict[str, Any] = {"w": w, "choices": choices, "site": site, "params": params,
+    t = i18n.translator(who.locale)
+    context: dict[str, Any] = {"choices": choices, "site": site, "params": params,
                                "error": None, "tables": {}, "charts": {}}
     if site is not None:
         try:
@@ -114,7 +83,7 @@ async def reports_page(request: Request) -> Response:
                     params = {**params, **used}
             params.setdefault("surge", "0")
             context["params"] = params
-            context["charts"] = _charts(context["tables"], w)
+            context["charts"] = _charts(context["tables"], t)
         except ApiError as problem:
             context["error"] = problem.message
             context["tables"], context["charts"] = {}, {}

@@ -10,6 +10,7 @@ from starlette.responses import RedirectResponse, Response
 from chatserver import agents, auth, lockout
 from chatserver.console import pages
 from chatserver.console.pages import FormRefused
+from chatserver.i18n import N_
 from chatserver.store import now_ms
 
 log = logging.getLogger("chatserver.console")
@@ -57,11 +58,11 @@ async def signin(request: Request) -> Response:
             log.info("event=login_failed via=console")
             lock = await lockout.failed(rt.store, email)
             if lock is None:
-                return again("signin_wrong", 401)
+                return again(N_("signin_wrong"), 401)
     if agent is None:
         assert lock is not None
         log.info("event=login_locked via=console")
-        return again("signin_locked", 429, minutes=lock.minutes_left(now_ms()))
+        return again("signin_locked", 429, num=lock.minutes_left(now_ms()))
     await lockout.succeeded(rt.store, email)
     # A new session id at every sign-in: a session id planted before it (fixation) is worthless.
     old = request.cookies.get(auth.SESSION_COOKIE)

@@ -11,14 +11,14 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from chatserver import articles, sites
+from chatserver import articles, i18n, sites
 from chatserver.articles import LOCALES
 from chatserver.runtime import Runtime
 
-_templates = Environment(
+_templates = i18n.install(Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
     autoescape=select_autoescape(default=True),
-)
+))
 # Articles are Markdown written by the site's staff; raw HTML in them is shown as text, so an
 # article can never carry a script to a visitor.
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False})
@@ -28,14 +28,6 @@ _HEADERS = {
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "strict-origin-when-cross-origin",
-}
-_STRINGS = {
-    "en": {"title": "Help centre", "search": "Search", "placeholder": "Ask a question",
-           "results": "Results for", "none": "Nothing found. Ask us in the chat.",
-           "all": "All articles", "missing": "This article does not exist (any more)."},
-    "nl": {"title": "Helpcentrum", "search": "Zoeken", "placeholder": "Stel je vraag",
-           "results": "Resultaten voor", "none": "Niets gevonden. Vraag het ons in de chat.",
-           "all": "Alle artikelen", "missing": "Dit artikel bestaat niet (meer)."},
 }
 
 
@@ -49,8 +41,7 @@ def routes() -> list[BaseRoute]:
 
 
 def _page(request: Request, template: str, status: int = 200, **values: object) -> Response:
-    locale = str(values.get("locale", "en"))
-    html = _templates.get_template(template).render(t=_STRINGS[locale], **values)
+    html = _templates.get_template(template).render(**values)
     return HTMLResponse(html, status_code=status, headers=_HEADERS)
 
 

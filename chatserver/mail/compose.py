@@ -1,4 +1,4 @@
-"""Compose ticket mails from jinja2 templates (text and HTML, English and Dutch). Pure.
+"""Compose ticket mails from jinja2 templates (text and HTML), in the catalogues' languages. Pure.
 
 A mail is rendered once, when the event it tells about is stored, and sent byte for byte:
 a retry carries the same Message-ID, so a mail client shows a duplicate from the crash
@@ -19,24 +19,25 @@ from typing import Any, Literal
 
 import jinja2
 
+from chatserver import i18n
 from chatserver.mail.addresses import ReplyAddresses, check_address, header_text
 from chatserver.mail.settings import MailSettings
 
 # A transcript is a chat mailed to its visitor (transcripts.py): no ticket, no Reply-To.
 Kind = Literal["confirmation", "reply", "notification", "transcript"]
-LOCALES = ("en", "nl")
+LOCALES = i18n.LOCALES
 # RFC 5322 asks for the parent's References plus its Message-ID; clients cope with a long
 # chain, but a ticket answered a hundred times needs only the root and the latest few.
 MAX_REFERENCES = 10
 
-_templates = jinja2.Environment(
+_templates = i18n.install(jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
     autoescape=jinja2.select_autoescape(["html"], default_for_string=False, default=False),
     undefined=jinja2.StrictUndefined,
     trim_blocks=True,
     lstrip_blocks=True,
     keep_trailing_newline=True,
-)
+))
 
 
 @dataclass(frozen=True)
@@ -92,9 +93,9 @@ class Composer:
         """Render one mail; thread holds the Message-IDs it follows, the root first."""
         locale = locale if locale in LOCALES else "en"
         reply_address = self.replies.for_ticket(ticket_id) if ticket_id else None
-        values = {**context, "when": _time, "reply_address": reply_address}
-        text_module = _templates.get_template(f"{locale}/{kind}.txt").make_module(values)
-        html = _templates.get_template(f"{locale}/{kind}.html").render(values)
+        values = {**context, "when": _time, "reply_address": reply_address, "locale": locale}
+        text_module = _templates.get_template(f"{kind}.txt").make_module(values)
+        html = _templates.get_template(f"{kind}.html").render(values)
         message_id = message_id or self.new_message_id()
 
         mail = EmailMessage(policy=policy.SMTP)

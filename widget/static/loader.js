@@ -8,7 +8,7 @@
   if (!key) return console.warn('chatserver: the script tag needs data-site');
   var ui = {};
   try { ui = JSON.parse(localStorage.getItem('chatserver:' + key)).ui || {}; } catch (e) { /* none yet */ }
-  var base = me.src.replace(/\/widget\.js([?#].*)?$/, ''); // keeps a path prefix (/chat/widget.js)
+  var base = me.src.replace(/\/widget\.js([?#].*)?$/, ''); // keeps a path prefix
   var queue = (stub && stub.q) || [], listeners = {}, panel, loading;
 
   // chatserver('open') or chatserver.open(); calls wait in the queue until the panel is ready.
@@ -52,7 +52,7 @@
   function load() {
     if (loading) return;
     loading = d.createElement('script');
-    loading.src = base + '/widget/widget.js?v=__VERSION__';
+    loading.src = base + '/widget/widget.js?v=__VERSION__&l=' + [data.locale, navigator.language, ui.locale];
     loading.onerror = function () { loading = null; };
     d.head.appendChild(loading);
   }

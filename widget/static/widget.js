@@ -6,55 +6,10 @@
   if (!ctx || ctx.started) return;
   ctx.started = true;
 
-  // Every string a visitor reads, one table per language.
-  var STRINGS = {
-    en: {
-      chat: 'Chat', greeting: 'Hi! Ask us anything.', placeholder: 'Write a message…', send: 'Send',
-      close: 'Close chat', open: 'Open chat', you: 'You', sending: 'Sending…', queued: 'Not sent yet, will send when back online',
-      sent: 'Sent', delivered: 'Delivered', read: 'Read', failed: 'Not sent: {error}',
-      reconnecting: 'Reconnecting…', offline: 'You are offline. Messages you write are sent when you are back.',
-      unavailable: 'Chat is not available on this page.',
-      online: 'We typically reply in a few minutes', away: 'We are away right now',
-      waiting: 'Waiting for the next available person…', position: 'You are number {n} in line.',
-      wait: 'Expected wait: about {n} min.', chatting: 'You are chatting with {name}', joined: '{name} joined the chat',
-      typing: '{name} is typing…', someone: 'Someone', ended: 'This chat has ended.', again: 'Start a new chat',
-      nobody: 'Nobody is online right now. Leave your email address and we will answer there; your question is kept.',
-      email: 'Email address', name: 'Name', save: 'Save', saved: 'Thanks! We will reply to {email}.',
-      prechat: 'Before we start: how can we reach you?', suggest: 'These articles might answer your question:',
-      helped: 'This helped', person: 'Talk to a person', glad: 'Glad that helped!',
-      rate: 'How did we do?', good: 'Good', bad: 'Bad', comment: 'Anything to add? (optional)',
-      thanks: 'Thank you for your feedback.', transcript: 'Email me the transcript',
-      sentTo: 'The transcript is on its way to {email}.', emailed: 'We will answer by email at {email}.',
-      instead: 'Email me the answer instead', waitEmail: 'Leave your email address and we will answer there; the chat ends and your question is kept.',
-      closed: 'We are closed right now', closedTill: 'Closed now, back {when}',
-      closedAsk: 'We are closed right now. Ask your question anyway: we will answer by email.',
-      closedForm: 'We are closed right now. Leave your email address and we will answer there; your question is kept.',
-      soundOn: 'Sound on', soundOff: 'Sound off', messages: 'Messages', unread: '{n} unread', tooLong: 'Your message is too long ({n} characters at most).'
-    },
-    nl: {
-      chat: 'Chat', greeting: 'Hoi! Stel ons gerust een vraag.', placeholder: 'Schrijf een bericht…', send: 'Versturen',
-      close: 'Chat sluiten', open: 'Chat openen', you: 'Jij', sending: 'Versturen…', queued: 'Nog niet verstuurd, volgt zodra je weer online bent',
-      sent: 'Verstuurd', delivered: 'Afgeleverd', read: 'Gelezen', failed: 'Niet verstuurd: {error}',
-      reconnecting: 'Opnieuw verbinden…', offline: 'Je bent offline. Wat je schrijft, versturen we zodra je terug bent.',
-      unavailable: 'De chat is niet beschikbaar op deze pagina.',
-      online: 'We antwoorden meestal binnen een paar minuten', away: 'We zijn er nu even niet',
-      waiting: 'Wachten op de eerstvolgende medewerker…', position: 'Je bent nummer {n} in de rij.',
-      wait: 'Verwachte wachttijd: ongeveer {n} min.', chatting: 'Je chat met {name}', joined: '{name} neemt deel aan de chat',
-      typing: '{name} typt…', someone: 'Iemand', ended: 'Deze chat is beëindigd.', again: 'Nieuwe chat starten',
-      nobody: 'Er is nu niemand online. Laat je e-mailadres achter, dan antwoorden we daar; je vraag blijft bewaard.',
-      email: 'E-mailadres', name: 'Naam', save: 'Opslaan', saved: 'Bedankt! We antwoorden naar {email}.',
-      prechat: 'Voor we beginnen: hoe kunnen we je bereiken?', suggest: 'Deze artikelen beantwoorden misschien je vraag:',
-      helped: 'Dit hielp', person: 'Met een medewerker praten', glad: 'Fijn dat het geholpen heeft!',
-      rate: 'Hoe hebben we het gedaan?', good: 'Goed', bad: 'Slecht', comment: 'Nog iets toe te voegen? (optioneel)',
-      thanks: 'Bedankt voor je reactie.', transcript: 'Stuur mij het gesprek per e-mail',
-      sentTo: 'Het gesprek is onderweg naar {email}.', emailed: 'We antwoorden per e-mail op {email}.',
-      instead: 'Stuur het antwoord liever per e-mail', waitEmail: 'Laat je e-mailadres achter, dan antwoorden we daar; de chat stopt en je vraag blijft bewaard.',
-      closed: 'We zijn nu gesloten', closedTill: 'Nu gesloten, terug {when}',
-      closedAsk: 'We zijn nu gesloten. Stel je vraag gerust: we antwoorden per e-mail.',
-      closedForm: 'We zijn nu gesloten. Laat je e-mailadres achter, dan antwoorden we daar; je vraag blijft bewaard.',
-      soundOn: 'Geluid aan', soundOff: 'Geluid uit', messages: 'Berichten', unread: '{n} ongelezen', tooLong: 'Je bericht is te lang (maximaal {n} tekens).'
-    }
-  };
+  // The visitor's language, put in by the server from the catalogues (chatserver/i18n.py):
+  // the languages there are, one language's strings, and the sites' default greeting.
+  var I18N = __I18N__, STRINGS = {};
+  STRINGS[I18N.lang] = I18N.strings;
   var ICONS = {
     close: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M6 6l12 12M18 6L6 18"/></svg>',
     send: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 12l16-8-6 16-2-6z"/></svg>',
@@ -127,13 +82,20 @@
     try { localStorage.setItem(KEY, JSON.stringify(store)); } catch (e) { /* storage full or blocked: keep going in memory */ }
   }
   function t(key, vars) {
-    return (T[key] || STRINGS.en[key]).replace(/\{(\w+)\}/g, function (_, k) { return vars[k]; });
+    return fill(T[key] || key, vars || {});
+  }
+  // A counted text: the catalogues' languages use the singular for exactly one (i18n.py).
+  function tn(key, num) {
+    return fill((T[key] || [key, key])[num === 1 ? 0 : 1], { num: num });
+  }
+  function fill(text, vars) {
+    return text.replace(/%\((\w+)\)s|%%/g, function (all, name) { return name ? vars[name] : '%'; });
   }
   function pickLocale() {
     var wanted = [store.locale, ctx.data.locale, navigator.language, settings.locale];
     for (var i = 0; i < wanted.length; i++) {
       var l = String(wanted[i] || '').slice(0, 2).toLowerCase();
-      if (STRINGS[l]) return l;
+      if (I18N.locales.indexOf(l) >= 0) return l;
     }
     return 'en';
   }
@@ -227,6 +189,13 @@
   var ws = null, live = false, tries = 0, retryTimer = null, beat = null, lastFrame = 0, blocked = false, connecting = false;
   var baseTitle = null, audio = null;
 
+  function fetchStrings(l) {
+    STRINGS[l] = T;
+    fetch(ctx.base + '/widget/strings/' + l + '.json?v=__VERSION__', { credentials: 'omit' })
+      .then(function (r) { return r.json(); })
+      .then(function (table) { STRINGS[l] = table; relabel(); }, function () { delete STRINGS[l]; });
+  }
+
   function applySettings(s) {
     s = s || {};
     for (var k in s) settings[k] = s[k];
@@ -246,22 +215,25 @@
   }
   function relabel() {
     locale = pickLocale();
-    T = STRINGS[locale];
+    T = STRINGS[locale] || T || I18N.strings;
+    // Another language than the one served (chatserver('locale', …), the site's setting):
+    // its strings come once, then the panel is labelled again.
+    if (!STRINGS[locale]) fetchStrings(locale);
     panel.setAttribute('lang', locale);
-    title.textContent = siteName || t('chat');
+    title.textContent = siteName || t('widget_chat');
     avatar.textContent = (siteName || 'C').trim().charAt(0).toUpperCase();
     // The site's greeting is written in the site's language; other languages get ours, and
     // so does a site that kept the (English) default greeting.
-    var own = settings.greeting && settings.greeting !== STRINGS.en.greeting && (settings.locale || 'en').slice(0, 2) === locale;
-    greetingBubble.textContent = own ? settings.greeting : t('greeting');
-    input.setAttribute('placeholder', t('placeholder'));
-    input.setAttribute('aria-label', t('placeholder'));
-    sendBtn.setAttribute('aria-label', t('send'));
-    closeBtn.setAttribute('aria-label', t('close'));
-    launcher.setAttribute('aria-label', t('open'));
-    log.setAttribute('aria-label', t('messages'));
+    var own = settings.greeting && settings.greeting !== I18N.greeting && (settings.locale || 'en').slice(0, 2) === locale;
+    greetingBubble.textContent = own ? settings.greeting : t('widget_greeting');
+    input.setAttribute('placeholder', t('widget_placeholder'));
+    input.setAttribute('aria-label', t('widget_placeholder'));
+    sendBtn.setAttribute('aria-label', t('widget_send'));
+    closeBtn.setAttribute('aria-label', t('widget_close'));
+    launcher.setAttribute('aria-label', t('widget_open'));
+    log.setAttribute('aria-label', t('widget_messages'));
     soundBtn.setAttribute('aria-pressed', String(store.sound !== false));
-    soundBtn.setAttribute('aria-label', store.sound !== false ? t('soundOn') : t('soundOff'));
+    soundBtn.setAttribute('aria-label', store.sound !== false ? t('widget_sound_on') : t('widget_sound_off'));
     mine.forEach(paintState);
     showStatus();
   }
@@ -283,7 +255,7 @@
     // Notes of ours (an agent joined) sit after the message they follow, not at the end.
     if (kind === 'sys') seq = lastSeq + 0.5;
     if (kind === 'them' && !(prev && prev.getAttribute('data-author') === author)) {
-      row.appendChild(el('div', 'cs-who', author || t('someone')));
+      row.appendChild(el('div', 'cs-who', author || t('widget_someone')));
     }
     row.setAttribute('data-author', author || '');
     var bubble = el('div', 'cs-bubble');
@@ -301,7 +273,8 @@
     log.scrollTop = log.scrollHeight;
   }
   function paintState(row) {
-    var s = row.state, label = s === 'failed' ? t('failed', { error: row.error || '' }) : t(s);
+    var s = row.state, key = 'widget_' + s; // sending, queued, sent, delivered, read (i18n.BUILT_KEYS)
+    var label = s === 'failed' ? t('widget_failed', { error: row.error || '' }) : t(key);
     row.className = 'cs-row cs-me' + (s === 'sending' || s === 'queued' ? ' cs-pending' : '') + (s === 'failed' ? ' cs-failed' : '');
     row.meta.textContent = (row.when ? clock(row.when) + ' · ' : '') + label;
   }
@@ -374,7 +347,7 @@
     unread = n;
     var badge = launcher.querySelector('.cs-badge');
     badge.textContent = n ? (n > 9 ? '9+' : String(n)) : '';
-    launcher.setAttribute('aria-label', t('open') + (n ? ' (' + t('unread', { n: n }) + ')' : ''));
+    launcher.setAttribute('aria-label', t('widget_open') + (n ? ' (' + tn('widget_unread', n) + ')' : ''));
     var clean = d.title.replace(/^\(\d+\+?\) /, '');
     d.title = n ? '(' + n + ') ' + clean : clean;
     emit('unread', { count: n });
@@ -400,7 +373,7 @@
     if (!name) return;
     var dots = el('span', 'cs-dots');
     dots.append(el('i'), el('i'), el('i'));
-    typingRow.append(dots, d.createTextNode(t('typing', { name: name })));
+    typingRow.append(dots, d.createTextNode(t('widget_typing', { name: name })));
     // An agent whose socket dropped never says "stopped": forget the indicator after a while.
     typingOff = setTimeout(showTyping, 8000);
   }
@@ -414,18 +387,18 @@
     [].forEach.call(notice.querySelectorAll('[name]'), function (i) { draft[i.name] = i.value; });
     var offline = !agentsOnline || !openNow;
     panel.classList.toggle('cs-on', !offline);
-    sub.textContent = status === 'assigned' && agentName ? t('chatting', { name: agentName })
-      : !openNow ? (changeAt ? t('closedTill', { when: when(changeAt) }) : t('closed'))
-      : status === 'queued' && agentsOnline ? t('waiting')
-      : agentsOnline ? t('online') : t('away');
+    sub.textContent = status === 'assigned' && agentName ? t('widget_chatting', { name: agentName })
+      : !openNow ? (changeAt ? t('widget_closed_till', { when: when(changeAt) }) : t('widget_closed'))
+      : status === 'queued' && agentsOnline ? t('widget_waiting')
+      : agentsOnline ? t('widget_online') : t('widget_away');
     notice.textContent = '';
     if (status === 'closed') endedNotice();
     else if ((status === 'queued' || status === 'new') && (offline || instead)) {
-      emailNotice(!openNow ? t('closedForm') : offline ? t('nobody') : t('waitEmail'));
+      emailNotice(!openNow ? t('widget_closed_form') : offline ? t('widget_nobody') : t('widget_wait_email'));
     } else if (!conv && settings.prechat && settings.prechat !== 'off' && !(store.profile && store.profile.email)) {
-      emailNotice(t('prechat'), true);
+      emailNotice(t('widget_prechat'), true);
     } else if (!conv && !openNow) {
-      notice.appendChild(el('p', null, t('closedAsk')));
+      notice.appendChild(el('p', null, t('widget_closed_ask')));
     } else if (status === 'queued') {
       queueNotice();
     }
@@ -434,11 +407,11 @@
   }
   function queueNotice() {
     var p = el('p'), q = queueInfo || {};
-    if (q.position) p.textContent = t('position', { n: q.position }) + ' ';
-    if (q.wait_seconds) p.appendChild(d.createTextNode(t('wait', { n: Math.max(1, Math.round(q.wait_seconds / 60)) })));
+    if (q.position) p.textContent = t('widget_position', { n: q.position }) + ' ';
+    if (q.wait_seconds) p.appendChild(d.createTextNode(t('widget_wait', { n: Math.max(1, Math.round(q.wait_seconds / 60)) })));
     if (p.textContent) notice.appendChild(p);
     // Tired of waiting: the chat becomes an email ticket (leave_email), the question kept.
-    notice.appendChild(button(t('instead'), function () { instead = true; showStatus(); }, 'cs-ghost', 'instead'));
+    notice.appendChild(button(t('widget_instead'), function () { instead = true; showStatus(); }, 'cs-ghost', 'instead'));
   }
   var queueInfo = null;
   function field(label, type, value, key) {
@@ -459,12 +432,12 @@
   // token) or to be answered by email (offline, closed, tired of waiting: leave_email).
   function emailNotice(text, prechat) {
     var profile = store.profile || {}, pending = asking('leave_email'), f = el('form');
-    var name = field(t('name'), 'text', profile.name, 'name');
-    var email = field(t('email'), 'email', profile.email || (store.ticket || {}).email, 'email');
+    var name = field(t('widget_name'), 'text', profile.name, 'name');
+    var email = field(t('widget_email'), 'email', profile.email || (store.ticket || {}).email, 'email');
     email.input.required = !prechat || settings.prechat === 'required';
     f.append(el('p', null, text), name, email);
     if (formError) f.appendChild(el('p', 'cs-err', formError, { role: 'alert' }));
-    var go = el('button', 'cs-btn', pending ? t('sending') : prechat ? t('save') : t('send'), { type: 'submit', name: 'go' });
+    var go = el('button', 'cs-btn', pending ? t('widget_sending') : prechat ? t('widget_save') : t('widget_send'), { type: 'submit', name: 'go' });
     go.disabled = !!pending;
     f.appendChild(go);
     f.onsubmit = function (e) {
@@ -505,19 +478,19 @@
   }
   function endedNotice() {
     var ticket = store.ticket && store.ticket.conversation === conv ? store.ticket : null;
-    notice.appendChild(el('p', null, t('ended')));
+    notice.appendChild(el('p', null, t('widget_ended')));
     if (ticket) {
       // Handed over to email: the answer comes by mail, with the transcript in it.
-      notice.appendChild(el('p', null, t('emailed', { email: ticket.email })));
+      notice.appendChild(el('p', null, t('widget_emailed', { email: ticket.email })));
     } else {
       if (features.indexOf('rating') >= 0 && !rated) {
-        var q = el('p', null, t('rate')), box = el('div', 'cs-actions'), comment = field(t('comment'), 'area', '', 'comment');
+        var q = el('p', null, t('widget_rate')), box = el('div', 'cs-actions'), comment = field(t('widget_comment'), 'area', '', 'comment');
         ['good', 'bad'].forEach(function (score) {
-          box.appendChild(button((score === 'good' ? '👍 ' : '👎 ') + t(score), function () {
+          box.appendChild(button((score === 'good' ? '👍 ' : '👎 ') + t(score === 'good' ? 'widget_good' : 'widget_bad'), function () {
             send({ type: 'rate', conversation: conv, score: score, comment: comment.input.value.trim() });
             rated = true;
             showStatus();
-            notice.appendChild(el('p', null, t('thanks')));
+            notice.appendChild(el('p', null, t('widget_thanks')));
           }, 'cs-ghost'));
         });
         notice.append(q, comment, box);
@@ -525,22 +498,22 @@
       if (features.indexOf('transcript') >= 0) transcriptNotice();
     }
     var row = el('div', 'cs-actions');
-    row.appendChild(button(t('again'), function () { newChat(); input.focus(); }));
+    row.appendChild(button(t('widget_again'), function () { newChat(); input.focus(); }));
     notice.appendChild(row);
   }
   function transcriptNotice() {
     var pending = asking('transcript');
     if (store.sentTo && store.sentTo.conversation === conv) {
-      return notice.appendChild(el('p', null, t('sentTo', { email: store.sentTo.email })));
+      return notice.appendChild(el('p', null, t('widget_sent_to', { email: store.sentTo.email })));
     }
     if (!wantTranscript && !pending) {
-      return notice.appendChild(button(t('transcript'), function () { wantTranscript = true; showStatus(); }, 'cs-ghost', 'transcript'));
+      return notice.appendChild(button(t('widget_transcript'), function () { wantTranscript = true; showStatus(); }, 'cs-ghost', 'transcript'));
     }
-    var f = el('form'), email = field(t('email'), 'email', (store.profile || {}).email || (store.ticket || {}).email, 'tmail');
+    var f = el('form'), email = field(t('widget_email'), 'email', (store.profile || {}).email || (store.ticket || {}).email, 'tmail');
     email.input.required = true;
-    var go = el('button', 'cs-btn', pending ? t('sending') : t('send'), { type: 'submit', name: 'tgo' });
+    var go = el('button', 'cs-btn', pending ? t('widget_sending') : t('widget_send'), { type: 'submit', name: 'tgo' });
     go.disabled = !!pending;
-    f.append(el('p', null, t('transcript')), email);
+    f.append(el('p', null, t('widget_transcript')), email);
     if (formError) f.appendChild(el('p', 'cs-err', formError, { role: 'alert' }));
     f.appendChild(go);
     f.onsubmit = function (e) {
@@ -605,9 +578,9 @@
     if (f.conversation !== conv || !f.articles || !f.articles.length) return;
     // A sync repeats the suggestions of a chat still waiting for an answer: show them once.
     if (suggested && suggested.parentNode) suggested.parentNode.removeChild(suggested);
-    var card = suggested = el('div', 'cs-card', null, { role: 'group', 'aria-label': t('suggest'), 'data-seq': lastSeq + 0.5 });
+    var card = suggested = el('div', 'cs-card', null, { role: 'group', 'aria-label': t('widget_suggest'), 'data-seq': lastSeq + 0.5 });
     var list = el('ul');
-    card.appendChild(el('p', null, t('suggest')));
+    card.appendChild(el('p', null, t('widget_suggest')));
     f.articles.slice(0, 5).forEach(function (a) {
       var li = el('li'), href = httpUrl(new URL(String(a.url || ''), ctx.base).href);
       var a1 = href ? link(href, a.title) : el('strong', null, a.title);
@@ -621,12 +594,12 @@
       list.appendChild(li);
     });
     var actions = el('div', 'cs-actions');
-    var yes = el('button', 'cs-btn cs-ghost', t('helped'), { type: 'button' });
-    var no = el('button', 'cs-btn', t('person'), { type: 'button' });
+    var yes = el('button', 'cs-btn cs-ghost', t('widget_helped'), { type: 'button' });
+    var no = el('button', 'cs-btn', t('widget_person'), { type: 'button' });
     yes.onclick = function () {
       yes.disabled = no.disabled = true;
       send({ type: 'resolve', conversation: conv });
-      addRow('sys', '', t('glad'), 0, 0);
+      addRow('sys', '', t('widget_glad'), 0, 0);
     };
     no.onclick = function () {
       yes.disabled = no.disabled = true;
@@ -643,7 +616,7 @@
     var text = input.value.trim();
     if (!text) return;
     if (text.length > maxChars) {
-      banner.textContent = t('tooLong', { n: maxChars });
+      banner.textContent = tn('widget_too_long', maxChars);
       return;
     }
     if (status === 'closed') newChat();
@@ -798,17 +771,17 @@
     }).catch(function (e) {
       connecting = false;
       if (blocked) {
-        banner.textContent = t('unavailable');
+        banner.textContent = t('widget_unavailable');
         if (w.console) console.warn(e.message);
         return;
       }
       // A refused origin gets no CORS headers, so it looks like a network error; if the server
       // answers a plain request, the refusal is real: say so, and keep trying slowly.
       fetch(ctx.base + '/healthz', { mode: 'no-cors', credentials: 'omit' }).then(function () {
-        banner.textContent = t('unavailable');
+        banner.textContent = t('widget_unavailable');
         tries = Math.max(tries, 5);
       }, function () {
-        banner.textContent = navigator.onLine === false ? t('offline') : t('reconnecting');
+        banner.textContent = navigator.onLine === false ? t('widget_offline') : t('widget_reconnecting');
       });
       retry();
     });
@@ -823,7 +796,7 @@
     clearInterval(beat);
     if (code === 4401) store.token = null; // expired or foreign: a fresh token, then resume
     mine.forEach(function (row) { if (row.state === 'sending') setState(row, 'queued'); });
-    banner.textContent = navigator.onLine === false ? t('offline') : t('reconnecting');
+    banner.textContent = navigator.onLine === false ? t('widget_offline') : t('widget_reconnecting');
     emit('disconnect', { code: code });
     retry();
   }
@@ -846,7 +819,7 @@
         return;
       case 'conversation': return onConversation(f.conversation || {});
       case 'typing':
-        if (f.conversation === conv && f.author && f.author.kind === 'agent') showTyping(f.active ? f.author.name || t('someone') : null);
+        if (f.conversation === conv && f.author && f.author.kind === 'agent') showTyping(f.active ? f.author.name || t('widget_someone') : null);
         return;
       case 'receipt': return f.conversation === conv && onReceipt(f.side, f.status, f.seq);
       case 'suggestions': return onSuggestions(f);
@@ -904,7 +877,7 @@
     // A sync describes the chat without its place in line: keep the last one the server sent.
     if (c.queue || status !== 'queued') queueInfo = c.queue || null;
     if (status === 'assigned' && name && (was === 'queued' || was === 'new') && name !== agentName) {
-      addRow('sys', '', t('joined', { name: name }), 0, 0);
+      addRow('sys', '', t('widget_joined', { name: name }), 0, 0);
     }
     agentName = name || null;
     if (c.agent_read_seq) onReceipt('agent', 'read', c.agent_read_seq);
@@ -1002,7 +975,7 @@
     if (!ws) { tries = 0; connect(); }
   });
   w.addEventListener('offline', function () {
-    if (!live) banner.textContent = t('offline');
+    if (!live) banner.textContent = t('widget_offline');
   });
 
   // ---- the public API (calls arrive through the loader's global) ----------------------------

@@ -9,10 +9,21 @@
   var RECONNECT_MIN_MS = 1000;
   var RECONNECT_MAX_MS = 15000;
 
+  // The page's language from the catalogue (chatserver/i18n.py): %(name)s placeholders.
   function t(key, vars) {
-    var text = S[key] || key;
-    for (var k in vars || {}) text = text.split('{' + k + '}').join(vars[k]);
-    return text;
+    return fill(S[key] || key, vars || {});
+  }
+  // A key built from data ('status_' + status); such keys are listed in i18n.py's BUILT_KEYS.
+  function tk(prefix, value, vars) {
+    return t(prefix + value, vars);
+  }
+  // A counted text: English and Dutch use the singular for exactly one (i18n.py checks).
+  function tn(key, num, vars) {
+    var forms = S[key] || [key, key];
+    return fill(forms[num === 1 ? 0 : 1], Object.assign({ num: num }, vars));
+  }
+  function fill(text, vars) {
+    return text.replace(/%\((\w+)\)s|%%/g, function (all, name) { return name ? vars[name] : '%'; });
   }
 
   function el(tag, cls, text) {
@@ -57,5 +68,5 @@
     };
   }
 
-  window.CSConsole = { t: t, el: el, agentSocket: agentSocket };
+  window.CSConsole = { t: t, tk: tk, tn: tn, el: el, agentSocket: agentSocket };
 }());

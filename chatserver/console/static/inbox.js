@@ -5,7 +5,7 @@
   var d = document;
   var root = d.getElementById('inbox');
   if (!root) return;
-  var t = window.CSConsole.t, el = window.CSConsole.el;
+  var t = window.CSConsole.t, tk = window.CSConsole.tk, el = window.CSConsole.el;
   var me = { id: root.dataset.me, name: root.dataset.name, role: root.dataset.role };
   var locale = root.dataset.locale;
   var $ = function (id) { return d.getElementById(id); };
@@ -244,7 +244,7 @@
       var top = el('span', 'conv-top');
       top.append(el('span', 'conv-name', name(c)));
       if (c.status === 'queued') top.append(el('span', 'conv-wait', waited(c.queued_at || c.created_at)));
-      else if (list === 'all') top.append(el('span', 'pill pill-' + c.status, c.agent ? c.agent.name : t('status_' + c.status)));
+      else if (list === 'all') top.append(el('span', 'pill pill-' + c.status, c.agent ? c.agent.name : tk('status_', c.status)));
       if (count) top.append(el('span', 'badge', count));
       button.append(top, el('span', 'conv-preview', s.firstText || '…'));
       button.onclick = function () { openTab(c.id, true); };
@@ -345,8 +345,8 @@
     var c = s.c;
     $('chat-title').textContent = name(c);
     $('chat-sub').textContent = c.status === 'assigned' && c.agent
-      ? t('with_agent', { name: c.agent.id === me.id ? t('you') : c.agent.name })
-      : t('status_' + c.status);
+      ? (c.agent.id === me.id ? t('with_you') : t('with_agent', { name: c.agent.name }))
+      : tk('status_', c.status);
     $('accept').hidden = !takeable(c);
     $('transfer-box').hidden = !holds(c);
     $('close').hidden = !open(c) || (c.status === 'assigned' && !holds(c));
@@ -594,8 +594,8 @@
       var facts = $('cust-facts');
       facts.textContent = '';
       r.facts.forEach(function (f) {
-        var value = f.key === 'verified' ? t('verified_' + f.value) : f.value;
-        facts.append(el('dt', null, t('fact_' + f.key)), el('dd', null, value));
+        var value = f.key === 'verified' ? tk('verified_', f.value) : f.value;
+        facts.append(el('dt', null, tk('fact_', f.key)), el('dd', null, value));
       });
       var history = $('cust-history');
       history.textContent = '';
@@ -603,9 +603,9 @@
         if (h.id === c.id) return;
         var li = el('li', 'past');
         var line = el('span', 'past-top');
-        line.append(el('span', 'past-channel', t('channel_' + h.channel)), el('span', 'past-when', ago(h.created_at)));
+        line.append(el('span', 'past-channel', tk('channel_', h.channel)), el('span', 'past-when', ago(h.created_at)));
         li.append(line, el('span', 'past-text', h.summary || '…'));
-        if (h.rating) li.append(el('span', 'pill pill-' + h.rating, t('rating_' + h.rating)));
+        if (h.rating) li.append(el('span', 'pill pill-' + h.rating, tk('rating_', h.rating)));
         history.append(li);
       });
       $('cust-history-empty').hidden = history.children.length > 0;

@@ -6,13 +6,7 @@
   var inbox = window.CSInbox;
   if (!inbox) return;
   var d = document;
-  var WORDS = {
-    en: { nearing: 'SLA nearing', breached: 'SLA breached', alert_nearing: 'Nearing its SLA target: {name}',
-      alert_breached: 'Past its SLA target: {name}' },
-    nl: { nearing: 'SLA bijna', breached: 'SLA verlopen', alert_nearing: 'Bijna over de SLA-termijn: {name}',
-      alert_breached: 'Over de SLA-termijn: {name}' }
-  };
-  var words = WORDS[inbox.locale] || WORDS.en;
+  var tk = window.CSConsole.tk;
   var RANK = { breached: 0, nearing: 1, ok: 2 };
   var clocks = {};   // conversation id -> the latest chat clock from the server
   var told = {};     // conversation id -> the state we last alerted about
@@ -35,7 +29,7 @@
     if (state === 'ok' || told[item.id] === item.metric + state) return;
     if (item.agent && item.agent !== inbox.me.id) return;
     told[item.id] = item.metric + state;
-    var text = words['alert_' + state].replace('{name}', label(item.id));
+    var text = tk('sla_alert_', state, { name: label(item.id) });
     inbox.toast(text);
     if (window.Notification && Notification.permission === 'granted' && d.visibilityState !== 'visible') {
       new Notification(text, { tag: 'sla-' + item.id });
@@ -64,8 +58,8 @@
             flag.className = 'sla-flag';
             (li.querySelector('.conv-top') || li).append(flag);
           }
-          flag.textContent = words[state];
-          flag.title = words[state] + ' (' + item.metric.replace('_', ' ') + ')';
+          flag.textContent = tk('sla_', state);
+          flag.title = tk('sla_', state) + ' (' + item.metric.replace('_', ' ') + ')';
         }
       });
       // Breached first, then nearing, each group in the list's own order.

@@ -6,7 +6,7 @@
   var d = document;
   var root = d.getElementById('tickets');
   if (!root) return;
-  var t = window.CSConsole.t, el = window.CSConsole.el;
+  var t = window.CSConsole.t, tk = window.CSConsole.tk, tn = window.CSConsole.tn, el = window.CSConsole.el;
   var me = root.dataset.me;
   var locale = root.dataset.locale;
   var $ = function (id) { return d.getElementById(id); };
@@ -81,9 +81,9 @@
       var top = el('span', 'ticket-top');
       top.append(el('span', 'ticket-subject', ticket.subject));
       if (ticket.priority === 'high' || ticket.priority === 'urgent') {
-        top.append(el('span', 'pill pill-' + ticket.priority, t('priority_' + ticket.priority)));
+        top.append(el('span', 'pill pill-' + ticket.priority, tk('priority_', ticket.priority)));
       }
-      top.append(el('span', 'pill pill-' + ticket.status, t('ticket_status_' + ticket.status)));
+      top.append(el('span', 'pill pill-' + ticket.status, tk('ticket_status_', ticket.status)));
       var who = ticket.contact.name || ticket.contact.email || '';
       var sub = who + ' · ' + (ticket.assignee ? ticket.assignee.name : t('assignee_none')) + ' · ' + when(ticket.updated_at);
       row.append(top, el('span', 'ticket-sub', sub));
@@ -136,7 +136,7 @@
   function renderTranscript(lines) {
     var box = $('t-transcript-box');
     box.hidden = !lines.length;
-    $('t-transcript-title').textContent = t('chat_transcript', { n: lines.length });
+    $('t-transcript-title').textContent = tn('chat_transcript', lines.length);
     var ol = $('t-transcript');
     ol.textContent = '';
     lines.forEach(function (m) {
@@ -176,8 +176,8 @@
       if (h.channel === 'email' && h.id === ticket.id) return;
       var li = el('li', 'past');
       var top = el('span', 'past-top');
-      top.append(el('span', 'past-channel', t('channel_' + h.channel)), el('span', 'past-when', when(h.created_at)));
-      li.append(top, el('span', 'past-text', h.summary || t(h.channel === 'chat' ? 'status_' + h.status : 'ticket_status_' + h.status)));
+      top.append(el('span', 'past-channel', tk('channel_', h.channel)), el('span', 'past-when', when(h.created_at)));
+      li.append(top, el('span', 'past-text', h.summary || tk(h.channel === 'chat' ? 'status_' : 'ticket_status_', h.status)));
       ol.append(li);
     });
   }
