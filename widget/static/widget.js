@@ -184,7 +184,7 @@
 
   // Conversation state; the store holds what must survive a reload.
   var conv = store.conv || null, status = null, agentName = null, agentsOnline = true;
-  var lastSeq = 0, bySeq = {}, byCid = {}, emitted = {}, mine = [], starting = null, features = [], suggested = null;
+  var lastSeq = 0, upTo = 0, filling = false, bySeq = {}, byCid = {}, emitted = {}, mine = [], starting = null, features = [], suggested = null;
   var maxChars = 5000, unread = 0, typingTimer = null, typingSent = false, typingOff = null;
   var ws = null, live = false, tries = 0, retryTimer = null, beat = null, lastFrame = 0, blocked = false, connecting = false;
   var baseTitle = null, audio = null;
@@ -315,6 +315,7 @@
     row.seq = m.seq;
     bySeq[m.seq] = row;
     lastSeq = Math.max(lastSeq, m.seq);
+    stored(m.seq);
     if (kind === 'me') setState(row, m.seq <= (store.agentRead || 0) ? 'read' : 'sent');
     if (kind !== 'them') return;
     showTyping(null);
@@ -323,6 +324,16 @@
     send({ type: 'receipt', conversation: conv, seq: m.seq, status: 'delivered' });
     setUnread(unread + 1);
     if (synced) ding();
+  }
+  // Resume from the highest seq below which nothing is missing (upTo), never from the highest
+  // seen, own acks included: a frame lost between server processes would be skipped for good.
+  // A gap is filled by a sync at once.
+  function stored(seq) {
+    while (bySeq[upTo + 1]) upTo++;
+    if (seq > upTo + 1 && conv && !filling) {
+      filling = true;
+      send({ type: 'sync', conversation: conv, after: upTo });
+    }
   }
   function onReceipt(side, statusName, seq) {
     if (side !== 'agent') return;
@@ -564,7 +575,8 @@
     draft = {};
     queueInfo = store.ask = null;
     store.seen = store.agentRead = 0;
-    lastSeq = 0;
+    lastSeq = upTo = 0;
+    filling = false;
     bySeq = {};
     byCid = {};
     emitted = {};
@@ -651,7 +663,7 @@
       starting = null;
       conv = store.conv = f.conversation;
       status = status || 'new';
-      send({ type: 'sync', conversation: conv, after: lastSeq });
+      send({ type: 'sync', conversation: conv, after: upTo });
     }
     save();
     var row = byCid[f.ref];
@@ -660,6 +672,7 @@
       row.when = f.created_at;
       bySeq[f.seq] = row;
       lastSeq = Math.max(lastSeq, f.seq);
+      stored(f.seq);
       place(row, f.seq);
       setState(row, 'sent');
       // The server sends no copy of a message back to the socket it came from: the ack is it.
@@ -815,6 +828,7 @@
         if (f.conversation !== conv) return;
         if (f.more) return send({ type: 'sync', conversation: conv, after: f.last_seq });
         synced = true;
+        filling = false;
         if (isRead()) markRead();
         return;
       case 'conversation': return onConversation(f.conversation || {});
@@ -832,7 +846,7 @@
         wantTranscript = false;
         save();
         return showStatus();
-      case 'resync': return conv && send({ type: 'sync', conversation: conv, after: lastSeq });
+      case 'resync': return conv && send({ type: 'sync', conversation: conv, after: upTo });
       case 'error': return onError(f);
     }
   }
@@ -847,7 +861,7 @@
     var open = f.conversations || [];
     if (!conv && open.length && !store.outbox.length) conv = store.conv = open[open.length - 1].id;
     open.forEach(function (c) { if (c.id === conv) onConversation(c); });
-    if (conv) send({ type: 'sync', conversation: conv, after: lastSeq });
+    if (conv) send({ type: 'sync', conversation: conv, after: upTo });
     else synced = true;
     flush();
     if (store.ask) send(store.ask); // unanswered before the socket dropped: ask again

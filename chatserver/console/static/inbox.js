@@ -31,7 +31,7 @@
 
   function state(id) {
     if (!convs[id]) {
-      convs[id] = { c: null, msgs: {}, seqs: [], following: false, lastSeq: 0, firstText: '',
+      convs[id] = { c: null, msgs: {}, seqs: [], following: false, lastSeq: 0, upTo: 0, filling: false, firstText: '',
         visitorDelivered: 0, visitorRead: 0, readSent: 0, typing: null, alerted: false };
     }
     return convs[id];
@@ -94,7 +94,7 @@
     resync: function (f) {
       (f.conversations || []).forEach(function (id) {
         var s = state(id);
-        if (s.following) send({ type: 'sync', conversation: id, after: s.lastSeqSeen || 0 });
+        if (s.following) send({ type: 'sync', conversation: id, after: s.upTo });
       });
     },
     message: function (f) { addMessage(f); },
@@ -129,6 +129,7 @@
       var s = state(f.conversation);
       if (f.more) send({ type: 'sync', conversation: f.conversation, after: f.last_seq });
       else s.synced = true;
+      s.filling = false;
       markRead(f.conversation);
       render();
     },
@@ -170,7 +171,7 @@
     var s = state(id);
     if (s.following || !ready) return;
     s.following = true;
-    send({ type: 'sync', conversation: id, after: s.lastSeqSeen || 0 });
+    send({ type: 'sync', conversation: id, after: s.upTo });
   }
 
   function addMessage(m) {
@@ -181,8 +182,14 @@
       s.seqs.sort(function (a, b) { return a - b; });
       if (m.author.kind === 'visitor' && !s.firstText) s.firstText = m.text;
     }
-    s.lastSeqSeen = Math.max(s.lastSeqSeen || 0, m.seq);
     s.lastSeq = Math.max(s.lastSeq, m.seq);
+    // Resume from the highest seq below which nothing is missing, never from the highest seen:
+    // a frame lost between processes (Redis down) leaves a gap, filled by a sync at once.
+    while (s.msgs[s.upTo + 1]) s.upTo += 1;
+    if (m.seq > s.upTo + 1 && s.following && !s.filling) {
+      s.filling = true;
+      send({ type: 'sync', conversation: m.conversation, after: s.upTo });
+    }
     if (m.author.kind === 'visitor') {
       s.typing = null;
       if (m.conversation !== active) flashTitle();
@@ -195,9 +202,9 @@
   // Receipts: the visitor sees "read" only when this tab shows the conversation.
   function markRead(id) {
     var s = convs[id];
-    if (!s || !s.lastSeqSeen || !ready) return;
+    if (!s || !s.upTo || !ready) return;
     var shown = id === active && d.visibilityState === 'visible';
-    var last = s.lastSeqSeen;
+    var last = s.upTo;
     if (shown && last > s.readSent) {
       s.readSent = last;
       send({ type: 'receipt', conversation: id, seq: last, status: 'read' });
