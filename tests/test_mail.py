@@ -162,15 +162,56 @@ async def _queue(store: Store, count: int) -> list[str]:
     return ids
 
 
+async def _claim_all(store: Store) -> list[outbox.Claimed]:
+    """Claim every due mail, as a worker does, one by one."""
+    claimed = [await outbox.claim(store, row_id) for row_id in await outbox.due(store, 100)]
+    return [mail for mail in claimed if mail is not None]
+
+
+async def test_a_slow_mail_server_never_makes_two_workers_send_one_mail(store_url: str) -> None:
+    """Each mail's lease starts when it is sent, not when its batch was looked up."""
+    store = Store(store_url)
+    await store.migrate()
+    try:
+        await _queue(store, 3)
+        sent: list[str] = []
+        in_flight: set[str] = set()
+
+        class Slow:
+            async def send(self, mail: outbox.Claimed) -> None:
+                # Each send is slow (up to the SMTP timeout): the clock runs past the lease of
+                # every claim that is not being sent right now.
+                in_flight.add(mail.id)
+                async with store.write() as conn:
+                    await conn.execute(update(outbox_table)
+                                       .where(outbox_table.c.id.not_in(in_flight))
+                                       .where(outbox_table.c.claimed_until.is_not(None))
+                                       .values(claimed_until=0))
+                await asyncio.sleep(0.05)
+                in_flight.discard(mail.id)
+                sent.append(mail.id)
+
+        first = outbox.Worker(store, MailSettings(), Slow())
+        second = outbox.Worker(store, MailSettings(), Slow())
+        async def polls(worker: outbox.Worker) -> None:
+            for _ in range(5):  # each worker polls on its own clock
+                await worker.send_due()
+
+        await asyncio.gather(polls(first), polls(second))
+        assert sorted(sent) == sorted(set(sent)) and len(sent) == 3
+    finally:
+        await store.close()
+
+
 async def test_two_workers_never_claim_the_same_mail(store_url: str) -> None:
     store = Store(store_url)
     await store.migrate()
     try:
         await _queue(store, 30)
-        first, second = await asyncio.gather(outbox.claim_due(store, 30), outbox.claim_due(store, 30))
+        first, second = await asyncio.gather(_claim_all(store), _claim_all(store))
         claimed = [m.id for m in first + second]
         assert len(claimed) == len(set(claimed)) == 30
-        assert await outbox.claim_due(store) == []  # all leased
+        assert await outbox.due(store) == []  # all leased
     finally:
         await store.close()
 
@@ -180,11 +221,11 @@ async def test_crash_window_resends_with_the_same_message_id(store_url: str) -> 
     await store.migrate()
     try:
         await _queue(store, 1)
-        (taken,) = await outbox.claim_due(store)
+        (taken,) = await _claim_all(store)
         # The worker died after sending and before marking: its lease runs out.
         async with store.write() as conn:
             await conn.execute(update(outbox_table).values(claimed_until=0))
-        (again,) = await outbox.claim_due(store)
+        (again,) = await _claim_all(store)
         assert (again.id, again.message_id, again.raw) == (taken.id, taken.message_id, taken.raw)
         assert again.attempts == 2
     finally:

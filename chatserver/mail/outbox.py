@@ -70,36 +70,44 @@ class Claimed:
     created_at: int
 
 
-async def claim_due(store: Store, limit: int = BATCH) -> list[Claimed]:
-    """Claim up to limit due mails for this worker; rows another worker holds are skipped."""
-    now = now_ms()
-    due = (
+def _due(now: int, limit: int) -> Any:
+    return (
         select(outbox.c.id)
         .where(outbox.c.status == PENDING, outbox.c.next_attempt_at <= now)
         .where(or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now))
         .order_by(outbox.c.next_attempt_at)
         .limit(limit)
     )
-    claimed: list[Claimed] = []
+
+
+async def due(store: Store, limit: int = BATCH) -> list[str]:
+    """Return the ids of up to limit mails due now that no worker holds."""
     async with store.read() as conn:
-        candidates = list((await conn.execute(due)).scalars())
-    for row_id in candidates:
-        async with store.write() as conn:
-            row = (
-                await conn.execute(
-                    update(outbox)
-                    .where(outbox.c.id == row_id, outbox.c.status == PENDING)
-                    .where(or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now))
-                    .values(claimed_until=now + LEASE_MS, attempts=outbox.c.attempts + 1)
-                    .returning(
-                        outbox.c.id, outbox.c.message_id, outbox.c.sender, outbox.c.recipients,
-                        outbox.c.raw, outbox.c.attempts, outbox.c.created_at,
-                    )
+        return list((await conn.execute(_due(now_ms(), limit))).scalars())
+
+
+async def claim(store: Store, row_id: str) -> Claimed | None:
+    """Hold one due mail for LEASE_MS, or None when another worker holds it or it was sent.
+
+    Claimed just before its own send, one at a time: a batch claimed at once would let the
+    lease of its last mail run out behind slow sends before it, and another process would
+    send it too.
+    """
+    now = now_ms()
+    async with store.write() as conn:
+        row = (
+            await conn.execute(
+                update(outbox)
+                .where(outbox.c.id == row_id, outbox.c.status == PENDING)
+                .where(or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now))
+                .values(claimed_until=now + LEASE_MS, attempts=outbox.c.attempts + 1)
+                .returning(
+                    outbox.c.id, outbox.c.message_id, outbox.c.sender, outbox.c.recipients,
+                    outbox.c.raw, outbox.c.attempts, outbox.c.created_at,
                 )
-            ).first()
-        if row is not None:
-            claimed.append(Claimed(**row._mapping))
-    return claimed
+            )
+        ).first()
+    return Claimed(**row._mapping) if row is not None else None
 
 
 async def mark_sent(store: Store, row_id: str) -> None:
@@ -225,8 +233,11 @@ class Worker:
 
     async def send_due(self) -> int:
         """Send what is due now; return how many mails were tried."""
-        batch = await claim_due(self.store)
-        for mail in batch:
+        candidates = await due(self.store)
+        for row_id in candidates:
+            mail = await claim(self.store, row_id)
+            if mail is None:
+                continue  # another worker took it meanwhile
             try:
                 await self.transport.send(mail)
             except (aiosmtplib.SMTPException, OSError, TimeoutError) as problem:
@@ -239,4 +250,4 @@ class Worker:
             await mark_sent(self.store, mail.id)
             log.info("event=mail_sent id=%s message_id=%s attempt=%d", mail.id, mail.message_id,
                      mail.attempts)
-        return len(batch)
+        return len(candidates)
