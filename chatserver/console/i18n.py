@@ -19,7 +19,7 @@ EN: dict[str, str] = {
     # Sign in
     "signin_title": "Sign in", "signin_intro": "Sign in to answer your customers.",
     "signin_button": "Sign in", "signin_wrong": "Wrong email or password.",
-    "signin_locked": "Too many failed sign-ins for this address. Try again in {minutes} minutes.",
+    "signin_locked": "Too many failed sign-ins. Try again in {minutes} minutes.",
     # Refusals
     "refused_title": "That did not work", "refused_back": "Back",
     "error_csrf": "This form expired or came from another site, so nothing was changed. "
@@ -168,7 +168,7 @@ NL: dict[str, str] = {
     "email": "E-mail", "password": "Wachtwoord", "site": "Site",
     "signin_title": "Aanmelden", "signin_intro": "Meld je aan om je klanten te helpen.",
     "signin_button": "Aanmelden", "signin_wrong": "Verkeerd e-mailadres of wachtwoord.",
-    "signin_locked": "Te vaak mislukt voor dit adres. Probeer het over {minutes} minuten opnieuw.",
+    "signin_locked": "Te vaak mislukt. Probeer het over {minutes} minuten opnieuw.",
     "refused_title": "Dat lukte niet", "refused_back": "Terug",
     "error_csrf": "Dit formulier is verlopen of kwam van een andere site; er is niets gewijzigd. "
     "Ga terug, herlaad de pagina en probeer het opnieuw.",
