@@ -140,3 +140,18 @@ async def test_adding_an_agent_without_a_cap_uses_the_default(server: Server) ->
         page = await http.get("/console/admin/agents")
         bare = await http.post("/console/admin/agents", data={"csrf": csrf_of(page.text)})
         assert bare.status_code == 400
+
+
+async def test_console_forms_and_the_ticket_api_compare_the_scheme_too(server: Server) -> None:
+    await server.add_agent("ann@example.com")
+    proxied = {"Host": "chat.example", "X-Forwarded-Proto": "https"}
+    async with httpx.AsyncClient(base_url=server.http) as http:
+        plain = await http.post("/console/signin", data={"email": "ann@example.com"},
+                                headers={**proxied, "Origin": "http://chat.example"})
+        assert plain.status_code == 403 and "sent from another site" in plain.text
+        secure = await http.post("/console/signin", data={"email": "ann@example.com"},
+                                 headers={**proxied, "Origin": "https://chat.example"})
+        assert "sent from another site" not in secure.text  # refused for its missing token only
+        ticket = await http.post("/api/v1/tickets/x/notes", json={"text": "hi"},
+                                 headers={**proxied, "Origin": "http://chat.example"})
+        _shaped(ticket, 403, "forbidden")
