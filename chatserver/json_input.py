@@ -28,10 +28,13 @@ def _no_constant(name: str) -> Any:
     raise BadJson(f"{name} is not a JSON number")
 
 
-def loads(raw: bytes) -> dict[str, Any]:
-    """Parse a UTF-8 JSON object (empty means {}); raise BadJson naming the problem."""
+def loads(raw: bytes | str) -> dict[str, Any]:
+    """Parse a JSON object, UTF-8 if bytes (empty means {}); raise BadJson naming the problem.
+
+    A str (a WebSocket text frame) is checked the same way.
+    """
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
     except UnicodeDecodeError:
         raise BadJson("request body is not valid JSON: it must be UTF-8") from None
     if not text.strip():

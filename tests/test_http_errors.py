@@ -48,6 +48,9 @@ def test_ordinary_json_passes() -> None:
     body = {"a": [1, -2, 2**63 - 1, -(2**63), 1.5, True, None, "héllo 👋"], "b": {"c": [[[]]]}}
     assert json_input.loads(httpx.Response(200, json=body).content) == body
     assert json_input.loads(b"") == {}
+    assert json_input.loads('{"text": "frame"}') == {"text": "frame"}
+    with pytest.raises(json_input.BadJson, match="surrogate"):
+        json_input.loads('{"text": "\\ud800"}')
 
 
 def test_an_origin_must_match_scheme_host_and_port() -> None:
