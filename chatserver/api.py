@@ -215,7 +215,8 @@ async def _identify(
             raise identity.IdentityError("this site has no identity secret yet")
         if identity.verify(secret, claim) == "v1":
             # Accepted until identity.LEGACY_ACCEPTED_UNTIL; the log names the sites to tell.
-            log.warning("event=identity_legacy_hash site=%s until=2027-05-31", site.id)
+            log.warning("event=identity_legacy_hash site=%s until=%s", site.id,
+                        identity.LEGACY_ACCEPTED_UNTIL_DAY)
     except identity.IdentityError as problem:
         if secret is not None and (await site_settings.identity(rt.store, site.id)).enforced:
             log.info("event=identity_refused site=%s", site.id)

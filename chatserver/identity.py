@@ -33,7 +33,8 @@ MAX_FIELD_CHARS = 320
 V2_LABEL = "chatserver-identity-v2"
 # Six months after v2 was introduced (2026-11-29): sites that still send the old format are
 # logged (event=identity_legacy_hash) meanwhile, and refused after this moment (UTC).
-LEGACY_ACCEPTED_UNTIL = calendar.timegm((2027, 5, 31, 0, 0, 0))
+LEGACY_ACCEPTED_UNTIL_DAY = "2027-05-31"
+LEGACY_ACCEPTED_UNTIL = calendar.timegm(time.strptime(LEGACY_ACCEPTED_UNTIL_DAY, "%Y-%m-%d"))
 
 Format = Literal["v2", "v1"]
 
@@ -105,8 +106,8 @@ def verify(secret: str, claim: Claim, now: float | None = None) -> Format:
     if unambiguous and hmac.compare_digest(legacy, given):
         if now >= LEGACY_ACCEPTED_UNTIL:
             raise IdentityError(
-                "identity hash is in the old format (id:email:expires), refused since 2027-05-31; "
-                "sign the v2 message (docs/widget.md)"
+                f"identity hash is in the old format (id:email:expires), refused since "
+                f"{LEGACY_ACCEPTED_UNTIL_DAY}; sign the v2 message (docs/widget.md)"
             )
         return "v1"
     raise IdentityError("identity hash does not match: check the secret and the fields signed")

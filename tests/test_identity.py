@@ -141,6 +141,7 @@ def test_one_signature_verifies_one_identity_only() -> None:
                        identity.legacy_sign("s3cret", "u1", "ann@example.com", late + 600))
     with pytest.raises(IdentityError, match="old format"):
         identity.verify("s3cret", late_claim, now=late)
+    assert f"Until **{identity.LEGACY_ACCEPTED_UNTIL_DAY}**" in DOCS.read_text()
     # A newline would end a field early; ids and emails never carry one.
     with pytest.raises(IdentityError, match="one line"):
         identity.parse({"id": "u1\nu2", "hash": "0" * 64, "expires": 1})
