@@ -149,6 +149,12 @@ async def disconnect(store: Store, socket_id: str) -> None:
         await conn.execute(delete(presence).where(presence.c.socket_id == socket_id))
 
 
+async def forget_presence(store: Store, agent_id: str) -> None:
+    """Forget every socket of an agent being signed out everywhere, before they close."""
+    async with store.write() as conn:
+        await conn.execute(delete(presence).where(presence.c.agent_id == agent_id))
+
+
 async def refresh_presence(store: Store, process_id: str) -> None:
     """Mark this process's sockets as still alive and drop rows of processes long gone."""
     now = now_ms()

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from chatserver import (
     __version__,
@@ -17,6 +17,7 @@ from chatserver import (
     customers,
     health,
     identity,
+    json_input,
     lockout,
     protocol,
     site_settings,
@@ -33,30 +34,31 @@ MAX_BODY_BYTES = 16 * 1024
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers
 
 
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+def error_response(
+    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+) -> Response:
     return JSONResponse(protocol.error(code, message), status_code=status, headers=headers)
 
 
 async def json_body(request: Request) -> dict[str, Any]:
+    """Read the JSON object of a request, checked at the edge (json_input); refuse it with 413 or 400."""
     body = b""
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_BODY_BYTES:
             raise ApiError(413, "too_large", f"request body is larger than {MAX_BODY_BYTES} bytes")
     try:
-        data = json.loads(body or b"{}")
-    except ValueError:
-        raise ApiError(400, "invalid_json", "request body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise ApiError(400, "invalid_json", "request body must be a JSON object")
-    return data
+        return json_input.loads(body)
+    except json_input.BadJson as bad:
+        raise ApiError(400, "invalid_json", str(bad)) from None
 
 
 def _runtime(request: Request) -> Runtime:
@@ -122,11 +124,12 @@ def widget_endpoint(handler: WidgetHandler) -> Callable[[Request], Awaitable[Res
         try:
             site = await _site(request)
             origin, host = request.headers.get("origin"), request.headers.get("host")
-            if not sites.origin_allowed(site, origin, host):
+            if not sites.origin_allowed(site, origin, host, request.url.scheme):
                 raise ApiError(403, "forbidden", "this origin is not allowed for the site")
             response = await handler(request, _runtime(request), site)
         except ApiError as refused:
-            return error_response(refused.status, refused.code, refused.message, headers)
+            return error_response(refused.status, refused.code, refused.message,
+                                  {**(refused.headers or {}), **headers})
         response.headers.update(headers)
         return response
 
@@ -211,7 +214,10 @@ async def _identify(
     try:
         if secret is None:
             raise identity.IdentityError("this site has no identity secret yet")
-        identity.verify(secret, claim)
+        if identity.verify(secret, claim) == "v1":
+            # Accepted until identity.LEGACY_ACCEPTED_UNTIL; the log names the sites to tell.
+            log.warning("event=identity_legacy_hash site=%s until=%s", site.id,
+                        identity.LEGACY_ACCEPTED_UNTIL_DAY)
     except identity.IdentityError as problem:
         if secret is not None and (await site_settings.identity(rt.store, site.id)).enforced:
             log.info("event=identity_refused site=%s", site.id)
@@ -226,28 +232,49 @@ async def _identify(
     return joined, True
 
 
+def _from_our_pages(request: Request) -> None:
+    """Refuse a request a browser sent from another origin's page (login CSRF).
+
+    Browsers send Origin with every POST; scripts and curl send none and carry no victim's
+    cookies, so they pass. A sandboxed page sends "null" and is refused like a foreign one.
+    """
+    origin = request.headers.get("origin")
+    if origin is not None and not sites.same_origin(
+        origin, request.headers.get("host", ""), request.url.scheme
+    ):
+        raise ApiError(403, "forbidden", "this request came from a page of another origin")
+
+
 async def login(request: Request) -> Response:
+    """Sign an agent in. Only JSON from our own origin: an HTML form on another site can post
+    text/plain that looks like JSON without a CORS preflight, and sign a victim's browser in
+    to the attacker's account; application/json from another origin needs a preflight that
+    is never granted here."""
     rt = _runtime(request)
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise ApiError(415, "invalid_json", "send the credentials as Content-Type: application/json")
+    _from_our_pages(request)
     body = await json_body(request)
     email, password = body.get("email"), body.get("password")
     if not isinstance(email, str) or not isinstance(password, str):
         raise ApiError(400, "invalid_message", "'email' and 'password' are required")
-    # The console's sign-in form and this API share one lockout per address (lockout.py).
-    lock = await lockout.locked(rt.store, email)
-    agent = None if lock else await agents.authenticate(rt.store, email, password)
-    if agent is None:
+    # The console's sign-in form and this API share the throttles (lockout.py).
+    host = request.client.host if request.client else None
+    outcome = await lockout.sign_in(rt.store, email[:320], password[:1024], host)
+    if isinstance(outcome, lockout.Lock):
+        log.info("event=login_throttled")
+        seconds = outcome.seconds_left(now_ms())
+        raise ApiError(
+            429, "too_many_attempts", f"too many failed sign-ins; try again in {seconds} seconds",
+            {"Retry-After": str(seconds)},
+        )
+    if outcome is None:
         log.info("event=login_failed")
-        lock = lock or await lockout.failed(rt.store, email)
-        if lock:
-            raise ApiError(
-                429, "too_many_attempts",
-                f"too many failed sign-ins; try again in {lock.minutes_left(now_ms())} minutes",
-            )
         raise ApiError(401, "unauthorized", "wrong email or password")
-    await lockout.succeeded(rt.store, email)
-    session_id = await auth.open_session(rt.store, agent.id)
-    log.info("event=login agent=%s", agent.id)
-    response = JSONResponse({"agent": {"id": agent.id, "name": agent.name, "role": agent.role}})
+    session_id = await auth.open_session(rt.store, outcome.id)
+    log.info("event=login agent=%s", outcome.id)
+    response = JSONResponse({"agent": {"id": outcome.id, "name": outcome.name, "role": outcome.role}})
     response.set_cookie(
         auth.SESSION_COOKIE, rt.signer.session_cookie(session_id),
         max_age=auth.SESSION_MAX_AGE_SECONDS, httponly=True, samesite="lax",
@@ -258,6 +285,7 @@ async def login(request: Request) -> Response:
 
 async def logout(request: Request) -> Response:
     rt = _runtime(request)
+    _from_our_pages(request)
     cookie = request.cookies.get(auth.SESSION_COOKIE)
     session_id = rt.signer.session_id(cookie) if cookie else None
     if session_id:
@@ -269,7 +297,37 @@ async def logout(request: Request) -> Response:
 
 async def api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return error_response(exc.status, exc.code, exc.message)
+    return error_response(exc.status, exc.code, exc.message, exc.headers)
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+# What Starlette raises itself (no route, wrong method), in the API's words; our own code
+# raises ApiError, so anything else is unexpected enough to name only as a bad request.
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Answer Starlette's own refusals: the error shape under /api/, plain text elsewhere."""
+    assert isinstance(exc, HTTPException)
+    if not _is_api(request):
+        if exc.status_code in (204, 304):
+            return Response(status_code=exc.status_code, headers=exc.headers)
+        return PlainTextResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
+    code = _HTTP_CODES.get(exc.status_code, "invalid_message")
+    return error_response(exc.status_code, code, exc.detail.lower(), exc.headers)
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    """Answer a failure inside the server: the error shape under /api/, without its cause.
+
+    Starlette logs the exception with its traceback after this answer is sent.
+    """
+    if not _is_api(request):
+        return PlainTextResponse("Internal Server Error", status_code=500)
+    return error_response(500, "internal", "something went wrong on the server; it is logged")
 
 
 visitors = widget_endpoint(_issue_token)

@@ -8,6 +8,7 @@ import gc
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -70,7 +71,11 @@ def create_app(settings: Settings) -> ASGIApp:
         *proactive.routes(),
     ]
     web = Starlette(
-        routes=routes, lifespan=lifespan, exception_handlers={api.ApiError: api.api_error}
+        routes=routes, lifespan=lifespan,
+        # The JSON API answers every error in the one shape (docs/protocol.md), 500 included.
+        exception_handlers={
+            api.ApiError: api.api_error, HTTPException: api.http_error, 500: api.server_error,
+        },
     )
     return SocketsFirst(web, {"/ws/visitor": sockets.visitor_endpoint,
                               "/ws/agent": sockets.agent_endpoint})

@@ -11,6 +11,7 @@ import json
 import re
 from typing import Any, Literal, NotRequired, TypedDict, get_args, get_type_hints
 
+from chatserver import json_input
 from chatserver.chat.model import ChatMessage, ChatNote, Conversation
 from chatserver.mail.addresses import AddressError, check_address, check_line, check_name
 from chatserver.tickets.rules import Ticket
@@ -196,18 +197,28 @@ def check_id(value: Any, key: str) -> str:
     return value
 
 
+# Embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069) reorder what an agent
+# reads ("gnp.exe" shown as "exe.png"); a chat never needs them, so they are dropped.
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def plain(value: str) -> str:
+    """Return text without bidi control characters."""
+    return _BIDI_CONTROLS.sub("", value)
+
+
 def _text(value: Any, key: str) -> str:
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or not plain(value).strip():
         raise ProtocolError("invalid_message", f"'{key}' must be non-empty text")
     if len(value) > MAX_TEXT_CHARS:
         raise ProtocolError("too_large", f"'{key}' is longer than {MAX_TEXT_CHARS} characters")
-    return value
+    return plain(value)
 
 
 def _query(value: Any, key: str) -> str:
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or not plain(value).strip():
         raise ProtocolError("invalid_message", f"'{key}' must be non-empty text")
-    return value[:MAX_QUERY_CHARS]
+    return plain(value)[:MAX_QUERY_CHARS]
 
 
 def _comment(value: Any, key: str) -> str:
@@ -215,7 +226,7 @@ def _comment(value: Any, key: str) -> str:
         raise ProtocolError("invalid_message", f"'{key}' must be text")
     if len(value) > MAX_COMMENT_CHARS:
         raise ProtocolError("too_large", f"'{key}' is longer than {MAX_COMMENT_CHARS} characters")
-    return value
+    return plain(value)
 
 
 _LOCALE = re.compile(r"[a-z]{2}")
@@ -265,7 +276,7 @@ def _email(value: Any, key: str) -> str:
 
 def _name(value: Any, key: str) -> str:
     try:
-        return check_name(value)
+        return plain(check_name(value))
     except AddressError as bad:
         raise ProtocolError("invalid_message", f"'{key}': {bad}") from None
 
@@ -320,9 +331,10 @@ def parse(frame: str | bytes | None, max_bytes: int) -> ClientMessage:
     if len(frame) > max_bytes or len(frame.encode()) > max_bytes:
         raise ProtocolError("too_large", f"frame is larger than {max_bytes} bytes")
     try:
-        data = json.loads(frame)
-    except ValueError:
-        raise ProtocolError("invalid_json", "frame is not valid JSON") from None
+        # Depth, 64-bit integers, lone surrogates: the same checks as every HTTP body.
+        data = json_input.loads(frame) if frame.strip() else None
+    except json_input.BadJson as bad:
+        raise ProtocolError("invalid_json", str(bad).replace("request body", "frame")) from None
     if not isinstance(data, dict):
         raise ProtocolError("invalid_json", "frame must be a JSON object")
     kind = data.get("type")

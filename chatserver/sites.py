@@ -28,6 +28,12 @@ class Site:
     settings: dict[str, Any]
 
 
+# Browsers leave a scheme's default port out of Origin; so do we, to compare like with like.
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+# A socket's scheme names the page's: ws:// belongs to http:// pages, wss:// to https://.
+_PAGE_SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
+
+
 def normalize_origin(origin: str) -> str:
     """Return scheme://host[:port] in lower case; raise ValueError for anything else."""
     parts = urlsplit(origin.strip())
@@ -35,23 +41,38 @@ def normalize_origin(origin: str) -> str:
         raise ValueError(f"{origin!r} is not an origin like https://shop.example")
     if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
         raise ValueError(f"{origin!r} is not an origin: no path, query or user allowed")
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{parts.hostname.lower()}{port}"
+    scheme = parts.scheme.lower()
+    port = f":{parts.port}" if parts.port and parts.port != _DEFAULT_PORTS[scheme] else ""
+    host = parts.hostname.lower()
+    return f"{scheme}://[{host}]{port}" if ":" in host else f"{scheme}://{host}{port}"
 
 
-def same_origin(origin: str, host: str) -> bool:
-    """Tell whether a browser Origin is this server's own (the Host it was reached at)."""
+def own_origin(host: str, scheme: str) -> str | None:
+    """Return the origin of this server as a request reached it (Host header, URL scheme)."""
+    page_scheme = _PAGE_SCHEMES.get(scheme.lower())
+    if page_scheme is None or not host:
+        return None
     try:
-        return normalize_origin(origin).split("://", 1)[1] == host.lower()
+        return normalize_origin(f"{page_scheme}://{host}")
+    except ValueError:
+        return None
+
+
+def same_origin(origin: str, host: str, scheme: str) -> bool:
+    """Tell whether a browser Origin is this server's own: scheme, host and port alike."""
+    try:
+        normalized = normalize_origin(origin)
     except ValueError:
         return False
+    return normalized == own_origin(host, scheme)
 
 
-def origin_allowed(site: Site, origin: str | None, own_host: str | None) -> bool:
+def origin_allowed(site: Site, origin: str | None, own_host: str | None, scheme: str) -> bool:
     """Tell whether a browser on origin may use the site's widget.
 
     Pages served by chatserver itself (the demo page, the help centre) are always allowed:
-    nobody but the server can put a page on its own origin.
+    nobody but the server can put a page on its own origin, on the scheme it was reached by
+    (a plain-http page of an https server is anybody's on the network path).
     """
     if not origin:
         return False
@@ -59,7 +80,7 @@ def origin_allowed(site: Site, origin: str | None, own_host: str | None) -> bool
         normalized = normalize_origin(origin)
     except ValueError:
         return False
-    if own_host and urlsplit(normalized).netloc == own_host.lower():
+    if own_host and same_origin(normalized, own_host, scheme):
         return True
     return normalized in site.allowed_origins
 

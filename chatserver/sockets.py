@@ -90,7 +90,8 @@ async def visitor_endpoint(websocket: WebSocket) -> None:
     rt: Runtime = websocket.app.state.runtime
     site = await sites.by_key(rt.store, websocket.query_params.get("site", ""))
     origin = websocket.headers.get("origin")
-    if site is None or not sites.origin_allowed(site, origin, websocket.headers.get("host")):
+    host, scheme = websocket.headers.get("host"), websocket.url.scheme
+    if site is None or not sites.origin_allowed(site, origin, host, scheme):
         # Closing before accept answers the handshake with HTTP 403.
         log.info("event=socket_refused role=visitor origin=%s", origin)
         await websocket.close(code=1008)
@@ -121,7 +122,7 @@ async def agent_endpoint(websocket: WebSocket) -> None:
     origin = websocket.headers.get("origin")
     host = websocket.headers.get("host", "")
     # Browsers always send Origin; a page on another origin must not ride the agent's cookie.
-    if origin and not sites.same_origin(origin, host):
+    if origin and not sites.same_origin(origin, host, websocket.url.scheme):
         log.info("event=socket_refused role=agent origin=%s", origin)
         await websocket.close(code=1008)
         return

@@ -36,7 +36,7 @@ async def _agent(request: Request) -> tuple[Runtime, Agent, list[str]]:
         # The cookie is SameSite=Lax; refusing foreign origins as well keeps forms on other
         # sites from writing with an agent's session.
         origin = request.headers.get("origin")
-        if origin and not sites.same_origin(origin, request.headers.get("host", "")):
+        if origin and not sites.same_origin(origin, request.headers.get("host", ""), request.url.scheme):
             raise ApiError(403, "forbidden", "requests from other origins are refused")
     found = await agents.signed_in(rt.store, rt.signer, request.cookies.get(auth.SESSION_COOKIE))
     if found is None:

@@ -1,4 +1,7 @@
-"""The console over HTTP against the real server: sign-in, lockout, CSRF, CSP, admin, revocation."""
+"""The console over HTTP against the real server: sign-in, CSRF, CSP, admin, revocation.
+
+Throttled sign-ins, in the console and over the API: tests/test_login.py.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,6 @@ import pytest
 from sqlalchemy import select
 from websockets.exceptions import ConnectionClosed
 
-from chatserver import lockout
 from chatserver.store import Store
 from chatserver.store.schema import conversations
 from conftest import PASSWORD, Chat, Server, agent, visitor
@@ -72,49 +74,6 @@ async def test_sign_in_sets_a_fresh_httponly_lax_session_and_sign_out_ends_it(
     out = await browser_like.post("/console/signout", data={"csrf": csrf_of(page.text)})
     assert out.status_code == 303 and out.headers["location"] == "/console/signin"
     assert (await browser_like.get("/console")).status_code == 303
-
-
-async def test_ten_wrong_passwords_lock_known_and_unknown_addresses_alike(
-    server: Server, browser_like: httpx.AsyncClient
-) -> None:
-    await server.add_agent("ann@example.com")
-    answers: dict[str, list[tuple[int, str]]] = {}
-    for email in ("ann@example.com", "nobody@example.com"):
-        answers[email] = []
-        for _ in range(lockout.MAX_FAILURES):
-            response = await sign_in(browser_like, email, "wrong password!")
-            message = re.search(r'id="signin-error">([^<]+)<', response.text)
-            assert message
-            answers[email].append((response.status_code, message.group(1)))
-    # The same answers, in the same order, whether the account exists or not.
-    assert answers["ann@example.com"] == answers["nobody@example.com"]
-    assert answers["ann@example.com"][0] == (401, "Wrong email or password.")
-    assert answers["ann@example.com"][-1][0] == 429
-    assert "Try again in 15 minutes" in answers["ann@example.com"][-1][1]
-
-    # Locked means locked: the right password is refused too, here and over the JSON API.
-    right = await sign_in(browser_like, "ann@example.com")
-    assert right.status_code == 429 and "chatserver_session" not in browser_like.cookies
-    api = await browser_like.post("/api/v1/login", json={"email": "ann@example.com", "password": PASSWORD})
-    assert api.status_code == 429 and api.json()["code"] == "too_many_attempts"
-
-    # The lock is in the store, so a restarted (or another) process keeps it.
-    server.stop()
-    server.start()
-    async with httpx.AsyncClient(base_url=server.http) as fresh:
-        assert (await sign_in(fresh, "ann@example.com")).status_code == 429
-
-
-async def test_the_json_login_counts_towards_the_same_lock(server: Server) -> None:
-    await server.add_agent("ann@example.com")
-    async with httpx.AsyncClient(base_url=server.http) as http:
-        codes = [
-            (await http.post("/api/v1/login", json={"email": "ANN@example.com", "password": "x" * 12}))
-            .status_code
-            for _ in range(lockout.MAX_FAILURES)
-        ]
-        assert codes == [401] * (lockout.MAX_FAILURES - 1) + [429]
-        assert (await sign_in(http, "ann@example.com")).status_code == 429
 
 
 async def test_a_form_post_without_the_token_or_from_another_site_is_refused(

@@ -52,6 +52,13 @@ def test_parses_each_message_and_drops_unknown_keys() -> None:
         ('{"type":"typing","conversation":"c1","active":"yes"}', "invalid_message"),
         ('{"type":"presence","status":"asleep"}', "invalid_message"),
         ('{"type":"hello","token":""}', "invalid_message"),
+        ("[" * 5000 + "]" * 5000, "invalid_json"),
+        ('{"type":"message","conversation":"c1","client_id":"m","text":"\\ud800"}', "invalid_json"),
+        ('{"type":"receipt","conversation":"c1","seq":9223372036854775808,"status":"read"}',
+         "invalid_json"),
+        ('{"type":"message","conversation":"c1","client_id":"m","text":"\u202e\u202c"}',
+         "invalid_message"),
+        ("", "invalid_json"),
     ],
 )
 def test_refuses_bad_frames_with_a_code(frame: object, code: str) -> None:
@@ -107,3 +114,9 @@ def test_every_error_code_in_code_is_documented() -> None:
 def test_each_side_may_send_only_its_own_types() -> None:
     assert protocol.VISITOR_TYPES | protocol.AGENT_TYPES == protocol.CLIENT_TYPES
     assert "accept" not in protocol.VISITOR_TYPES and "start" not in protocol.AGENT_TYPES
+
+
+def test_text_loses_bidi_controls_that_would_reorder_what_agents_read() -> None:
+    frame = json.dumps({"type": "message", "conversation": "c1", "client_id": "m",
+                        "text": "invoice\u202egnp.exe"})
+    assert protocol.parse(frame, LIMIT)["text"] == "invoicegnp.exe"  # type: ignore[typeddict-item]

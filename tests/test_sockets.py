@@ -50,6 +50,10 @@ async def test_bad_frames_get_an_error_and_store_nothing(server: Server) -> None
         (json.dumps({"type": "message", "conversation": conversation, "client_id": "x",
                      "text": "y" * 20_000}), "too_large"),
         (json.dumps({"type": "hello", "token": "again"}), "invalid_message"),
+        ("[" * 5000 + "]" * 5000, "invalid_json"),
+        (json.dumps({"type": "message", "conversation": conversation, "client_id": "x",
+                     "text": "\ud800"}), "invalid_json"),  # json.dumps escapes it: a lone surrogate
+        (json.dumps({"type": "sync", "conversation": conversation, "after": 2**63}), "invalid_json"),
     ]
     for frame, code in cases:
         await guest.ws.send(frame)

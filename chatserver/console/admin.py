@@ -1,7 +1,7 @@
 """Admin pages: sites (settings, identity, snippet), agents (add, role, cap, disable), canned replies.
 
-Revoking an agent (disabled, or a new password) deletes their sessions and closes their
-open sockets on every process through the hub.
+Revoking an agent (disabled, or a new password) deletes their sessions, closes their
+open sockets on every process through the hub and hands their chats back to the queue.
 """
 
 from __future__ import annotations
@@ -41,10 +41,18 @@ def admins_only(page: Page) -> Callable[[Request], Awaitable[Response]]:
 
 
 async def revoke(rt: Runtime, agent_id: str) -> None:
-    """Sign the agent out everywhere: their sessions now, their open sockets on every process."""
+    """Sign the agent out everywhere and hand their chats to the others.
+
+    Their sessions end now, their open sockets close on every process, and the chats they
+    held go back to the queue (told to everyone): nobody waits on an agent who must sign in
+    again first. Their presence goes before the sockets close, so routing cannot hand the
+    chats straight back to them.
+    """
     await auth.close_agent_sessions(rt.store, agent_id)
+    await agents.forget_presence(rt.store, agent_id)
     await rt.hub.revoke(agent_id)
     log.info("event=agent_revoked agent=%s", agent_id)
+    await rt.hub.deliver(await queue.release(rt.store, agent_id))
 
 
 # Sites --------------------------------------------------------------------------------------
@@ -175,6 +183,10 @@ async def site_identity(request: Request, who: Viewer) -> Response:
 # Agents -------------------------------------------------------------------------------------
 
 
+# The add-agent form's fields, as an empty form shows them.
+_NEW_AGENT = {"email": "", "name": "", "role": "agent", "max_chats": str(agents.DEFAULT_MAX_CHATS)}
+
+
 async def _agents_page(
     request: Request, who: Viewer, *, status: int = 200, error: str | None = None,
     notice: tuple[str, dict[str, Any]] | None = None, password: tuple[str, str] | None = None,
@@ -183,8 +195,7 @@ async def _agents_page(
     listed = await agents.all_agents(pages.runtime(request).store)
     return pages.render(
         request, "admin_agents.html", who, status=status, agents=listed, error=error,
-        notice=notice, password=password, roles=agents.ROLES,
-        f=form or {"email": "", "name": "", "role": "agent", "max_chats": str(agents.DEFAULT_MAX_CHATS)},
+        notice=notice, password=password, roles=agents.ROLES, f=form or _NEW_AGENT,
     )
 
 
@@ -193,8 +204,11 @@ async def agent_list(request: Request, who: Viewer) -> Response:
     return await _agents_page(request, who)
 
 
-def _cap(raw: str) -> int:
-    if not raw.strip().isdigit():
+def _cap(raw: str | None, default: int) -> int:
+    """Read the max-chats field; a form that leaves it out or blank keeps the default."""
+    if raw is None or not raw.strip():
+        return default
+    if not raw.strip().isdigit() or len(raw.strip()) > 2:
         raise ValueError("max chats must be a whole number from 1 to 50")
     return int(raw)
 
@@ -213,10 +227,12 @@ async def agent_add(request: Request, who: Viewer) -> Response:
             raise ValueError(f"role must be one of {', '.join(agents.ROLES)}")
         created = await agents.create(
             rt.store, fields.get("email", ""), fields.get("name", ""), password,
-            role=role, max_chats=_cap(fields.get("max_chats", "")),
+            role=role, max_chats=_cap(fields.get("max_chats"), agents.DEFAULT_MAX_CHATS),
         )
     except ValueError as bad:
-        return await _agents_page(request, who, status=400, error=str(bad), form=fields)
+        # The form comes back as typed; a field left out comes back empty or as its default.
+        form = {**_NEW_AGENT, **{k: v for k, v in fields.items() if k in _NEW_AGENT}}
+        return await _agents_page(request, who, status=400, error=str(bad), form=form)
     log.info("event=agent_created agent=%s by=%s", created.id, who.agent.id)
     shown = password if not fields.get("password") else None
     return await _agents_page(
@@ -246,14 +262,13 @@ async def agent_change(request: Request, who: Viewer) -> Response:
             if role not in agents.ROLES:
                 raise ValueError(f"role must be one of {', '.join(agents.ROLES)}")
             await agents.change(rt.store, target.id, role=role,
-                                max_chats=_cap(fields.get("max_chats", "")))
+                                max_chats=_cap(fields.get("max_chats"), target.max_chats))
             notice = (N_("agent_saved"), {"name": target.name})
         elif action == "disable":
             if myself:
                 raise ValueError("you cannot disable yourself")
             await agents.change(rt.store, target.id, disabled=True)
             await revoke(rt, target.id)
-            await rt.hub.deliver(await queue.release(rt.store, target.id))
             notice = (N_("agent_disabled"), {"name": target.name})
         elif action == "enable":
             await agents.change(rt.store, target.id, disabled=False)

@@ -159,7 +159,7 @@ async def form(
     """Read a posted form and check where it came from; raise FormRefused otherwise."""
     origin = request.headers.get("origin")
     host = request.headers.get("host", "")
-    if origin and origin != "null" and not _same_origin(origin, host):
+    if origin and origin != "null" and not sites.same_origin(origin, host, request.url.scheme):
         raise FormRefused(403, i18n.N_("error_foreign_origin"))
     if request.headers.get("content-type", "").split(";")[0].strip() != (
         "application/x-www-form-urlencoded"
@@ -179,13 +179,6 @@ async def form(
     if not nonce or not secrets.compare_digest(fields.get(CSRF_FIELD, ""), expected):
         raise FormRefused(403, i18n.N_("error_csrf"))
     return fields
-
-
-def _same_origin(origin: str, host: str) -> bool:
-    try:
-        return sites.normalize_origin(origin).split("://", 1)[1] == host.lower()
-    except ValueError:
-        return False
 
 
 def refused(request: Request, who: Viewer | None, error: FormRefused) -> HTMLResponse:

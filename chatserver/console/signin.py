@@ -1,4 +1,4 @@
-"""Signing in and out of the console: the form, the lockout, a fresh session each time."""
+"""Signing in and out of the console: the form, the throttles, a fresh session each time."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from chatserver import agents, auth, lockout
+from chatserver import auth, lockout
 from chatserver.console import pages
 from chatserver.console.pages import FormRefused
 from chatserver.i18n import N_
@@ -48,22 +48,16 @@ async def signin(request: Request) -> Response:
             error=(error, values),
         )
 
-    # A locked address is refused before its password is checked: the right password
-    # must not be told apart from a wrong one while guessing is locked out.
-    agent = None
-    lock = await lockout.locked(rt.store, email)
-    if lock is None:
-        agent = await agents.authenticate(rt.store, email, password) if email and password else None
-        if agent is None:
-            log.info("event=login_failed via=console")
-            lock = await lockout.failed(rt.store, email)
-            if lock is None:
-                return again(N_("signin_wrong"), 401)
-    if agent is None:
-        assert lock is not None
-        log.info("event=login_locked via=console")
-        return again("signin_locked", 429, num=lock.minutes_left(now_ms()))
-    await lockout.succeeded(rt.store, email)
+    # The JSON API shares these throttles (lockout.py): per address and network, per network.
+    host = request.client.host if request.client else None
+    outcome = await lockout.sign_in(rt.store, email, password, host)
+    if isinstance(outcome, lockout.Lock):
+        log.info("event=login_throttled via=console")
+        return again("signin_locked", 429, num=outcome.minutes_left(now_ms()))
+    if outcome is None:
+        log.info("event=login_failed via=console")
+        return again(N_("signin_wrong"), 401)
+    agent = outcome
     # A new session id at every sign-in: a session id planted before it (fixation) is worthless.
     old = request.cookies.get(auth.SESSION_COOKIE)
     old_id = rt.signer.session_id(old) if old else None
