@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -309,3 +310,50 @@ async def test_an_article_edited_through_one_process_is_searchable_on_both(
         else:
             raise AssertionError(f"{server.http} never indexed the new article")
         await guest.close()
+
+
+@pytest.mark.parametrize("outage", ["stalled", "killed"])
+async def test_chats_within_one_process_go_on_while_redis_is_stalled_or_gone(
+    cluster: Cluster, outage: str
+) -> None:
+    a = cluster.a
+    site = await a.add_site()
+    await a.add_agent("ann@example.com", site)
+    ann = await agent(a, "ann@example.com")
+    guest = await visitor(a, site)
+    await guest.send(type="start", client_id="c0", text=QUESTION)
+    conversation = (await guest.expect("ack"))["conversation"]
+    await _assigned(ann, conversation)
+    await ann.send(type="sync", conversation=conversation, after=0)
+    await ann.expect("synced", conversation=conversation)
+    redis = cluster.redis.process
+    assert redis is not None
+    if outage == "stalled":
+        redis.send_signal(signal.SIGSTOP)  # alive, connected, silent: the harder case
+    else:
+        cluster.redis.kill()
+    try:
+        started = asyncio.get_running_loop().time()
+        # Both people on process A keep talking, live, through the hub alone; no Redis call
+        # holds a message up (each has a deadline, and a broker found down is not waited on).
+        for n in range(1, 21):
+            await guest.send(type="message", conversation=conversation, client_id=f"c{n}", text=f"v{n}")
+            await guest.expect("ack", ref=f"c{n}", timeout=3)
+            await ann.expect("message", conversation=conversation, text=f"v{n}", timeout=3)
+        await ann.send(type="message", conversation=conversation, client_id="a1", text="still here")
+        assert (await guest.expect("message", conversation=conversation, timeout=3))["text"] == "still here"
+        assert asyncio.get_running_loop().time() - started < 10
+    finally:
+        if outage == "stalled":
+            redis.send_signal(signal.SIGCONT)
+        else:
+            cluster.redis.start()
+    # Fan-out between processes resumes by itself.
+    await guest.expect("resync", timeout=RESUME_TIMEOUT)
+    bob_account = await a.add_agent("bob@example.com", site)
+    bob = await agent(cluster.b, "bob@example.com")
+    await ann.send(type="presence", status="away")
+    seen = await _until(bob, "presence", lambda f: f["agent"]["id"] == ann.me, timeout=RESUME_TIMEOUT)
+    assert seen["agent"]["status"] == "away" and bob_account.id != ann.me
+    for client in (ann, guest, bob):
+        await client.close()

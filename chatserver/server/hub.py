@@ -87,7 +87,11 @@ class Hub:
         has its ack): one frame fewer per message, and a typist does not hear their typing.
         """
         origin = f"{PROCESS}:{skip.serial}" if skip is not None else ""
-        await self.broker.publish(topic, f"{origin}\n{protocol.dump(event)}")
+        payload = f"{origin}\n{protocol.dump(event)}"
+        if not await self.broker.publish(topic, payload):
+            # The broker is down: this process's sockets still hear it; other processes' clients
+            # catch up from the store when it is back (resync.py).
+            self._deliver(topic, payload)
 
     async def deliver(self, effects: Effects, origin: Connection | None = None) -> None:
         """Send a command's replies to origin (the acting socket) and publish the rest."""
@@ -99,8 +103,10 @@ class Hub:
                                skip=origin if publication.skip_actor else None)
 
     async def revoke(self, agent_id: str) -> None:
-        """Close every socket of the agent, on every process."""
-        await self.broker.publish(topics.agent(agent_id), f"\n{REVOKE}")
+        """Close every socket of the agent, on every process (resync.py closes them on the
+        others after a broker outage)."""
+        if not await self.broker.publish(topics.agent(agent_id), f"\n{REVOKE}"):
+            self._deliver(topics.agent(agent_id), f"\n{REVOKE}")
 
     def _deliver(self, topic: str, payload: str) -> None:
         # Compact JSON never holds a raw newline, so the first one ends the origin.

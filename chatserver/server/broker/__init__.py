@@ -23,7 +23,9 @@ class Broker(Protocol):
 
     async def unsubscribe(self, topic: str) -> None: ...
 
-    async def publish(self, topic: str, text: str) -> None: ...
+    async def publish(self, topic: str, text: str) -> bool:
+        """Publish to every process; False when the broker could not take it (the hub then
+        delivers to this process's sockets itself, and other processes catch up on resume)."""
 
     async def close(self) -> None: ...
 

@@ -20,9 +20,10 @@ class MemoryBroker:
     async def unsubscribe(self, topic: str) -> None:
         self._topics.discard(topic)
 
-    async def publish(self, topic: str, text: str) -> None:
+    async def publish(self, topic: str, text: str) -> bool:
         if self._deliver is not None and topic in self._topics:
             self._deliver(topic, text)
+        return True
 
     async def close(self) -> None:
         self._topics.clear()

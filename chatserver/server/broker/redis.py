@@ -39,6 +39,10 @@ RECONNECT_MAX_SECONDS = 2.0
 # Fail a publish quickly while Redis is away rather than hold up the client's socket: the
 # message is already stored, and the resume after reconnecting delivers it.
 CONNECT_TIMEOUT_SECONDS = 2.0
+# Every Redis call has a deadline: a stalled Redis (paused, swapping, a full network buffer)
+# must not stall the sockets whose messages wait on a publish. A publish round trip on
+# loopback takes well under a millisecond; a quarter second is a Redis that is not there.
+COMMAND_TIMEOUT_SECONDS = 0.25
 
 
 class RedisBroker:
@@ -57,6 +61,9 @@ class RedisBroker:
         # reconnect is neither lost nor sent to the dead connection.
         self._lock = asyncio.Lock()
         self._reader: asyncio.Task[None] | None = None
+        # False from a failed call until the subscription is back: publishes then return
+        # False at once (the hub delivers within this process) instead of waiting on Redis.
+        self._up = True
 
     def _client(self, retry: Retry) -> aioredis.Redis:
         return aioredis.Redis.from_url(
@@ -87,13 +94,19 @@ class RedisBroker:
             self._topics.discard(topic)
             await self._command("unsubscribe", topic)
 
-    async def publish(self, topic: str, text: str) -> None:
+    async def publish(self, topic: str, text: str) -> bool:
+        if not self._up:
+            return False
         try:
-            await self._publisher.publish(topic, text)
-        except (RedisError, OSError) as problem:
-            # The message is in the store; subscribers catch up when they see the gap in
-            # sequence numbers or, if Redis itself went away, when their broker resumes.
-            log.warning("event=publish_failed topic=%s error=%s", topic, problem)
+            async with asyncio.timeout(COMMAND_TIMEOUT_SECONDS):
+                await self._publisher.publish(topic, text)
+        except (RedisError, OSError, TimeoutError) as problem:
+            # The message is in the store: this process's sockets get it from the hub, the
+            # others' clients are told to sync when the subscription is back (resume).
+            log.warning("event=broker_down topic=%s error=%s", topic, problem or "timeout")
+            self._up = False
+            return False
+        return True
 
     async def close(self) -> None:
         if self._reader is not None:
@@ -110,15 +123,17 @@ class RedisBroker:
         if self._pubsub is None:
             return  # disconnected: the reconnect subscribes to whatever _topics holds then
         try:
-            await getattr(self._pubsub, name)(topic)
-        except (RedisError, OSError):
-            pass  # the reader sees the same broken connection and reconnects
+            async with asyncio.timeout(COMMAND_TIMEOUT_SECONDS):
+                await getattr(self._pubsub, name)(topic)
+        except (RedisError, OSError, TimeoutError):
+            self._up = False  # the reader sees it and resubscribes whatever _topics holds
 
     async def _connect(self) -> None:
         async with self._lock:
             pubsub = self._subscriber.pubsub()
             try:
-                await pubsub.subscribe(CONTROL_CHANNEL, *self._topics)
+                async with asyncio.timeout(CONNECT_TIMEOUT_SECONDS):
+                    await pubsub.subscribe(CONTROL_CHANNEL, *self._topics)
             except BaseException:
                 await _close(pubsub)
                 raise
@@ -142,19 +157,25 @@ class RedisBroker:
                 # one read period earlier covers a message in flight when the link broke.
                 since = now_ms() - int(READ_SECONDS * 1000)
                 log.warning("event=broker_disconnected error=%s", problem)
+                self._up = False
                 await self._drop()
                 await self._reconnect()
+                self._up = True
                 log.info("event=broker_resumed topics=%d", len(self._topics))
                 if self._resume is not None:
                     self._resume(since)
 
     async def _read_until_broken(self) -> None:
         while True:
+            if not self._up:
+                raise ConnectionError("a Redis call failed: subscribe again")
             pubsub = self._pubsub
             assert pubsub is not None
-            message: dict[str, Any] | None = await pubsub.get_message(
-                ignore_subscribe_messages=True, timeout=READ_SECONDS
-            )
+            # The read's own timeout ends a quiet wait; this one a Redis that stopped answering.
+            async with asyncio.timeout(READ_SECONDS + COMMAND_TIMEOUT_SECONDS * 8):
+                message: dict[str, Any] | None = await pubsub.get_message(
+                    ignore_subscribe_messages=True, timeout=READ_SECONDS
+                )
             if message is None or message.get("type") != "message":
                 continue
             topic, text = message["channel"], message["data"]
@@ -168,7 +189,7 @@ class RedisBroker:
             try:
                 await self._connect()
                 return
-            except (RedisError, OSError) as problem:
+            except (RedisError, OSError, TimeoutError) as problem:
                 log.debug("event=broker_reconnect_failed error=%s", problem)
                 delay = min(delay * 2, RECONNECT_MAX_SECONDS)
 
