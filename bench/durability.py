@@ -29,7 +29,7 @@ async def _committed_per_s(writers: int, each: int, max_batch: int, rounds: int)
         chats = []
         for _ in range(writers):
             contact = await customers.create(store, site.id)
-            chat, _, _ = await conversations.start(store, site.id, contact, "s", "hi")
+            chat, _ = await conversations.open(store, site.id, contact, "s")
             chats.append((chat.id, contact))
         writer = MessageWriter(store, max_batch)
         results = []

@@ -38,10 +38,10 @@ async def test_keystrokes_of_one_question_are_one_search(store_url: str) -> None
     store = Store(store_url)
     await store.migrate()
     try:
-        from chatserver import contacts, sites
+        from chatserver import sites
 
         site = await sites.create(store, "Shop", [])
-        contact = await contacts.create(store, site.id)
+        contact = await customers.create(store, site.id)
         for typed in ("wher", "where is", "where is my parcel", "refund"):
             await customers.record_search(store, contact, typed)
         assert [s["query"] for s in await customers.searches(store, contact)] == [

@@ -15,7 +15,8 @@ import pytest
 from chatserver import agents, articles, bootstrap, customers, sites
 from chatserver.articles import Article
 from chatserver.chat import conversations
-from chatserver.chat.conversations import IllegalTransition
+from chatserver.chat.messages import MessageWriter
+from chatserver.chat.model import IllegalTransition
 from chatserver.store import Store
 from conftest import Chat, Client, Server, agent, visitor
 from services import Postgres, Redis
@@ -207,7 +208,7 @@ async def test_cap_holds_under_read_committed_when_two_processes_assign_at_once(
             chats = []
             for n in range(2):
                 contact = await customers.create(pg_store, site.id)
-                chat, _, _ = await conversations.start(pg_store, site.id, contact, f"c{n}", "hi")
+                chat, _ = await conversations.open(pg_store, site.id, contact, f"c{n}")
                 await conversations.queue(pg_store, chat.id)
                 chats.append(chat.id)
             results = await asyncio.gather(
@@ -226,11 +227,13 @@ async def test_json_and_returning_work_on_postgresql(pg_store: Store) -> None:
     found = await sites.by_key(pg_store, site.public_key)
     assert found is not None and found.allowed_origins == site.allowed_origins
     contact = await customers.create(pg_store, site.id)
-    chat, first, created = await conversations.start(pg_store, site.id, contact, "c1", "one")
-    second, stored = await conversations.append(pg_store, chat.id, "visitor", contact, "c2", "two")
-    again, duplicate = await conversations.append(pg_store, chat.id, "visitor", contact, "c2", "two")
-    assert (first.seq, second.seq, again.seq) == (1, 2, 2)
-    assert created and stored and not duplicate
+    chat, created = await conversations.open(pg_store, site.id, contact, "c1")
+    writer = MessageWriter(pg_store)
+    first = await writer.append(chat.id, "visitor", contact, "c1", "one")
+    second = await writer.append(chat.id, "visitor", contact, "c2", "two")
+    again = await writer.append(chat.id, "visitor", contact, "c2", "two")
+    assert (first.message.seq, second.message.seq, again.message.seq) == (1, 2, 2)
+    assert created and second.created and not again.created
 
 
 async def test_redis_restart_mid_conversation_loses_no_message(cluster: Cluster) -> None:
@@ -357,3 +360,53 @@ async def test_chats_within_one_process_go_on_while_redis_is_stalled_or_gone(
     assert seen["agent"]["status"] == "away" and bob_account.id != ann.me
     for client in (ann, guest, bob):
         await client.close()
+
+
+async def test_a_burst_of_chats_with_agents_accepting_on_two_processes_deadlocks_nobody(
+    cluster: Cluster,
+) -> None:
+    """Routing locks an agent's row while accepts set agent_id (whose foreign key check locks
+    the same row): 60 chats at once with both agents accepting, on PostgreSQL."""
+    a, b = cluster.a, cluster.b
+    site = await a.add_site()
+    await a.add_agent("ann@example.com", site, max_chats=20)
+    await a.add_agent("bob@example.com", site, max_chats=20)
+    ann, bob = await agent(a, "ann@example.com"), await agent(b, "bob@example.com")
+    guests = [await visitor(a if n % 2 else b, site) for n in range(60)]
+
+    async def take_all(person: Client, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                frame = await person.expect("conversation", timeout=0.5)
+            except AssertionError:
+                continue
+            if frame["conversation"]["status"] == "queued":
+                await person.send(type="accept", conversation=frame["conversation"]["id"])
+
+    stop = asyncio.Event()
+    takers = [asyncio.create_task(take_all(p, stop)) for p in (ann, bob)]
+    await asyncio.gather(*(g.send(type="start", client_id="s", text=QUESTION) for g in guests))
+    chats = [(await g.expect("ack", timeout=20))["conversation"] for g in guests]
+    await asyncio.sleep(3)
+    stop.set()
+    await asyncio.gather(*takers)
+
+    # Every socket is still open and answers; nobody was told anything but "taken already".
+    for person in (ann, bob, *guests):
+        await person.send(type="ping")
+        await person.expect("pong", timeout=10)
+        assert {f["code"] for f in person.seen if f.get("type") == "error"} <= {"conflict"}
+    store = Store(cluster.database_url)
+    try:
+        found = {c.id: c for c in await conversations.find(store, site_ids=[site.id])}
+    finally:
+        await store.close()
+    assert set(chats) <= set(found)
+    assert {found[c].status.value for c in chats} <= {"queued", "assigned"}
+    # The two agents' 40 places are all used; the rest wait in the queue.
+    assert sum(found[c].status.value == "assigned" for c in chats) >= 40
+    for server in (a, b):
+        log = server.log.read_text()
+        assert "deadlock" not in log.lower() and "Exception in ASGI" not in log
+    for person in (ann, bob, *guests):
+        await person.close()

@@ -9,6 +9,7 @@ from sqlalchemy import func, select, update
 
 from chatserver import agents, customers, sites
 from chatserver.chat import conversations
+from chatserver.chat.messages import MessageWriter
 from chatserver.reports import sla_watch
 from chatserver.store import Store, now_ms
 from chatserver.store.schema import conversations as conversations_table
@@ -27,10 +28,13 @@ async def store(store_url: str) -> AsyncIterator[Store]:
 async def _answered_chat(store: Store, site: sites.Site, agent_id: str, wait_s: int) -> str:
     """A chat queued 300 s ago and first answered wait_s seconds later."""
     contact = await customers.create(store, site.id)
-    chat, _, _ = await conversations.start(store, site.id, contact, f"c{wait_s}", "hello?")
+    chat, _ = await conversations.open(store, site.id, contact, f"c{wait_s}")
+    writer = MessageWriter(store)
+    await writer.append(chat.id, "visitor", contact, f"c{wait_s}", "hello?")
     await conversations.queue(store, chat.id)
-    await conversations.assign(store, chat.id, agent_id)
-    reply, _ = await conversations.append(store, chat.id, "agent", agent_id, "a1", "hi!")
+    await conversations.assign(store, chat.id, agent_id, cap=5)
+    reply = (await writer.append(chat.id, "agent", agent_id, "a1", "hi!")).message
+    writer.close()
     queued = now_ms() - 300_000
     async with store.write() as conn:
         await conn.execute(update(conversations_table).where(conversations_table.c.id == chat.id)
