@@ -21,6 +21,10 @@ async def test_notes_reach_the_sites_agents_and_never_the_visitor(server: Server
     customer = await visitor(server, site)
     ann, bob, eve = [await agent(server, f"{n}@example.com") for n in ("ann", "bob", "eve")]
     try:
+        for person in (ann, bob):  # nobody is given the chat: ann takes it by hand
+            await person.send(type="presence", status="away")
+            await person.send(type="ping")
+            await person.expect("pong")  # frames are handled in order: the presence is set
         conversation = await _queued(server, customer, "zxqv my blender hums")
         await ann.send(type="accept", conversation=conversation)
         await customer.expect("conversation", timeout=5)
