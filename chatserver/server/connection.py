@@ -19,8 +19,8 @@ log = logging.getLogger("chatserver.server.connection")
 # Frames waiting for one client. A browser tab drains hundreds a second; a client 256 frames
 # behind is stalled, and resuming it from the store is cheaper than buffering more.
 SEND_QUEUE_LIMIT = 256
-# How long a close frame may wait on a client that no longer reads before we give up on it;
-# the transport's own ping timeout then drops the socket.
+# How long a close frame may wait on a client that no longer reads; then the TCP connection
+# is cut. A tab in the background still reads its socket, so only a stuck client meets this.
 CLOSE_WAIT_SECONDS = 5.0
 
 
@@ -74,8 +74,16 @@ class Connection:
         asyncio.create_task(self._close(code, reason))
 
     async def _close(self, code: int, reason: str) -> None:
-        with contextlib.suppress(Exception):
+        try:
             await asyncio.wait_for(self.websocket.close(code, reason), CLOSE_WAIT_SECONDS)
+        except TimeoutError:
+            # The close frame cannot leave while the client reads nothing: the kernel would
+            # hold megabytes for it indefinitely. Cut the connection; it resumes by seq.
+            if self._sansio is not None:
+                self._sansio.abort()
+            log.info("event=slow_client_aborted code=%d", code)
+        except Exception:
+            pass  # already gone
 
     async def drain(self) -> None:
         """Stop the writer (used when the socket ends: what is still queued has nowhere to go)."""

@@ -125,6 +125,10 @@ class LeanSansIOProtocol(WebSocketsSansIOProtocol):
         self.transport.write(b"".join(self.conn.data_to_send()))
         return True
 
+    def abort(self) -> None:
+        """Cut the TCP connection now: a client that reads nothing will never take a close."""
+        self.transport.abort()
+
     async def send(self, message: Any) -> None:
         await super().send(message)
         if self.handshake_complete and self.response is not None:
