@@ -3,35 +3,46 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 from websockets.asyncio.client import ClientConnection, connect
 
-from chatserver import agents, config, sites
+from chatserver import agents, auth, config, sites
 from chatserver.store import Store
 
 # Real PostgreSQL and Redis for the fixtures that need them (tests/services.py); real SMTP
 # servers and a mail-enabled chatserver (tests/mail_fixtures.py).
 pytest_plugins = ["services", "mail_fixtures", "browser"]
 # CHATSERVER_TEST_DATABASE=postgresql runs every test's server (and the `store_url` fixture)
-# on a fresh PostgreSQL database instead of SQLite; scripts/test makes a second pass so.
+# on a PostgreSQL database of its own instead of SQLite; scripts/test makes a second pass so.
 TEST_DATABASE = os.environ.get("CHATSERVER_TEST_DATABASE", "sqlite")
 
 # Every wait in these tests ends by itself: a frame that does not come fails the test.
 FRAME_TIMEOUT = 5.0
-START_TIMEOUT = 20.0
+# A first start on a busy 2-core machine (imports, migrations, the help index) can take 20 s.
+START_TIMEOUT = 60.0
 PASSWORD = "correct horse battery"
+
+# The agents that tests add get a cheap argon2 hash. A server reads the cost from the hash, so
+# it signs them in at that cost: the default costs ~0.1-0.3 s of CPU per sign-in and per
+# add_agent, over a minute across the suite on 2 cores. What the server hashes itself (the
+# admin, agents added in the console, unknown emails against the dummy hash) keeps the default.
+auth._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 
 def free_port() -> int:
@@ -63,21 +74,40 @@ class Server:
 
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        # The port was free when picked, but another process (an xdist worker, a client's
+        # outgoing connection) may take it before uvicorn binds: a first start then picks
+        # another. A restart keeps its port, as clients reconnect to the same address.
+        for _ in range(3 if self.process is None else 1):
+            logged = self.log.stat().st_size if self.log.exists() else 0
+            self._spawn()
+            if self._wait_healthy():
+                return
+            if "address already in use" not in self.log.read_bytes()[logged:].decode(errors="replace"):
+                break
+            self.port = free_port()
+        raise RuntimeError(f"server exited early:\n{self.log.read_text()}")
+
+    def _spawn(self) -> None:
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "chatserver", "serve", "--host", "127.0.0.1",
                  "--port", str(self.port), "--data-dir", str(self.data_dir), *self.args],
                 stdout=log, stderr=subprocess.STDOUT, env=self.env,
             )
+
+    def _wait_healthy(self) -> bool:
+        """Wait for /healthz; False when the process exited first."""
+        assert self.process is not None
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{self.log.read_text()}")
+                return False
             try:
                 if httpx.get(self.http + "/healthz", timeout=1).status_code == 200:
-                    return
+                    return True
             except httpx.TransportError:
                 time.sleep(0.05)
+        self.stop()
         raise RuntimeError(f"server did not answer /healthz:\n{self.log.read_text()}")
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
@@ -101,38 +131,146 @@ class Server:
         finally:
             await store.close()
 
+    def address(self, email: str) -> str:
+        """The address an agent added as email signs in with (see Tenant)."""
+        return email
+
     async def add_agent(
-        self, email: str, site: sites.Site | None = None, max_chats: int = 5, role: str = "agent"
+        self, email: str, site: sites.Site | None = None, max_chats: int = 5, role: str = "agent",
+        name: str | None = None,
     ) -> agents.Agent:
         store = Store(self.store_url)
         try:
             return await agents.create(
-                store, email, email.split("@")[0], PASSWORD, role=role,  # type: ignore[arg-type]
-                max_chats=max_chats, site_ids=[site.id] if site else None,
+                store, self.address(email), name or email.split("@")[0], PASSWORD,
+                role=role, max_chats=max_chats, site_ids=[site.id] if site else None,  # type: ignore[arg-type]
             )
         finally:
             await store.close()
 
 
-@pytest.fixture
-def database_env(request: pytest.FixtureRequest) -> dict[str, str]:
-    """The environment that points a test's servers at the database under test."""
-    if TEST_DATABASE == "sqlite":
-        return {}
-    if TEST_DATABASE != "postgresql":
+class Tenant(Server):
+    """One test's share of the worker's shared server (a test marked shared_server).
+
+    Tests on one process stay apart by site: each adds its own sites, and its agents serve
+    only those. An agent of every site, or an admin, would see other tests' chats and could be
+    given them, so add_agent refuses both: such a test needs a server of its own. Agent emails
+    are unique in a store, so each test's agents get a domain of their own (ann@example.com is
+    stored as ann@t7.example.com, with the name "ann"); login() and agent() translate alike.
+    """
+
+    _numbers = itertools.count(1)
+
+    def __init__(self, shared: Server) -> None:
+        vars(self).update(vars(shared))  # the same process, port, data dir and environment
+        self.tag = f"t{next(self._numbers)}"
+
+    def address(self, email: str) -> str:
+        user, _, domain = email.rpartition("@")
+        return f"{user}@{self.tag}.{domain}"
+
+    async def add_agent(
+        self, email: str, site: sites.Site | None = None, max_chats: int = 5, role: str = "agent",
+        name: str | None = None,
+    ) -> agents.Agent:
+        if site is None or role == "admin":
+            raise ValueError("an agent of every site on a shared server: drop the shared_server mark")
+        return await super().add_agent(email, site, max_chats, role, name)
+
+    def start(self) -> None:
+        raise RuntimeError("a shared server is not the test's to start: drop the shared_server mark")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        raise RuntimeError("a shared server is not the test's to stop: drop the shared_server mark")
+
+
+def _database() -> str:
+    if TEST_DATABASE not in ("sqlite", "postgresql"):
         raise ValueError(f"CHATSERVER_TEST_DATABASE={TEST_DATABASE!r}: use sqlite or postgresql")
-    return {"DATABASE_URL": request.getfixturevalue("postgres").new_database()}
+    return TEST_DATABASE
+
+
+@dataclass(frozen=True)
+class Template:
+    """What a first start leaves: a data dir and, on PostgreSQL, a database."""
+
+    data_dir: Path
+    database_url: str | None
+
+    def copy_data_dir(self, target: Path) -> Path:
+        shutil.copytree(self.data_dir, target, ignore=shutil.ignore_patterns("server.log"))
+        return target
+
+    def copy_database(self, request: pytest.FixtureRequest) -> dict[str, str]:
+        """Return the environment that points a server at a copy of the template's store.
+
+        Empty on SQLite, whose store is a file in the data dir."""
+        if self.database_url is None:
+            return {}
+        return {"DATABASE_URL": request.getfixturevalue("postgres").new_database(self.database_url)}
+
+
+@pytest.fixture(scope="session")
+def server_template(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Template:
+    """One first start per session (per xdist worker), which test servers copy.
+
+    A first start migrates the store, imports the help centre and builds its search index:
+    seconds that every server would spend again. A copy behaves as a second start (the
+    admin's one-time password is not printed again); tests of the first start itself start
+    a Server on an empty data dir and store.
+    """
+    data_dir = tmp_path_factory.mktemp("template") / "data"
+    url = request.getfixturevalue("postgres").new_database() if _database() == "postgresql" else None
+    first = Server(data_dir, {"DATABASE_URL": url} if url else {})
+    first.start()
+    first.stop()
+    return Template(data_dir, url)
 
 
 @pytest.fixture
-def store_url(tmp_path: Path, database_env: dict[str, str]) -> str:
+def data_dir(tmp_path: Path, server_template: Template) -> Path:
+    """A data dir as a first start leaves it (the SQLite store, the help centre's index)."""
+    return server_template.copy_data_dir(tmp_path / "data")
+
+
+@pytest.fixture
+def database_env(server_template: Template, request: pytest.FixtureRequest) -> dict[str, str]:
+    """The environment that points a test's server at the database under test: on PostgreSQL
+    a copy of the template's database, which matches the index in data_dir."""
+    return server_template.copy_database(request)
+
+
+@pytest.fixture
+def store_url(tmp_path: Path, request: pytest.FixtureRequest) -> str:
     """A fresh, empty store for tests that use the store without a server."""
-    return database_env.get("DATABASE_URL") or f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+    if _database() == "postgresql":
+        return str(request.getfixturevalue("postgres").new_database())
+    return f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+
+
+@pytest.fixture(scope="session")
+def shared_server(
+    tmp_path_factory: pytest.TempPathFactory, server_template: Template, request: pytest.FixtureRequest
+) -> Iterator[Server]:
+    """One server process per session (per xdist worker) for the tests marked shared_server."""
+    data_dir = server_template.copy_data_dir(tmp_path_factory.mktemp("shared") / "data")
+    running = Server(data_dir, server_template.copy_database(request))
+    running.start()
+    yield running
+    running.stop()
 
 
 @pytest.fixture
-def server(tmp_path: Path, database_env: dict[str, str]) -> Iterator[Server]:
-    running = Server(tmp_path / "data", database_env)
+def server(request: pytest.FixtureRequest) -> Iterator[Server]:
+    """The test's own server, started from a copy of the template.
+
+    A test marked shared_server gets its share of the worker's shared process instead (see
+    Tenant): no start of its own, but nothing to restart, kill, reconfigure or count globally.
+    """
+    if request.node.get_closest_marker("shared_server"):
+        yield Tenant(request.getfixturevalue("shared_server"))
+        return
+    running = Server(request.getfixturevalue("data_dir"), request.getfixturevalue("database_env"))
     running.start()
     yield running
     running.stop()
@@ -236,7 +374,7 @@ async def visitor(
 async def login(server: Server, email: str) -> str:
     async with httpx.AsyncClient() as http:
         response = await http.post(
-            f"{server.http}/api/v1/login", json={"email": email, "password": PASSWORD}
+            f"{server.http}/api/v1/login", json={"email": server.address(email), "password": PASSWORD}
         )
     response.raise_for_status()
     return str(response.cookies["chatserver_session"])

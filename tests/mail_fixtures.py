@@ -162,9 +162,9 @@ def mail_env() -> dict[str, str]:
 
 @pytest.fixture
 def mail_server(
-    tmp_path: Path, database_env: dict[str, str], sink: Sink, mail_env: dict[str, str]
+    data_dir: Path, database_env: dict[str, str], sink: Sink, mail_env: dict[str, str]
 ) -> Iterator[MailServer]:
-    running = MailServer(tmp_path / "data", sink, {**database_env, **mail_env})
+    running = MailServer(data_dir, sink, {**database_env, **mail_env})
     running.start()
     yield running
     running.stop()

@@ -165,12 +165,14 @@ class Postgres:
                 raise RuntimeError(f"postgres not ready:\n{self.log.read_text()}")
             time.sleep(0.1)
 
-    def new_database(self) -> str:
-        """Create an empty database and return its SQLAlchemy URL."""
+    def new_database(self, template: str | None = None) -> str:
+        """Create a database and return its SQLAlchemy URL: empty, or a copy of the database
+        at the template URL (which nothing may be connected to)."""
         self._databases += 1
         name = f"test_{os.getpid()}_{self._databases}"
+        copy = f' TEMPLATE "{template.rsplit("/", 1)[1]}"' if template else ""
         self._run("psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-q",
-                  "-v", "ON_ERROR_STOP=1", "-c", f'CREATE DATABASE "{name}"')
+                  "-v", "ON_ERROR_STOP=1", "-c", f'CREATE DATABASE "{name}"{copy}')
         return self.url(name)
 
     def stop(self) -> None:

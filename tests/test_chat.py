@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import signal
 
+import pytest
+
 from conftest import Chat, Client, Server, agent, visitor
 
 
+@pytest.mark.shared_server
 async def test_visitor_and_agent_talk(server: Server) -> None:
     site = await server.add_site()
     await server.add_agent("ann@example.com", site)
@@ -70,6 +73,7 @@ async def test_visitor_and_agent_talk(server: Server) -> None:
         await client.close()
 
 
+@pytest.mark.shared_server
 async def test_the_sending_tab_gets_the_ack_and_other_tabs_the_message(server: Server) -> None:
     site = await server.add_site()
     guest = await visitor(server, site)
@@ -91,6 +95,7 @@ async def test_the_sending_tab_gets_the_ack_and_other_tabs_the_message(server: S
         await client.close()
 
 
+@pytest.mark.shared_server
 async def test_two_agents_racing_for_one_chat_yield_one_winner(server: Server) -> None:
     site = await server.add_site()
     await server.add_agent("ann@example.com", site)
@@ -133,6 +138,7 @@ async def _first_of(client: Client, conversation: str) -> dict[str, object]:
                     return frame
 
 
+@pytest.mark.shared_server
 async def test_reconnect_receives_exactly_what_was_missed(server: Server) -> None:
     site = await server.add_site()
     await server.add_agent("ann@example.com", site)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from conftest import Client, Server, agent, visitor
 
 
@@ -12,6 +14,7 @@ async def _queued(server: Server, customer: Client, text: str) -> str:
     return conversation
 
 
+@pytest.mark.shared_server
 async def test_notes_reach_the_sites_agents_and_never_the_visitor(server: Server) -> None:
     site = await server.add_site("Acme")
     other_site = await server.add_site("Other")

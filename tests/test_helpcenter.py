@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from chatserver import articles
 from chatserver.articles import Article
@@ -10,6 +11,7 @@ from chatserver.store import Store
 from conftest import Server
 
 
+@pytest.mark.shared_server
 async def test_articles_have_pages_and_search_marks_matches(server: Server) -> None:
     async with httpx.AsyncClient(base_url=server.http) as http:
         page = await http.get("/help/en/return-an-item")

@@ -66,6 +66,7 @@ def _signed(secret: str, user_id: str, email: str) -> dict[str, object]:
             "hash": identity.sign(secret, user_id, email, expires)}
 
 
+@pytest.mark.shared_server
 async def test_a_verified_user_finds_their_chat_on_another_device(server: Server) -> None:
     site = await server.add_site()
     secret = await _secret(server, site, enforced=True)
@@ -88,6 +89,7 @@ async def test_a_verified_user_finds_their_chat_on_another_device(server: Server
     await again.close()
 
 
+@pytest.mark.shared_server
 async def test_unsigned_or_forged_identities_never_merge(server: Server) -> None:
     site = await server.add_site()
     secret = await _secret(server, site, enforced=True)

@@ -99,6 +99,7 @@ def host(server: Server) -> Iterator[HostSite]:
         yield site
 
 
+@pytest.mark.shared_server
 async def test_the_widget_opens_with_the_message_once(server: Server, host: HostSite, browser: Any) -> None:
     site = await server.add_site("Acme", origins=[host.origin])
     host.site_key = site.public_key

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from conftest import Chat, Server, agent, visitor
 
 
+@pytest.mark.shared_server
 async def test_queued_visitors_see_their_place_in_line(server: Server) -> None:
     site = await server.add_site()
     await server.add_agent("ann@example.com", site, max_chats=1)

@@ -165,9 +165,9 @@ async def test_reports_are_for_admins_of_the_site_and_refuse_bad_ranges(
 
 
 async def test_sla_clock_is_flagged_live_and_the_breach_recorded(
-    tmp_path: Path, database_env: dict[str, str]
+    data_dir: Path, database_env: dict[str, str]
 ) -> None:
-    running = Server(tmp_path / "data", {**database_env, "CHATSERVER_SLA_CHECK_SECONDS": "0.3"})
+    running = Server(data_dir, {**database_env, "CHATSERVER_SLA_CHECK_SECONDS": "0.3"})
     running.start()
     try:
         site = await running.add_site()

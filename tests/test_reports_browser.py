@@ -20,9 +20,9 @@ SEEN_TIMEOUT_MS = 8000
 
 
 @pytest.fixture
-def fast_sla(tmp_path: Path, database_env: dict[str, str]) -> Iterator[Server]:
+def fast_sla(data_dir: Path, database_env: dict[str, str]) -> Iterator[Server]:
     """A server that checks SLA clocks twice a second, so a test need not wait 10 s."""
-    running = Server(tmp_path / "data", {**database_env, "CHATSERVER_SLA_CHECK_SECONDS": "0.5"})
+    running = Server(data_dir, {**database_env, "CHATSERVER_SLA_CHECK_SECONDS": "0.5"})
     running.start()
     yield running
     running.stop()

@@ -74,6 +74,7 @@ async def test_bad_frames_get_an_error_and_store_nothing(server: Server) -> None
     await back.close()
 
 
+@pytest.mark.shared_server
 async def test_wrong_or_expired_or_foreign_tokens_are_refused(server: Server) -> None:
     site, other = await server.add_site("A"), await server.add_site("B")
     url = f"{server.ws}/ws/visitor?site={site.public_key}"
@@ -111,6 +112,7 @@ async def test_wrong_or_expired_or_foreign_tokens_are_refused(server: Server) ->
         await _closedChat(ws, 4401)
 
 
+@pytest.mark.shared_server
 async def test_foreign_origins_are_refused_at_the_handshake(server: Server) -> None:
     site = await server.add_site(origins=["https://shop.example"])
     for origin in ("https://evil.example", None, "null"):
@@ -141,6 +143,7 @@ async def test_foreign_origins_are_refused_at_the_handshake(server: Server) -> N
     assert refused.value.response.status_code == 403
 
 
+@pytest.mark.shared_server
 async def test_agent_needs_a_valid_session(server: Server) -> None:
     async with httpx.AsyncClient() as http:
         wrong = await http.post(f"{server.http}/api/v1/login",
@@ -194,6 +197,7 @@ async def test_one_visitor_cannot_touch_another_visitors_conversation(server: Se
         await client.close()
 
 
+@pytest.mark.shared_server
 async def test_transfer_close_and_presence(server: Server) -> None:
     site = await server.add_site()
     await server.add_agent("ann@example.com", site, max_chats=1)

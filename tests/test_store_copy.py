@@ -40,9 +40,9 @@ def _migrate_store(data_dir: Path, url: str) -> subprocess.CompletedProcess[str]
 
 
 async def test_migrate_store_copies_every_row_and_chats_go_on(
-    tmp_path: Path, postgres: Postgres
+    data_dir: Path, postgres: Postgres
 ) -> None:
-    embedded = Server(tmp_path / "data")
+    embedded = Server(data_dir)
     embedded.start()
     try:
         site = await embedded.add_site(origins=["https://shop.example"])

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from chatserver import articles
 from chatserver.articles import Article
 from chatserver.store import Store
 from conftest import Chat, Server, agent, visitor
 
 
+@pytest.mark.shared_server
 async def test_an_article_answers_and_nobody_is_bothered(server: Server) -> None:
     site = await server.add_site()
     await server.add_agent("ann@example.com", site)
@@ -46,6 +49,7 @@ def guest_contact(client: object) -> str:
     return str(welcome["you"]["id"])
 
 
+@pytest.mark.shared_server
 async def test_a_reload_shows_the_suggestions_again_and_a_person_is_one_step_away(
     server: Server,
 ) -> None:
@@ -71,6 +75,7 @@ async def test_a_reload_shows_the_suggestions_again_and_a_person_is_one_step_awa
     await back.close()
 
 
+@pytest.mark.shared_server
 async def test_search_as_you_type_and_nonsense_gets_nothing(server: Server) -> None:
     site = await server.add_site()
     guest = await visitor(server, site)
@@ -89,6 +94,7 @@ async def test_search_as_you_type_and_nonsense_gets_nothing(server: Server) -> N
     await guest.close()
 
 
+@pytest.mark.shared_server
 async def test_ratings_reach_the_agent_and_only_for_your_own_chat(server: Server) -> None:
     site = await server.add_site()
     await server.add_agent("ann@example.com", site)
@@ -113,6 +119,7 @@ async def test_ratings_reach_the_agent_and_only_for_your_own_chat(server: Server
         await client.close()
 
 
+@pytest.mark.shared_server
 async def test_visitors_see_agents_come_and_go(server: Server) -> None:
     site = await server.add_site()
     await server.add_agent("ann@example.com", site)

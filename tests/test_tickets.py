@@ -237,11 +237,11 @@ async def test_ticket_api_filters_changes_and_keeps_sites_apart(
 
 
 async def test_silent_visitor_with_an_address_gets_a_ticket_after_the_grace_period(
-    tmp_path: object, database_env: dict[str, str], sink: Sink, clients: list[Client]
+    data_dir: object, database_env: dict[str, str], sink: Sink, clients: list[Client]
 ) -> None:
     from pathlib import Path
 
-    server = MailServer(Path(str(tmp_path)) / "grace", sink,
+    server = MailServer(Path(str(data_dir)), sink,
                         {**database_env, "CHATSERVER_TICKET_GRACE_SECONDS": "1"})
     server.start()
     try:

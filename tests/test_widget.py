@@ -13,10 +13,9 @@ import pytest
 from browser import HostSite, expect
 from sqlalchemy import update
 
-from chatserver import agents
 from chatserver.store import Store
 from chatserver.store.schema import sites as sites_table
-from conftest import PASSWORD, Client, Server, agent
+from conftest import Client, Server, agent
 
 # Every wait on the page ends by itself: a widget that does not show something fails the test.
 SEEN_TIMEOUT_MS = 8000
@@ -38,11 +37,7 @@ def host(chat: Server) -> Iterator[HostSite]:
 async def _site_with_agent(chat: Server, host: HostSite, name: str = "Ann") -> Client:
     site = await chat.add_site("Acme", origins=[host.origin])
     host.site_key = site.public_key
-    store = Store(chat.store_url)
-    try:
-        await agents.create(store, "ann@example.com", name, PASSWORD, site_ids=[site.id])
-    finally:
-        await store.close()
+    await chat.add_agent("ann@example.com", site, name=name)
     return await agent(chat, "ann@example.com")
 
 
@@ -62,6 +57,7 @@ async def _ask(page: Any, text: str) -> None:
     await page.keyboard.press("Enter")
 
 
+@pytest.mark.shared_server
 async def test_visitor_asks_an_agent_answers_and_a_reload_keeps_the_chat(
     chat: Server, host: HostSite, browser: Any
 ) -> None:
@@ -114,6 +110,7 @@ async def test_visitor_asks_an_agent_answers_and_a_reload_keeps_the_chat(
     await ann.close()
 
 
+@pytest.mark.shared_server
 async def test_unread_messages_show_on_the_launcher_and_in_the_title(
     chat: Server, host: HostSite, browser: Any
 ) -> None:
@@ -141,6 +138,7 @@ async def test_unread_messages_show_on_the_launcher_and_in_the_title(
     await ann.close()
 
 
+@pytest.mark.shared_server
 async def test_a_390px_phone_gets_a_full_screen_panel(
     chat: Server, host: HostSite, browser: Any
 ) -> None:
@@ -171,6 +169,7 @@ HOSTILE = [
 ]
 
 
+@pytest.mark.shared_server
 async def test_hostile_names_and_messages_render_as_inert_text(
     chat: Server, host: HostSite, browser: Any
 ) -> None:
@@ -226,6 +225,7 @@ async def _measure(page: Any) -> dict[str, Any]:
     return result
 
 
+@pytest.mark.shared_server
 async def test_aggressive_host_css_does_not_change_the_widget(
     chat: Server, host: HostSite, browser: Any
 ) -> None:
@@ -291,6 +291,7 @@ async def test_messages_typed_while_the_server_is_down_arrive_once(
     await back.close()
 
 
+@pytest.mark.shared_server
 async def test_the_api_queues_calls_and_reports_events(
     chat: Server, host: HostSite, browser: Any
 ) -> None:
@@ -320,6 +321,7 @@ async def test_the_api_queues_calls_and_reports_events(
     await expect(page.locator(".cs-launcher")).to_have_attribute("aria-label", "Open chat")
 
 
+@pytest.mark.shared_server
 async def test_the_widget_works_by_keyboard_alone_and_without_motion(
     chat: Server, host: HostSite, browser: Any
 ) -> None:
@@ -351,6 +353,7 @@ async def test_the_widget_works_by_keyboard_alone_and_without_motion(
     await expect(launcher).to_have_attribute("aria-expanded", "false")
 
 
+@pytest.mark.shared_server
 async def test_suggested_articles_show_marked_snippets_and_both_ways_forward(
     chat: Server, host: HostSite, browser: Any
 ) -> None:
@@ -411,6 +414,7 @@ async def test_suggested_articles_show_marked_snippets_and_both_ways_forward(
     assert await page.evaluate("window.pwned") is None
 
 
+@pytest.mark.shared_server
 async def test_a_page_on_an_origin_the_site_does_not_allow_gets_no_chat(
     chat: Server, host: HostSite, browser: Any
 ) -> None:
@@ -426,6 +430,7 @@ async def test_a_page_on_an_origin_the_site_does_not_allow_gets_no_chat(
     await expect(page.locator(".cs-me .cs-meta")).to_contain_text("Not sent yet")
 
 
+@pytest.mark.shared_server
 async def test_the_demo_page_and_the_widget_files_are_served_for_caching(
     chat: Server,
 ) -> None:
@@ -462,6 +467,7 @@ async def test_the_demo_page_and_the_widget_files_are_served_for_caching(
         assert (await http.get("/widget/strings/xx.json")).status_code == 404
 
 
+@pytest.mark.shared_server
 async def test_an_address_the_server_refuses_in_the_pre_chat_form_is_explained(
     chat: Server, host: HostSite, browser: Any
 ) -> None:
