@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -24,7 +25,6 @@ SESSION_COOKIE = "chatserver_session"
 
 _hasher = PasswordHasher()
 # Hashing a password for an unknown email costs the same as for a known one.
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
 
 
 def hash_password(password: str) -> str:
@@ -36,10 +36,17 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to check unknown addresses against, as slow as a real one; made on first use
+    (it costs a quarter second of CPU, which every CLI command would pay at import)."""
+    return _hasher.hash(secrets.token_hex(16))
+
+
 def verify_password(password_hash: str | None, password: str) -> bool:
     """Tell whether password matches the hash; None compares against a dummy hash."""
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 
