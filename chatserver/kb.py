@@ -65,6 +65,8 @@ UNSEEN_DF = 0.5
 
 # Questions are bounded where they enter: a pasted e-mail is not a question.
 MAX_QUESTION_CHARS = 500
+# Suggestions a visitor is shown at most (search()'s default limit, the widget's three cards).
+SHOWN = 3
 MAX_QUERY_WORDS = 24
 SNIPPET_CHARS = 160
 MARK_OPEN, MARK_CLOSE = "[[", "]]"
@@ -419,7 +421,7 @@ class KnowledgeBase:
             content_hash=stored["content_hash"],
         )
 
-    def search(self, question: str, locale: str | None = None, limit: int = 3) -> list[Hit]:
+    def search(self, question: str, locale: str | None = None, limit: int = SHOWN) -> list[Hit]:
         """Return up to limit confident suggestions, best first; [] when none is good enough."""
         locale, ranked = self._rank(question, locale, limit)
         view = self._indexes[locale].view
@@ -636,44 +638,78 @@ def _snippet(text: str, words: set[str]) -> str:
 # -- evaluation ----------------------------------------------------------------------------------------
 
 
-def evaluate(kb: KnowledgeBase, questions: Iterable[dict[str, object]]) -> dict[str, object]:
-    """Score the ranking on questions with expected slugs: hit@1, hit@3, MRR, answered share.
+# What a question in a set is: one an article answers (the default), one no article answers,
+# or a visitor asking for a person; the last two expect no suggestion.
+QUESTION_KINDS = ("article", "out_of_scope", "person")
 
-    Hits and MRR (over the top 10) judge the ranking search() uses, before its confidence
-    cut-off; "answered" is the share search() would show anything for; "misses" lists the
-    questions whose expected article did not come first.
+
+def evaluate(kb: KnowledgeBase, questions: Iterable[dict[str, object]]) -> dict[str, object]:
+    """Score the ranking and what visitors are shown, each over the questions it concerns.
+
+    Article questions (expected slugs, no "kind"): hit@1, hit@3 and MRR (over the top 10)
+    judge the ranking before the confidence cut-off; "answered" is the share search() shows
+    anything for, "shown@3" the share it shows the expected article for. Questions of kind
+    "out_of_scope" and "person" expect no article: their share shown any suggestion is the
+    error. "misses" lists article questions whose expected article did not come first,
+    "hidden" those ranked in the top 3 but cut off, "wrongly_shown" the others given articles.
     """
-    count = hit1 = hit3 = answered = 0
+    counts: dict[str, int] = defaultdict(int)
     reciprocal = 0.0
     misses: list[dict[str, object]] = []
+    hidden: list[dict[str, object]] = []
+    wrongly_shown: list[dict[str, object]] = []
     for item in questions:
         question = str(item["question"])
         listed = item.get("expected") or []
         expected = [str(slug) for slug in listed] if isinstance(listed, list) else [str(listed)]
         locale = str(item["locale"]) if item.get("locale") else None
+        kind = str(item.get("kind", "article"))
+        if kind not in QUESTION_KINDS:
+            raise ValueError(f"{question!r}: kind {kind!r} is none of {', '.join(QUESTION_KINDS)}")
         used, ranked = kb._rank(question, locale, 10)
         got = [r.slug for r in ranked]
+        shown = [r.slug for r in _confident(ranked[:SHOWN], _floor(kb._indexes[used].view.doc_count))]
+        counts[kind] += 1
+        if kind != "article":
+            counts[f"{kind}_shown"] += bool(shown)
+            if shown:
+                wrongly_shown.append({"question": question, "kind": kind, "shown": shown})
+            continue
         rank = next((i for i, slug in enumerate(got, 1) if slug in expected), None)
-        count += 1
-        hit1 += rank == 1
-        hit3 += rank is not None and rank <= 3
+        counts["hit@1"] += rank == 1
+        counts["hit@3"] += rank is not None and rank <= SHOWN
         reciprocal += 1 / rank if rank else 0.0
-        answered += bool(_confident(ranked, _floor(kb._indexes[used].view.doc_count)))
+        counts["answered"] += bool(shown)
+        found = any(slug in expected for slug in shown)
+        counts["shown@3"] += found
         if rank != 1:
             misses.append({"question": question, "expected": expected, "got": got[:3]})
-    n = max(count, 1)
+        if rank is not None and rank <= SHOWN and not found:
+            hidden.append({"question": question, "expected": expected, "shown": shown})
+
+    def share(key: str, of: str) -> float | None:
+        return round(counts[key] / counts[of], 4) if counts[of] else None
+
     return {
-        "count": count,
-        "hit@1": round(hit1 / n, 4),
-        "hit@3": round(hit3 / n, 4),
-        "mrr": round(reciprocal / n, 4),
-        "answered": round(answered / n, 4),
+        "count": counts["article"],
+        "hit@1": share("hit@1", "article"),
+        "hit@3": share("hit@3", "article"),
+        "mrr": round(reciprocal / counts["article"], 4) if counts["article"] else None,
+        "answered": share("answered", "article"),
+        "shown@3": share("shown@3", "article"),
+        "out_of_scope": counts["out_of_scope"],
+        "out_of_scope_shown": share("out_of_scope_shown", "out_of_scope"),
+        "person": counts["person"],
+        "person_shown": share("person_shown", "person"),
         "misses": misses,
+        "hidden": hidden,
+        "wrongly_shown": wrongly_shown,
     }
 
 
 def load_questions(path: Path) -> list[dict[str, object]]:
-    """Read a JSON-lines question set: {"question", "expected": [slug, ...], "locale"} a line."""
+    """Read a JSON-lines question set: {"question", "expected": [slug, ...], "locale"} a line,
+    with "kind" for questions no article answers (see QUESTION_KINDS)."""
     questions = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
@@ -684,5 +720,7 @@ def load_questions(path: Path) -> list[dict[str, object]]:
             raise ValueError(f"{path}:{number}: not JSON ({exc.msg})") from None
         if not isinstance(item, dict) or not isinstance(item.get("question"), str):
             raise ValueError(f'{path}:{number}: expected an object with a "question" string')
+        if item.get("kind", "article") not in QUESTION_KINDS:
+            raise ValueError(f"{path}:{number}: kind {item['kind']!r} is none of {', '.join(QUESTION_KINDS)}")
         questions.append(item)
     return questions
