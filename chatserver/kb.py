@@ -24,6 +24,7 @@ from whoosh.lang.stopwords import stoplists
 from whoosh.support.charset import accent_map
 
 from chatserver.articles import LOCALES, Article, plain_text, split_list
+from chatserver.person_request import asks_for_person
 
 # Bump when analysis or schema change: Whoosh keeps the analyzer pickled inside an index, so a
 # new version starts an empty index beside the old one (which is deleted) and sync() fills it.
@@ -668,7 +669,10 @@ def evaluate(kb: KnowledgeBase, questions: Iterable[dict[str, object]]) -> dict[
             raise ValueError(f"{question!r}: kind {kind!r} is none of {', '.join(QUESTION_KINDS)}")
         used, ranked = kb._rank(question, locale, 10)
         got = [r.slug for r in ranked]
-        shown = [r.slug for r in _confident(ranked[:SHOWN], _floor(kb._indexes[used].view.doc_count))]
+        # What the chat shows: nothing to a visitor asking for a person (chat/commands.py).
+        shown = [] if asks_for_person(question) else [
+            r.slug for r in _confident(ranked[:SHOWN], _floor(kb._indexes[used].view.doc_count))
+        ]
         counts[kind] += 1
         if kind != "article":
             counts[f"{kind}_shown"] += bool(shown)
