@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 from sqlalchemy.exc import DBAPIError
 
@@ -95,6 +95,7 @@ def build_parser() -> Parser:
     _data_dir(search)
     evaluate = kb_cmd.add_parser("eval", help="measure search quality on question sets")
     evaluate.add_argument("questions", nargs="+", type=Path, metavar="QUESTIONS.jsonl")
+    evaluate.add_argument("--json", action="store_true", help="the figures and every miss as one JSON object")
     _data_dir(evaluate)
 
     mail_cmd = commands.add_parser("mail", help="the outgoing mail").add_subparsers(
@@ -224,7 +225,8 @@ async def _suggester(store: Store, args: argparse.Namespace) -> Suggester:
     for problem in await suggestions.seed(store):
         print(f"skipped {problem}", file=sys.stderr)
     suggester = Suggester.open(Path(args.data_dir))
-    await suggester.refresh(store, progress=lambda line: print(line, flush=True))
+    # Progress on stderr, so what a command prints on stdout (`--json`) stays machine-readable.
+    await suggester.refresh(store, progress=lambda line: print(line, file=sys.stderr, flush=True))
     return suggester
 
 
@@ -264,12 +266,24 @@ async def kb_eval(store: Store, args: argparse.Namespace) -> int:
         report = await asyncio.to_thread(kb.evaluate, suggester.index, questions)
     finally:
         suggester.close()
-    misses: list[dict[str, Any]] = report.pop("misses")  # type: ignore[assignment]
-    print(" ".join(f"{key} {value:.3f}" if isinstance(value, float) else f"{key} {value}"
-                   for key, value in report.items()))
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+        return 0
+    misses, hidden, wrongly_shown = (
+        cast(list[dict[str, Any]], report.pop(key)) for key in ("misses", "hidden", "wrongly_shown")
+    )
+    print(" ".join(f"{key} {_figure(value)}" for key, value in report.items()))
     for miss in misses:
         print(f"missed: {miss['question']!r} expected {miss['expected']} got {miss['got']}")
+    for miss in hidden:
+        print(f"hidden: {miss['question']!r} expected {miss['expected']} shown {miss['shown']}")
+    for wrong in wrongly_shown:
+        print(f"shown to {wrong['kind']}: {wrong['question']!r} shown {wrong['shown']}")
     return 0
+
+
+def _figure(value: object) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else "n/a" if value is None else str(value)
 
 
 async def mail_status(store: Store, args: argparse.Namespace) -> int:

@@ -105,6 +105,13 @@ def test_kb_index_search_and_eval(tmp_path: Path) -> None:
     questions.write_text('{"question": "gift wrapping", "expected": ["gift-wrap"], "locale": "en"}\n')
     scored = run("kb", "eval", str(questions), "--data-dir", data)
     assert "hit@3 1.000" in scored.stdout, scored.stdout
+    with questions.open("a") as out:
+        out.write('{"question": "tell me a joke", "expected": [], "locale": "en", "kind": "out_of_scope"}\n')
+    report = json.loads(run("kb", "eval", str(questions), "--json", "--data-dir", data).stdout)
+    assert (report["count"], report["shown@3"], report["out_of_scope"], report["out_of_scope_shown"]) == (
+        1, 1.0, 1, 0.0
+    )
+    assert report["person"] == 0 and report["person_shown"] is None
     missing = run("kb", "index", "--source", str(tmp_path / "nope"), "--data-dir", data)
     assert missing.returncode == 2 and missing.stderr.strip().endswith("no articles found in "
                                                                        f"{tmp_path / 'nope'}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Literal
 
-from chatserver import agents, articles, customers, protocol, suggestions, visitor_status
+from chatserver import agents, articles, customers, person_request, protocol, suggestions, visitor_status
 from chatserver.chat import conversations, messages, notes, queue, topics
 from chatserver.chat.actors import Actor, Staff, Visitor
 from chatserver.chat.effects import Effects
@@ -135,7 +135,8 @@ async def start(
         return effects
     effects.publish(topics.conversation(conversation.id),
                     protocol.message(first.message, visitor.name), skip_actor=True)
-    # Self-service first: a person is asked for only when no article is good enough.
+    # Self-service first: a person is asked for when the visitor asks for one or when no
+    # article is good enough.
     found = await _suggest(rt, visitor, conversation.id, text, locale)
     if found is None:
         return effects.extend(await _queue(rt, conversation))
@@ -153,6 +154,8 @@ async def _suggest(
     rt: Runtime, visitor: Visitor, conversation_id: str | None, question: str, locale: str | None
 ) -> protocol.Suggestions | None:
     """Return the articles that answer question as a suggestions event, or None if none do."""
+    if person_request.asks_for_person(question):
+        return None  # "agent", "ik wil iemand spreken": they get a person, not reading matter
     hits = await rt.suggester.suggest(question[: protocol.MAX_QUERY_CHARS], locale)
     if not hits:
         return None
