@@ -7,6 +7,7 @@ service is a failure: a green run must never mean "the scale-out tests did not r
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -193,11 +194,18 @@ def _workdir(prefix: str) -> Path:
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Postgres]:
     """One PostgreSQL cluster for the whole run; tests take a fresh database each."""
+    with postgres_cluster("chatserver-pg-") as cluster:
+        yield cluster
+
+
+@contextlib.contextmanager
+def postgres_cluster(prefix: str) -> Iterator[Postgres]:
+    """Run a PostgreSQL cluster of its own in a temp dir until the block ends."""
     bindir = postgres_bindir()
     if bindir is None:
         missing("PostgreSQL (initdb, postgres)")
         raise AssertionError("unreachable")
-    workdir = _workdir("chatserver-pg-")
+    workdir = _workdir(prefix)
     cluster = Postgres(bindir, workdir)
     try:
         cluster.start()

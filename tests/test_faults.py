@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,22 +12,14 @@ import httpx
 import pytest
 
 from conftest import Chat, Client, Server, agent, visitor
-from services import Postgres, _workdir, postgres_bindir
+from services import Postgres, postgres_cluster
 
 
 @pytest.fixture
 def own_postgres() -> Iterator[Postgres]:
     """A PostgreSQL cluster of this test's own, so the test may stop and restart it."""
-    bindir = postgres_bindir()
-    assert bindir is not None, "PostgreSQL is needed (scripts/test installs it)"
-    workdir = _workdir("chatserver-pg-fault-")
-    cluster = Postgres(bindir, workdir)
-    try:
-        cluster.start()
+    with postgres_cluster("chatserver-pg-fault-") as cluster:
         yield cluster
-    finally:
-        cluster.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 async def test_a_store_that_goes_away_answers_unavailable_and_keeps_every_socket(

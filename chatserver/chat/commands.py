@@ -8,6 +8,7 @@ on its own. A refusal is a ProtocolError, which changes nothing stored.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 from typing import Literal
 
 from chatserver import agents, articles, customers, person_request, protocol, suggestions, visitor_status
@@ -53,6 +54,14 @@ async def _known(rt: Runtime, actor: Actor, conversation_id: str, ref: str | Non
     if not actor.knows(conversation_id):
         await usable(rt, actor, conversation_id, ref)
     return conversation_id
+
+
+async def _made(conversation: Conversation, move: Awaitable[Conversation]) -> Conversation:
+    """Await a move; one the conversation's status no longer allows is a conflict."""
+    try:
+        return await move
+    except IllegalTransition as refused:
+        raise ProtocolError("conflict", str(refused), conversation.id) from None
 
 
 def _author(actor: Actor) -> protocol.Author:
@@ -168,20 +177,14 @@ async def escalate(rt: Runtime, visitor: Visitor, conversation_id: str) -> Effec
 
 
 async def _queue(rt: Runtime, conversation: Conversation) -> Effects:
-    try:
-        queued = await conversations.queue(rt.store, conversation.id)
-    except IllegalTransition as refused:
-        raise ProtocolError("conflict", str(refused), conversation.id) from None
+    queued = await _made(conversation, conversations.queue(rt.store, conversation.id))
     return queue.announce(queued).extend(await queue.assign_waiting(rt.store, queued.site_id))
 
 
 async def resolve(rt: Runtime, visitor: Visitor, conversation_id: str) -> Effects:
     """"That helped": close a conversation no agent has taken as answered by an article."""
     conversation = await usable(rt, visitor, conversation_id)
-    try:
-        resolved = await conversations.resolve(rt.store, conversation.id)
-    except IllegalTransition as refused:
-        raise ProtocolError("conflict", str(refused), conversation.id) from None
+    resolved = await _made(conversation, conversations.resolve(rt.store, conversation.id))
     return queue.announce(resolved).extend(await queue.tell_queue(rt.store, resolved.site_id))
 
 
@@ -322,10 +325,7 @@ async def note(rt: Runtime, staff: Staff, conversation_id: str, client_id: str, 
 async def accept(rt: Runtime, staff: Staff, conversation_id: str) -> Effects:
     """An agent takes a new or queued conversation by hand; of two at once, one wins."""
     conversation = await usable(rt, staff, conversation_id)
-    try:
-        taken = await conversations.accept(rt.store, conversation.id, staff.agent.id)
-    except IllegalTransition as refused:
-        raise ProtocolError("conflict", str(refused), conversation.id) from None
+    taken = await _made(conversation, conversations.accept(rt.store, conversation.id, staff.agent.id))
     await staff.follow(topics.conversation(conversation.id))
     return queue.announce(taken).extend(await queue.tell_queue(rt.store, taken.site_id))
 
@@ -339,20 +339,17 @@ async def transfer(rt: Runtime, staff: Staff, conversation_id: str, agent_id: st
     ):
         raise ProtocolError("not_found", "no such agent for this site", agent_id)
     holder = conversation.agent_id if staff.admin else staff.agent.id
-    try:
-        moved = await conversations.transfer(rt.store, conversation.id, holder or "", target.id)
-    except IllegalTransition as refused:
-        raise ProtocolError("conflict", str(refused), conversation.id) from None
+    moved = await _made(
+        conversation, conversations.transfer(rt.store, conversation.id, holder or "", target.id)
+    )
     return queue.announce(moved).extend(await queue.assign_waiting(rt.store, moved.site_id))
 
 
 async def close(rt: Runtime, actor: Actor, conversation_id: str) -> Effects:
     """Close a conversation: the visitor, its holder, or an admin. A freed agent gets the next."""
     conversation = await usable(rt, actor, conversation_id)
-    try:
-        closed = await conversations.close(rt.store, conversation.id, actor.close_holder(conversation))
-    except IllegalTransition as refused:
-        raise ProtocolError("conflict", str(refused), conversation.id) from None
+    holder = actor.close_holder(conversation)
+    closed = await _made(conversation, conversations.close(rt.store, conversation.id, holder))
     return queue.announce(closed).extend(await queue.assign_waiting(rt.store, closed.site_id))
 
 
