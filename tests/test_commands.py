@@ -122,6 +122,9 @@ async def test_start_suggests_when_an_article_answers_and_queues_when_none_does(
     # The first message goes to everyone else in the chat, not back to the sender (its ack).
     [sent] = [p for p in answered.publications if p.event["type"] == "message"]
     assert sent.skip_actor and sent.topic == f"conv:{conversation}"
+    # The site's agents see the new chat at once, so they can take it from "All open".
+    [seen] = _events(answered, "conversation", "site:")
+    assert seen["conversation"]["status"] == "new" and seen["conversation"]["last_seq"] == 1
 
     queued = await commands.start(rt, visitor, "a2", NOTHING_ANSWERS, "en")
     assert [e["type"] for e in queued.replies] == ["ack"]

@@ -7,6 +7,7 @@ on its own. A refusal is a ProtocolError, which changes nothing stored.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable
 from typing import Literal
@@ -149,7 +150,10 @@ async def start(
     found = await _suggest(rt, visitor, conversation.id, text, locale)
     if found is None:
         return effects.extend(await _queue(rt, conversation))
-    return effects.reply(found)
+    # The site's agents see the new chat at once (in "All open"), and may take it.
+    shown = dataclasses.replace(conversation, last_seq=first.message.seq)
+    return effects.publish(topics.site(conversation.site_id),
+                           protocol.conversation_for_agents(shown)).reply(found)
 
 
 async def search(rt: Runtime, visitor: Visitor, text: str, locale: str | None) -> Effects:
