@@ -20,6 +20,7 @@ from chatserver import agents, auth, customers, protocol, sites
 from chatserver.chat import commands, transcripts
 from chatserver.chat.actors import Actor, Staff, Visitor
 from chatserver.chat.effects import Effects
+from chatserver.chat.messages import Overloaded
 from chatserver.protocol import ProtocolError
 from chatserver.runtime import Runtime
 from chatserver.server.connection import Connection
@@ -37,6 +38,8 @@ HEARTBEAT_SECONDS = commands.HEARTBEAT_SECONDS
 # retry after a few seconds, which is about how long a database takes to fail over.
 STORE_ERRORS = (DBAPIError, sqlite3.Error, OSError, TimeoutError)
 RETRY_AFTER_SECONDS = 5
+# A saturated server drains its backlog within a fraction of a second.
+OVERLOAD_RETRY_SECONDS = 1
 CLOSE_TRY_AGAIN = 1013  # RFC 6455: try again later
 
 Endpoint = Callable[[WebSocket], Awaitable[None]]
@@ -197,6 +200,12 @@ async def _serve(
             except STORE_ERRORS as failed:
                 ref = request.get("client_id") or request.get("conversation")
                 _unavailable(connection, request["type"], failed, ref)
+            except Overloaded:
+                # Saturated: refused at once, so latency stays bounded for what is taken.
+                connection.send_event(protocol.error(
+                    "unavailable", "the server is busy; send it again shortly",
+                    request.get("client_id"), retry_after=OVERLOAD_RETRY_SECONDS,
+                ))
     finally:
         await rt.hub.forget(connection)
         await connection.drain()

@@ -12,7 +12,7 @@ import pytest
 
 from chatserver import agents, customers, sites
 from chatserver.chat import conversations, messages
-from chatserver.chat.messages import MessageWriter
+from chatserver.chat.messages import MAX_PENDING, MessageWriter, Overloaded
 from chatserver.chat.model import ConversationClosed, NotHolder
 from chatserver.store import Store
 
@@ -88,4 +88,23 @@ async def test_batches_of_one_store_the_same(store: Store) -> None:
     writer = MessageWriter(store, max_batch=1)
     await asyncio.gather(*(writer.append(chat, "visitor", contact, f"m{n}", "x") for n in range(20)))
     assert [m.seq for m in await messages.after(store, chat, 0)] == list(range(1, 22))
+    writer.close()
+
+
+async def test_past_its_backlog_the_writer_refuses_at_once_and_stores_what_it_took(
+    store: Store,
+) -> None:
+    _, chat, contact = await _chat(store)
+    writer = MessageWriter(store)
+    offered = MAX_PENDING + 100
+    results = await asyncio.gather(
+        *(writer.append(chat, "visitor", contact, f"m{n}", "x") for n in range(offered)),
+        return_exceptions=True,
+    )
+    refused = [r for r in results if isinstance(r, Overloaded)]
+    assert len(refused) == 100  # told at once, nothing stored for them: the client sends again
+    stored = await messages.after(store, chat, 1, limit=offered)
+    assert len(stored) == MAX_PENDING and stored[-1].seq == MAX_PENDING + 1
+    again = await writer.append(chat, "visitor", contact, f"m{offered - 1}", "x")
+    assert again.created  # once the backlog is gone, the refused message is taken
     writer.close()

@@ -36,6 +36,11 @@ log = logging.getLogger("chatserver.chat.messages")
 # (the p99 budget is 5 ms) while amortising its fixed cost; more would only lengthen the
 # wait of the first caller in a batch.
 MAX_BATCH = 256
+# Messages waiting for their commit at most: four full batches, tens of milliseconds of work.
+# Past this the server is saturated, and a message more would only wait longer while its
+# sender's socket and every other one wait too: it is refused at once (Overloaded) and sent
+# again shortly by its client, so throughput holds and latency stays bounded.
+MAX_PENDING = 4 * MAX_BATCH
 # The fast path's log is copied into the database at most this often (when it grew): at
 # 10,000 messages a second that is a few megabytes of log, about SQLite's own default.
 CHECKPOINT_SECONDS = 1.0
@@ -45,6 +50,10 @@ CHECKPOINT_SECONDS = 1.0
 SYNC_PAGE = 200
 
 Key = tuple[str, str, str, str]  # conversation, author kind, author, client id
+
+
+class Overloaded(Exception):
+    """Too many messages wait for their commit already: nothing was stored, send it again."""
 
 
 class Appended(NamedTuple):
@@ -104,6 +113,8 @@ class MessageWriter:
         never stored twice, whether the first copy committed long ago or sits in this batch:
         it answers with the earlier copy and created False.
         """
+        if len(self._pending) >= MAX_PENDING:
+            raise Overloaded(len(self._pending))
         item = _Pending(conversation_id, author_kind, author_id, client_id, text, holder)
         self._pending.append(item)
         if self._flusher is None:

@@ -700,7 +700,13 @@
       save();
       return flush();
     }
-    if (item && f.code !== 'rate_limited') {
+    if (item && (f.code === 'unavailable' || f.code === 'rate_limited')) {
+      // Nothing was stored: the same message (same client id) goes again when the server says.
+      setTimeout(function () { if (store.outbox.indexOf(item) >= 0) sendItem(item); },
+        (f.retry_after || 2) * (500 + Math.random() * 1000));
+      return;
+    }
+    if (item) {
       store.outbox.splice(store.outbox.indexOf(item), 1);
       save();
       var row = byCid[f.ref];
@@ -726,7 +732,7 @@
   }
 
   // ---- the connection -----------------------------------------------------------------------
-  var synced = false;
+  var synced = false, fetched = false;
   function fetchToken() {
     var body = { page: { url: location.href, title: d.title.replace(/^\(\d+\+?\) /, '') }, locale: locale };
     // The agent sees the visitor's local time; a browser without Intl zones just omits it.
@@ -759,6 +765,7 @@
     });
   }
   function accept(data) {
+    fetched = true;
     store.token = data.token;
     siteName = store.ui.name = data.site.name;
     agentsOnline = !!data.agents_online;
@@ -770,7 +777,9 @@
     if (ws || connecting || blocked) return;
     connecting = true;
     clearTimeout(retryTimer);
-    fetchToken().then(function () {
+    // A token this page already fetched is good for the reconnect: no HTTP round trip, so a
+    // restarted server takes its visitors back at socket speed (4401 clears it: then fetch).
+    (store.token && fetched ? Promise.resolve() : fetchToken()).then(function () {
       var s = ws = new WebSocket(ctx.base.replace(/^http/, 'ws') + '/ws/visitor?site=' + encodeURIComponent(ctx.key));
       s.onopen = function () { s.send(JSON.stringify({ type: 'hello', token: store.token })); };
       s.onmessage = function (e) {

@@ -139,7 +139,14 @@
       if (active) loadAgents(convs[active].c);
     },
     error: function (f) {
-      if (f.ref && pending[f.ref]) {
+      var waiting = f.ref && pending[f.ref];
+      if (waiting && (f.code === 'unavailable' || f.code === 'rate_limited')) {
+        // Nothing was stored: the same reply (same client id) goes again when the server says.
+        setTimeout(function () { if (pending[f.ref] === waiting) send(waiting.frame); },
+          (f.retry_after || 2) * (500 + Math.random() * 1000));
+        return;
+      }
+      if (waiting) {
         delete pending[f.ref];
         renderTranscript();
       }
