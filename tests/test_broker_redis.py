@@ -67,20 +67,22 @@ async def test_after_redis_restarts_topics_are_resubscribed_and_the_gap_reported
     redis: Redis,
 ) -> None:
     listener, sender = RedisBroker(redis.url), RedisBroker(redis.url)
-    inbox = Inbox()
+    inbox, sender_inbox = Inbox(), Inbox()
     await listener.start(inbox.deliver, inbox.resume)
-    await sender.start(Inbox().deliver)
+    await sender.start(sender_inbox.deliver, sender_inbox.resume)
     try:
         await listener.subscribe("conv:a")
         before_kill = now_ms()
         redis.kill()
-        # While Redis is down publishing loses the message without failing the caller, and
-        # a topic followed meanwhile is remembered for the resubscription.
-        await sender.publish("conv:a", "lost")
+        # While Redis is down a publish says it was not taken (the hub then delivers within
+        # its process), and a topic followed meanwhile is remembered for the resubscription.
+        assert await sender.publish("conv:a", "lost") is False
+        assert await sender.publish("conv:a", "not waited on") is False
         await listener.subscribe("conv:b")
         redis.start()
         since = await asyncio.wait_for(inbox.resumed.get(), WAIT)
         assert since <= now_ms() and since >= before_kill - 2000
+        await asyncio.wait_for(sender_inbox.resumed.get(), WAIT)  # the sender is back too
         await sender.publish("conv:a", "after")
         await sender.publish("conv:b", "new topic")
         assert await inbox.next() == ("conv:a", "after")
