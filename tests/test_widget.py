@@ -81,6 +81,9 @@ async def test_visitor_asks_an_agent_answers_and_a_reload_keeps_the_chat(
     assert first["text"] == "Where is my parcel?"
     await expect(page.locator(".cs-sub")).to_have_text("You are chatting with Ann")
     await expect(page.locator(".cs-sys .cs-bubble")).to_have_text("Ann joined the chat")
+    # The choice is made: the articles stay in the log, their two buttons are gone.
+    await expect(card.locator("li a").first).to_be_visible()
+    await expect(card.locator(".cs-btn")).to_have_count(0)
 
     await ann.send(type="typing", conversation=conversation, active=True)
     await expect(page.locator(".cs-typing")).to_have_text("Ann is typing…")

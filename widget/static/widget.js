@@ -903,6 +903,9 @@
       addRow('sys', '', t('widget_joined', { name: name }), 0, 0);
     }
     agentName = name || null;
+    // Past "new" the choice is made (queued, taken, closed): the articles stay, the buttons go.
+    var acts = status !== 'new' && suggested && suggested.querySelector('.cs-actions');
+    if (acts) acts.parentNode.removeChild(acts);
     if (c.agent_read_seq) onReceipt('agent', 'read', c.agent_read_seq);
     if (status === 'closed') {
       showTyping(null);
