@@ -19,6 +19,7 @@ from chatserver import (
     identity,
     json_input,
     lockout,
+    metrics,
     protocol,
     site_settings,
     sites,
@@ -80,6 +81,15 @@ async def healthz(request: Request) -> Response:
         },
         status_code=200 if problem is None else 503,
     )
+
+
+async def metrics_page(request: Request) -> Response:
+    """Prometheus text format, for this machine or a scraper with CHATSERVER_METRICS_TOKEN."""
+    rt = _runtime(request)
+    client = request.client.host if request.client else None
+    if not metrics.allowed(client, request.headers.get("authorization"), rt.settings.metrics_token):
+        raise ApiError(403, "forbidden", "metrics are for this machine or a scraper with the token")
+    return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
 def _cors(request: Request) -> dict[str, str]:

@@ -13,7 +13,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from chatserver import agents, api, auth, console, helpcenter, proactive, sockets, ticket_api, widget
+from chatserver import agents, api, auth, console, helpcenter, metrics, proactive, sockets, ticket_api, widget
 from chatserver.config import Settings
 from chatserver.mail import service as mail_service
 from chatserver.reports import api as reports_api
@@ -43,6 +43,7 @@ def create_app(settings: Settings) -> ASGIApp:
             asyncio.create_task(_keep_presence(rt)),
             asyncio.create_task(sla_watch.run(rt)),
             asyncio.create_task(suggester.keep_fresh(store)),
+            asyncio.create_task(metrics.watch(store)),
         ]
         mail = await mail_service.start(rt, secret)
         # What exists now (modules, the help index, settings) lives as long as the process:
@@ -60,6 +61,7 @@ def create_app(settings: Settings) -> ASGIApp:
 
     routes = [
         Route("/healthz", api.healthz),
+        Route("/metrics", api.metrics_page),
         Route("/api/v1/sites/{key}/visitors", api.visitors, methods=["POST", "OPTIONS"]),
         Route("/api/v1/login", api.login, methods=["POST"]),
         Route("/api/v1/logout", api.logout, methods=["POST"]),

@@ -28,6 +28,8 @@ class Settings:
     database_url: str = ""
     broker_url: str = "memory://"
     max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+    # /metrics answers this machine always, and anyone else who brings this token.
+    metrics_token: str = ""
     log_level: str = "info"
     # Mail out (SMTP_URL or .eml files) and in; smtp_port is the inbound listener (--smtp-port).
     mail: mail_settings.MailSettings = field(default_factory=mail_settings.MailSettings)
@@ -78,6 +80,7 @@ def load(
         database_url=database_url,
         broker_url=env.get("REDIS_URL", "") or "memory://",
         max_frame_bytes=int(frame),
+        metrics_token=env.get("CHATSERVER_METRICS_TOKEN", ""),
         log_level=env.get("CHATSERVER_LOG_LEVEL", "info"),
         mail=mail_settings.from_env(env),
         smtp_port=smtp_port,

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 from starlette.websockets import WebSocket
 
-from chatserver import agents, auth, customers, protocol, sites
+from chatserver import agents, auth, customers, metrics, protocol, sites
 from chatserver.chat import commands, transcripts
 from chatserver.chat.actors import Actor, Staff, Visitor
 from chatserver.chat.effects import Effects
@@ -149,6 +149,7 @@ async def agent_endpoint(websocket: WebSocket) -> None:
 
 def _unavailable(connection: Connection, kind: str, failed: BaseException, ref: str | None) -> None:
     """Answer a frame the store could not take: nothing was stored, the socket stays open."""
+    metrics.REFUSED.labels("unavailable").inc()
     log.warning("event=store_unavailable frame=%s error=%s", kind,
                 str(getattr(failed, "orig", None) or failed).splitlines()[0][:200])
     connection.send_event(protocol.error(
@@ -171,6 +172,7 @@ async def _serve(
     """Welcome the client, then run each frame's command until the client goes away."""
     forget_handshake(websocket)
     role = actor.kind
+    metrics.SOCKETS.labels(role).inc()
     try:
         try:
             await rt.hub.deliver(await welcome, connection)
@@ -196,17 +198,20 @@ async def _serve(
                     )
                 await rt.hub.deliver(await command(rt, actor, request), connection)
             except ProtocolError as refused:
+                metrics.REFUSED.labels(refused.code).inc()
                 connection.send_event(protocol.error(refused.code, refused.message, refused.ref))
             except STORE_ERRORS as failed:
                 ref = request.get("client_id") or request.get("conversation")
                 _unavailable(connection, request["type"], failed, ref)
             except Overloaded:
+                metrics.REFUSED.labels("overloaded").inc()
                 # Saturated: refused at once, so latency stays bounded for what is taken.
                 connection.send_event(protocol.error(
                     "unavailable", "the server is busy; send it again shortly",
                     request.get("client_id"), retry_after=OVERLOAD_RETRY_SECONDS,
                 ))
     finally:
+        metrics.SOCKETS.labels(role).dec()
         await rt.hub.forget(connection)
         await connection.drain()
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chatserver import articles
+from chatserver import articles, metrics
 from chatserver.kb import Hit, KnowledgeBase
 from chatserver.store import Store
 
@@ -54,7 +54,8 @@ class Suggester:
 
     async def suggest(self, question: str, locale: str | None, limit: int = 3) -> list[Hit]:
         """Return up to limit confident articles for a question (none when nothing fits)."""
-        return await asyncio.to_thread(self.index.search, question, locale, limit)
+        with metrics.SEARCH_SECONDS.time():
+            return await asyncio.to_thread(self.index.search, question, locale, limit)
 
     def close(self) -> None:
         self.index.close()

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.expression import Executable
 
+from chatserver import metrics
 from chatserver.chat.model import AuthorKind, ChatMessage, ConversationClosed, NotHolder, Status
 from chatserver.store import Store, new_id, now_ms
 from chatserver.store.schema import agents, contacts, conversations, messages
@@ -136,6 +137,7 @@ class MessageWriter:
             self._pending.clear()
 
     async def _commit(self, batch: list[_Pending]) -> None:
+        started = time.perf_counter()
         try:
             outcomes = await self._write(batch)
         except (IntegrityError, DBAPIError, sqlite3.DatabaseError) as error:
@@ -153,6 +155,9 @@ class MessageWriter:
                     outcomes.append(failed)
         except Exception as failed:
             outcomes = [failed] * len(batch)
+        metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
+        metrics.BATCH_SIZE.observe(len(batch))
+        metrics.MESSAGES.inc(sum(isinstance(o, Appended) and o.created for o in outcomes))
         for item, outcome in zip(batch, outcomes, strict=True):
             if item.result.done():
                 continue  # the caller went away (its socket closed); the message is stored
