@@ -406,9 +406,8 @@ async def test_suggested_articles_show_marked_snippets_and_both_ways_forward(
         "Use the parcel link <img src=x onerror=window.pwned=1>"
     )
     await page.locator(".cs-card .cs-btn", has_text="Talk to a person").click()
-    await expect(card.locator("button")).to_have_count(2)
-    for button in await card.locator("button").all():
-        await expect(button).to_be_disabled()
+    # Both ways forward are spent at once (disabled, then gone once the chat is queued).
+    await expect(card.locator("button:enabled")).to_have_count(0)
     for _ in range(50):
         if any(frame["type"] == "escalate" for frame in sent):
             break
