@@ -317,8 +317,8 @@ def serve(settings: config.Settings) -> int:
     import uvicorn
 
     from chatserver.app import create_app
+    from chatserver.chat.commands import HEARTBEAT_SECONDS
     from chatserver.server.lean import LeanSansIOProtocol
-    from chatserver.sockets import HEARTBEAT_SECONDS
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
 

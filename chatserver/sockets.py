@@ -33,7 +33,6 @@ log = logging.getLogger("chatserver.sockets")
 # A client that connects must say hello this soon, or it is closed: a socket that never
 # authenticates holds memory for nothing.
 HELLO_TIMEOUT_SECONDS = 10.0
-HEARTBEAT_SECONDS = commands.HEARTBEAT_SECONDS
 # What a store that fails (a full disk, a database restarting) raises; the client is told to
 # retry after a few seconds, which is about how long a database takes to fail over.
 STORE_ERRORS = (DBAPIError, sqlite3.Error, OSError, TimeoutError)

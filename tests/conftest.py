@@ -392,6 +392,14 @@ async def agent(server: Server, email: str) -> Client:
     return client
 
 
+async def assigned_chat(ann: Client, guest: Client, text: str = "zxqv my blender hums") -> str:
+    """Start a chat no article answers; return its id once routing has given it to ann."""
+    await guest.send(type="start", client_id="s1", text=text)
+    conversation = str((await guest.expect("ack"))["conversation"])
+    await ann.expect("conversation", conversation=Chat(conversation, "assigned"))
+    return conversation
+
+
 @pytest.fixture
 async def clients() -> AsyncIterator[list[Client]]:
     """Collects clients to close at the end of a test."""

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import Chat, Client, Server, agent, visitor
+from conftest import Client, Server, agent, assigned_chat, visitor
 from services import Postgres, postgres_cluster
 
 
@@ -33,9 +33,7 @@ async def test_a_store_that_goes_away_answers_unavailable_and_keeps_every_socket
         ann = await agent(server, "ann@example.com")
         customer = await visitor(server, site)
         clients += [ann, customer]
-        await customer.send(type="start", client_id="s1", text="zxqv my blender hums")
-        chat = (await customer.expect("ack"))["conversation"]
-        await ann.expect("conversation", conversation=Chat(chat, "assigned"))
+        chat = await assigned_chat(ann, customer)
 
         own_postgres.stop()
         await customer.send(type="message", conversation=chat, client_id="m2", text="hello?")

@@ -76,6 +76,16 @@ async def _assigned(client: Client, conversation: str) -> dict[str, Any]:
     return await _until(client, "conversation", lambda f: f["conversation"] == Chat(conversation, "assigned"))
 
 
+async def _synced_chat(ann: Client, guest: Client) -> str:
+    """A chat of guest's, given to ann (on whichever process) and synced by her."""
+    await guest.send(type="start", client_id="c0", text=QUESTION)
+    conversation = str((await guest.expect("ack"))["conversation"])
+    await _assigned(ann, conversation)
+    await ann.send(type="sync", conversation=conversation, after=0)
+    await ann.expect("synced", conversation=conversation)
+    return conversation
+
+
 async def test_processes_started_at_once_bootstrap_once(cluster: Cluster) -> None:
     store = Store(cluster.database_url)
     try:
@@ -242,11 +252,7 @@ async def test_redis_restart_mid_conversation_loses_no_message(cluster: Cluster)
     await a.add_agent("ann@example.com", site)
     ann = await agent(b, "ann@example.com")
     guest = await visitor(a, site)
-    await guest.send(type="start", client_id="c0", text=QUESTION)
-    conversation = (await guest.expect("ack"))["conversation"]
-    await _assigned(ann, conversation)
-    await ann.send(type="sync", conversation=conversation, after=0)
-    await ann.expect("synced", conversation=conversation)
+    conversation = await _synced_chat(ann, guest)
 
     cluster.redis.kill()
     # Both sides keep writing while Redis is gone: every message is stored and acknowledged,
@@ -324,11 +330,7 @@ async def test_chats_within_one_process_go_on_while_redis_is_stalled_or_gone(
     await a.add_agent("ann@example.com", site)
     ann = await agent(a, "ann@example.com")
     guest = await visitor(a, site)
-    await guest.send(type="start", client_id="c0", text=QUESTION)
-    conversation = (await guest.expect("ack"))["conversation"]
-    await _assigned(ann, conversation)
-    await ann.send(type="sync", conversation=conversation, after=0)
-    await ann.expect("synced", conversation=conversation)
+    conversation = await _synced_chat(ann, guest)
     redis = cluster.redis.process
     assert redis is not None
     if outage == "stalled":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import Chat, Client, Server, agent, visitor
+from conftest import Chat, Client, Server, agent, assigned_chat, visitor
 
 ANSWERED = "how do I cancel my order"
 
@@ -56,9 +56,7 @@ async def test_converting_a_chat_without_an_address_asks_for_one(
     ann = await agent(server, "ann@example.com")
     customer = await visitor(server, site)
     clients += [ann, customer]
-    await customer.send(type="start", client_id="s1", text="zxqv my blender hums")
-    chat = (await customer.expect("ack"))["conversation"]
-    await ann.expect("conversation", conversation=Chat(chat, "assigned"))
+    chat = await assigned_chat(ann, customer)
     await ann.send(type="convert", conversation=chat)
     refused = await ann.expect("error", ref=chat)
     assert refused["code"] == "conflict" and "email" in refused["message"]

@@ -87,11 +87,7 @@ class Hub:
         has its ack): one frame fewer per message, and a typist does not hear their typing.
         """
         origin = f"{PROCESS}:{skip.serial}" if skip is not None else ""
-        payload = f"{origin}\n{protocol.dump(event)}"
-        if not await self.broker.publish(topic, payload):
-            # The broker is down: this process's sockets still hear it; other processes' clients
-            # catch up from the store when it is back (resync.py).
-            self._deliver(topic, payload)
+        await self._send(topic, f"{origin}\n{protocol.dump(event)}")
 
     async def deliver(self, effects: Effects, origin: Connection | None = None) -> None:
         """Send a command's replies to origin (the acting socket) and publish the rest."""
@@ -105,8 +101,13 @@ class Hub:
     async def revoke(self, agent_id: str) -> None:
         """Close every socket of the agent, on every process (resync.py closes them on the
         others after a broker outage)."""
-        if not await self.broker.publish(topics.agent(agent_id), f"\n{REVOKE}"):
-            self._deliver(topics.agent(agent_id), f"\n{REVOKE}")
+        await self._send(topics.agent(agent_id), f"\n{REVOKE}")
+
+    async def _send(self, topic: str, payload: str) -> None:
+        if not await self.broker.publish(topic, payload):
+            # The broker is down: this process's sockets still hear it; other processes' clients
+            # catch up from the store when it is back (resync.py).
+            self._deliver(topic, payload)
 
     def _deliver(self, topic: str, payload: str) -> None:
         # Compact JSON never holds a raw newline, so the first one ends the origin.
