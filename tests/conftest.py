@@ -13,9 +13,10 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -24,6 +25,9 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from chatserver import agents, auth, config, sites
 from chatserver.store import Store
+
+if TYPE_CHECKING:  # imported as a plugin below: an import here would skip its assert rewriting
+    from services import Postgres, Redis
 
 # Real PostgreSQL and Redis for the fixtures that need them (tests/services.py); real SMTP
 # servers and a mail-enabled chatserver (tests/mail_fixtures.py).
@@ -274,6 +278,34 @@ def server(request: pytest.FixtureRequest) -> Iterator[Server]:
     running.start()
     yield running
     running.stop()
+
+
+@dataclass
+class Cluster:
+    """Two `chatserver serve` processes sharing real PostgreSQL and Redis, as when scaled out."""
+
+    a: Server
+    b: Server
+    database_url: str
+    redis: Redis
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, postgres: Postgres, redis: Redis) -> Iterator[Cluster]:
+    """Processes A and B on one fresh PostgreSQL database and one Redis, started at once."""
+    database_url = postgres.new_database()
+    env = {"DATABASE_URL": database_url, "REDIS_URL": redis.url}
+    a, b = Server(tmp_path / "a", env), Server(tmp_path / "b", env)
+    try:
+        # At once, like a systemd template unit or a rolling deploy: both migrate and bootstrap
+        # the empty database, and the advisory locks must make that happen once.
+        with ThreadPoolExecutor(2) as pool:
+            for started in [pool.submit(a.start), pool.submit(b.start)]:
+                started.result()
+        yield Cluster(a, b, database_url, redis)
+    finally:
+        a.stop()
+        b.stop()
 
 
 class Client:

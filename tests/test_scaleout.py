@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -18,40 +15,14 @@ from chatserver.chat import conversations
 from chatserver.chat.messages import MessageWriter
 from chatserver.chat.model import IllegalTransition
 from chatserver.store import Store
-from conftest import Chat, Client, Server, agent, visitor
-from services import Postgres, Redis
+from conftest import Chat, Client, Cluster, agent, visitor
+from services import Postgres
 
 # A question no help article answers, so it goes straight to a person.
 QUESTION = "qwrtz xyzzy 4711?"
 # Redis is back in well under a second; the broker retries at least every 2 s (see
 # chatserver/broker/redis.py), and the resume then reads the store.
 RESUME_TIMEOUT = 10.0
-
-
-@dataclass
-class Cluster:
-    a: Server
-    b: Server
-    database_url: str
-    redis: Redis
-
-
-@pytest.fixture
-def cluster(tmp_path: Path, postgres: Postgres, redis: Redis) -> Iterator[Cluster]:
-    """Processes A and B on one fresh PostgreSQL database and one Redis, started at once."""
-    database_url = postgres.new_database()
-    env = {"DATABASE_URL": database_url, "REDIS_URL": redis.url}
-    a, b = Server(tmp_path / "a", env), Server(tmp_path / "b", env)
-    try:
-        # At once, like a systemd template unit or a rolling deploy: both migrate and bootstrap
-        # the empty database, and the advisory locks must make that happen once.
-        with ThreadPoolExecutor(2) as pool:
-            for started in [pool.submit(a.start), pool.submit(b.start)]:
-                started.result()
-        yield Cluster(a, b, database_url, redis)
-    finally:
-        a.stop()
-        b.stop()
 
 
 @pytest.fixture
