@@ -252,6 +252,8 @@ def test_failures_name_their_cause() -> None:
     assert decide(_evidence(signatures=(Signature("other.example", "pass"),))).reason == (
         "signed by other.example, not example.com")
     assert decide(_evidence()).reason == "nothing proves example.com sent it (no SPF pass, no DKIM)"
+    assert decide(_evidence(from_domain="", spf="pass", spf_domain="example.com")).reason == (
+        "the From line names no domain")
     assert "DNS" in decide(_evidence(spf="temperror", spf_domain="example.com")).reason
     # One good signature is enough, whatever else failed.
     assert decide(_evidence(spf="fail", spf_domain="example.com", signatures=(

@@ -98,6 +98,8 @@ def decide(evidence: Evidence) -> AuthVerdict:
     """Decide whether the evidence proves the From domain; pure, no I/O."""
     fd = evidence.from_domain.lower()
     dkim_result = _dkim_summary(evidence.signatures)
+    if not fd:
+        return AuthVerdict(evidence.spf, dkim_result, "none", False, "the From line names no domain")
     policy = _policy(evidence)
     checker = dmarc.DMARC(publicsuffix=_Organisations())
     spf_result = None
@@ -115,7 +117,7 @@ def decide(evidence: Evidence) -> AuthVerdict:
     else:
         reason = _why_not(evidence, fd)
         if policy is not None:
-            reason = f"{reason}; DMARC fails ({fd} asks receivers to {policy_action(policy)})"
+            reason = f"{reason}; DMARC fails ({fd} asks receivers to {_policy_action(policy)})"
     return AuthVerdict(evidence.spf, dkim_result, dmarc_result, passed, reason)
 
 
@@ -134,7 +136,7 @@ def _policy(evidence: Evidence) -> Any:
         return None  # RFC 7489 6.6.3: a record that does not parse is no record
 
 
-def policy_action(policy: Any) -> str:
+def _policy_action(policy: Any) -> str:
     disposition = policy.sp if policy.org_domain and policy.sp.value else policy.p
     return {"reject": "reject it", "quarantine": "quarantine it"}.get(disposition.value, "report it")
 
