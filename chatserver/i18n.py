@@ -55,7 +55,7 @@ BUILT_KEYS = (
     N_("day_sun"), N_("report_day_mon"), N_("report_day_tue"), N_("report_day_wed"),
     N_("report_day_thu"), N_("report_day_fri"), N_("report_day_sat"), N_("report_day_sun"),
     N_("held_unknown_sender"), N_("held_bad_token"), N_("held_no_ticket"), N_("held_bad_sender"),
-    N_("held_automatic"), N_("report_chat"), N_("report_email"),
+    N_("held_automatic"), N_("held_unauthenticated"), N_("report_chat"), N_("report_email"),
     N_("sla_nearing"), N_("sla_breached"), N_("sla_alert_nearing"), N_("sla_alert_breached"),
     N_("widget_sending"), N_("widget_queued"), N_("widget_sent"), N_("widget_delivered"),
     N_("widget_read"), N_("widget_good"), N_("widget_bad"),

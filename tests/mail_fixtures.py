@@ -17,6 +17,7 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from dns_zone import Zone, publish_key
 from sqlalchemy import update
 
 from chatserver import sites
@@ -112,7 +113,7 @@ def sink() -> Iterator[Sink]:
 class MailServer(Server):
     """A chatserver that sends to a Sink and listens for replies on smtp_port."""
 
-    def __init__(self, data_dir: Path, sink: Sink, env: dict[str, str]) -> None:
+    def __init__(self, data_dir: Path, sink: Sink, env: dict[str, str], zone: Zone | None = None) -> None:
         self.smtp_port = free_port()
         super().__init__(
             data_dir,
@@ -121,6 +122,7 @@ class MailServer(Server):
                 "CHATSERVER_MAIL_DOMAIN": MAIL_DOMAIN,
                 "CHATSERVER_INBOUND_SECRET": INBOUND_SECRET,
                 "CHATSERVER_MAIL_RETRY_SECONDS": "0.2",
+                **({"CHATSERVER_MAIL_DNS": zone.address} if zone else {}),
                 **env,
             },
             ["--smtp-port", str(self.smtp_port)],
@@ -155,6 +157,15 @@ class MailServer(Server):
 
 
 @pytest.fixture
+def zone() -> Iterator[Zone]:
+    """The DNS the mail server asks; example.com (the customers' domain) signs its mail."""
+    running = Zone()
+    publish_key(running, "example.com")
+    yield running
+    running.close()
+
+
+@pytest.fixture
 def mail_env() -> dict[str, str]:
     """More environment for mail_server; a test overrides it to change a setting."""
     return {}
@@ -162,9 +173,9 @@ def mail_env() -> dict[str, str]:
 
 @pytest.fixture
 def mail_server(
-    data_dir: Path, database_env: dict[str, str], sink: Sink, mail_env: dict[str, str]
+    data_dir: Path, database_env: dict[str, str], sink: Sink, zone: Zone, mail_env: dict[str, str]
 ) -> Iterator[MailServer]:
-    running = MailServer(data_dir, sink, {**database_env, **mail_env})
+    running = MailServer(data_dir, sink, {**database_env, **mail_env}, zone)
     running.start()
     yield running
     running.stop()

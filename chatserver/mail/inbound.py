@@ -1,14 +1,14 @@
-"""Inbound mail: replies by SMTP (aiosmtpd) or HTTP, threaded into tickets or quarantined.
+"""Inbound mail: replies by SMTP (mail/listener.py) or HTTP, threaded into tickets or quarantined.
 
 Inbound mail is unauthenticated. A mail is appended only when it names a ticket by a valid
-signed reply address (or, without one, by a Message-ID only our mails carried) and comes from
-the ticket's customer or an agent of its site. Anything else is quarantined whole for an
-admin: never silently appended, never dropped.
+signed reply address (or, without one, by a Message-ID only our mails carried), comes from
+the ticket's customer or an agent of its site, and its From domain is proven by SPF, DKIM or
+DMARC (mail/authentication.py). Anything else is quarantined whole for an admin, with the
+reason: never silently appended, and dropped only past the quarantine's cap, oldest first.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import logging
 from dataclasses import dataclass
@@ -18,14 +18,15 @@ from email.parser import BytesParser
 from email.utils import getaddresses, parseaddr
 from typing import TYPE_CHECKING, Any
 
-from aiosmtpd.smtp import SMTP, Envelope, Session
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from chatserver import agents, protocol, sites
 from chatserver.chat.actors import Staff
+from chatserver.mail import authentication
 from chatserver.mail.addresses import AddressError, check_address, check_name, header_text, message_ids
+from chatserver.mail.authentication import Origin
 from chatserver.mail.quoting import html_to_text, visible_reply
 from chatserver.store import new_id, now_ms
 from chatserver.store.schema import outbox, quarantine
@@ -38,8 +39,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("chatserver.mail")
 
-# Providers cap mail at 25-35 MB; 25 MiB keeps a whole message in memory bearable.
-MAX_MESSAGE_BYTES = 25 * 1024 * 1024
 # One attachment above this is not kept (the entry says so): screenshots and PDFs fit.
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 # The text of one mail kept on a ticket; a longer one is cut with a note, the raw mail
@@ -127,19 +126,45 @@ async def _ticket_by_thread(rt: Runtime, message: EmailMessage) -> str | None:
 
 async def _quarantine(
     rt: Runtime, raw: bytes, reason: str, sender: str, recipients: list[str], subject: str,
-    ticket_id: str | None = None,
+    ticket_id: str | None = None, detail: str | None = None,
 ) -> Verdict:
+    cap = rt.settings.mail.quarantine_cap
     async with rt.store.write() as conn:
         await conn.execute(insert(quarantine).values(
-            id=new_id(), ticket_id=ticket_id, reason=reason, sender=sender[:320],
+            id=new_id(), ticket_id=ticket_id, reason=reason, detail=detail, sender=sender[:320],
             recipients=recipients[:50], subject=subject, raw=raw, received_at=now_ms(),
         ))
-    log.warning("event=mail_quarantined reason=%s ticket=%s", reason, ticket_id)
+        held_now = (await conn.execute(select(func.count()).select_from(quarantine))).scalar_one()
+        dropped = []
+        if held_now > cap:
+            dropped = list(await conn.execute(
+                select(quarantine.c.id, quarantine.c.sender, quarantine.c.reason, quarantine.c.received_at)
+                .order_by(quarantine.c.received_at, quarantine.c.id).limit(held_now - cap)
+            ))
+            await conn.execute(delete(quarantine).where(quarantine.c.id.in_([d.id for d in dropped])))
+    log.warning("event=mail_quarantined reason=%s ticket=%s detail=%s", reason, ticket_id, detail)
+    for gone in dropped:
+        log.warning("event=mail_quarantine_full cap=%d dropped=%s reason=%s sender=%s received_at=%d",
+                    cap, gone.id, gone.reason, gone.sender, gone.received_at)
     return Verdict("quarantined", ticket_id, reason)
 
 
-async def receive(rt: Runtime, raw: bytes, envelope_to: list[str]) -> Verdict:
-    """Thread one inbound mail into its ticket, or quarantine it; never lose it."""
+async def _unproven(rt: Runtime, raw: bytes, origin: Origin | None) -> str | None:
+    """Return why the mail's From domain is not proven, or None when SPF/DKIM/DMARC prove it."""
+    verdict = await authentication.authenticate(raw, origin, rt.settings.mail.dns_server)
+    log.info("event=mail_authenticated spf=%s dkim=%s dmarc=%s passed=%s reason=%s", verdict.spf,
+             verdict.dkim, verdict.dmarc, verdict.passed, verdict.reason)
+    return None if verdict.passed else verdict.summary
+
+
+async def receive(
+    rt: Runtime, raw: bytes, envelope_to: list[str], origin: Origin | None = None
+) -> Verdict:
+    """Thread one inbound mail into its ticket, or quarantine it; never lose it.
+
+    origin is the SMTP client's address and envelope, for SPF; mail posted over HTTP has none,
+    so only DKIM can prove it.
+    """
     message = _parse(raw)
     subject = header_text(str(message.get("Subject", "")), 500)
     name, sender = parseaddr(str(message.get("From", "")))
@@ -150,8 +175,8 @@ async def receive(rt: Runtime, raw: bytes, envelope_to: list[str]) -> Verdict:
         ) if address
     ]
 
-    async def hold(reason: str, ticket_id: str | None = None) -> Verdict:
-        return await _quarantine(rt, raw, reason, sender, recipients, subject, ticket_id)
+    async def hold(reason: str, ticket_id: str | None = None, detail: str | None = None) -> Verdict:
+        return await _quarantine(rt, raw, reason, sender, recipients, subject, ticket_id, detail)
 
     try:
         sender = check_address(sender).lower()
@@ -183,26 +208,33 @@ async def receive(rt: Runtime, raw: bytes, envelope_to: list[str]) -> Verdict:
     raw_ids = message_ids(str(message.get("Message-ID", "")))
     message_id = raw_ids[0] if raw_ids else None
 
-    if ticket.contact_email and sender == ticket.contact_email.lower():
+    customer = bool(ticket.contact_email) and sender == (ticket.contact_email or "").lower()
+    agent = None if customer else await _agent_of_site(rt, sender, site.id)
+    opens = site.settings.get("tickets_from_new_senders") is True
+    if not (customer or agent or opens):
+        return await hold("unknown_sender", ticket.id)
+    # Only now, when the mail would be stored as someone's words, is the From line checked:
+    # the DNS lookups are not spent on mail that is held anyway.
+    why = await _unproven(rt, raw, origin)
+    if why is not None:
+        return await hold("unauthenticated", ticket.id, why)
+    if customer:
         done = await commands.customer_wrote(rt, ticket, text, message_id, uploads)
         await rt.hub.deliver(done.effects)
         return Verdict("appended" if done.created else "duplicate", done.ticket.id)
-    agent = await _agent_of_site(rt, sender, site.id)
     if agent is not None:
         done = await commands.reply(rt, Staff(agent, [site.id]), ticket.id, text,
                                     client_id=_client_id(message_id))
         await rt.hub.deliver(done.effects)
         return Verdict("appended" if done.created else "duplicate", done.ticket.id)
-    if site.settings.get("tickets_from_new_senders") is True:
-        return await _new_sender(rt, site, ticket, sender, name, text, message_id, subject, uploads)
-    return await hold("unknown_sender", ticket.id)
+    return await _new_sender(rt, site, ticket, sender, name, text, message_id, subject, uploads)
 
 
 async def held(rt: Runtime, limit: int) -> list[dict[str, Any]]:
     """Return the held mail, newest first, without its raw bytes."""
     async with rt.store.read() as conn:
         rows = await conn.execute(
-            select(quarantine.c.id, quarantine.c.ticket_id, quarantine.c.reason,
+            select(quarantine.c.id, quarantine.c.ticket_id, quarantine.c.reason, quarantine.c.detail,
                    quarantine.c.sender, quarantine.c.subject, quarantine.c.received_at)
             .order_by(quarantine.c.received_at.desc()).limit(limit)
         )
@@ -283,40 +315,6 @@ async def _new_sender(
     return Verdict("opened", done.ticket.id)
 
 
-# The SMTP listener -------------------------------------------------------------------------
-
-
-class _Handler:
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        content = envelope.original_content or envelope.content
-        raw = content if isinstance(content, bytes) else str(content or "").encode()
-        try:
-            verdict = await receive(self.rt, raw, [str(r) for r in envelope.rcpt_tos])
-        except Exception:
-            log.exception("event=inbound_failed")
-            # A temporary failure: the sending server keeps the mail and tries again later.
-            return "451 Requested action aborted: error in processing"
-        log.info("event=mail_received via=smtp outcome=%s ticket=%s", verdict.outcome,
-                 verdict.ticket_id)
-        return "250 Message accepted for delivery"
-
-
-async def listen(rt: Runtime, host: str, port: int) -> asyncio.Server:
-    """Start the inbound SMTP listener on host:port in this event loop."""
-    handler = _Handler(rt)
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(
-        lambda: SMTP(handler, data_size_limit=MAX_MESSAGE_BYTES, hostname=rt.settings.mail.domain,
-                     ident="chatserver", decode_data=False),
-        host=host, port=port,
-    )
-    log.info("event=smtp_listening host=%s port=%d", host, port)
-    return server
-
-
 # The HTTP endpoint -------------------------------------------------------------------------
 
 
@@ -329,11 +327,12 @@ async def http_endpoint(request: Request) -> Response:
     given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
     if not hmac.compare_digest(given.encode(), secret.encode()):
         return _error(401, "unauthorized", "wrong or missing inbound mail secret")
+    limit = rt.settings.mail.max_message_bytes
     raw = b""
     async for chunk in request.stream():
         raw += chunk
-        if len(raw) > MAX_MESSAGE_BYTES:
-            return _error(413, "too_large", f"mail is larger than {MAX_MESSAGE_BYTES} bytes")
+        if len(raw) > limit:
+            return _error(413, "too_large", f"mail is larger than {limit} bytes")
     if not raw.strip():
         return _error(400, "invalid_message", "the body must be a raw MIME message")
     verdict = await receive(rt, raw, request.query_params.getlist("to"))

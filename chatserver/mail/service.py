@@ -48,7 +48,7 @@ class MailService:
 
 async def start(rt: Runtime, secret: str) -> MailService:
     """Start the outbox worker, the unanswered-chat timer and, if asked, the SMTP listener."""
-    from chatserver.mail.inbound import listen
+    from chatserver.mail.listener import listen
     from chatserver.tickets import handover
 
     settings = rt.settings.mail

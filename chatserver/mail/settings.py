@@ -16,6 +16,19 @@ DEFAULT_MAX_ATTEMPTS = 10
 # a ticket if they gave an address.
 DEFAULT_GRACE_SECONDS = 15 * 60
 DEFAULT_DOMAIN = "chatserver.local"
+# Inbound mail. Providers accept 25-35 MB, but a reply to a support ticket with a few photos
+# fits in 10 MiB, and the listener holds a whole message in memory while it checks it.
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+# A reply goes to one reply address, maybe with a Cc or two; more is a spray.
+DEFAULT_MAX_RECIPIENTS = 20
+# A provider's outbound relay keeps a few connections open to one receiver; a dozen at once
+# from one address is a flood, and each holds a listener slot.
+DEFAULT_CONNECTIONS_PER_IP = 10
+# Customers' replies arrive a few a minute even from a big provider's shared relay.
+DEFAULT_MESSAGES_PER_IP_MINUTE = 60
+# Held mail waits for an admin; past this the oldest goes first (logged), so a flood of junk
+# costs the store at most this many raw mails (each at most DEFAULT_MAX_BYTES).
+DEFAULT_QUARANTINE_CAP = 1000
 
 
 class MailConfigError(ValueError):
@@ -42,10 +55,21 @@ class MailSettings:
     retry_seconds: float = DEFAULT_RETRY_SECONDS
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     grace_seconds: float = DEFAULT_GRACE_SECONDS
+    dns_server: str = ""  # host[:port] to check SPF/DKIM/DMARC with; empty: the system's resolver
+    max_message_bytes: int = DEFAULT_MAX_BYTES
+    max_recipients: int = DEFAULT_MAX_RECIPIENTS
+    connections_per_ip: int = DEFAULT_CONNECTIONS_PER_IP
+    messages_per_ip_minute: int = DEFAULT_MESSAGES_PER_IP_MINUTE
+    quarantine_cap: int = DEFAULT_QUARANTINE_CAP
 
     @property
     def from_address(self) -> str:
         return self.sender or f"support@{self.domain}"
+
+    @property
+    def inbound_domains(self) -> frozenset[str]:
+        """Return the domains the SMTP listener takes mail for: reply addresses and From's."""
+        return frozenset({self.domain.lower(), self.from_address.rpartition("@")[2].lower()})
 
     def smtp(self) -> SmtpTarget | None:
         """Return where to send mail, or None to write .eml files."""
@@ -102,8 +126,30 @@ def from_env(environ: dict[str, str] | None = None) -> MailSettings:
         grace_seconds=_number(
             env, "CHATSERVER_TICKET_GRACE_SECONDS", DEFAULT_GRACE_SECONDS, 1, 7 * 86400
         ),
+        dns_server=env.get("CHATSERVER_MAIL_DNS", ""),
+        max_message_bytes=int(_number(env, "CHATSERVER_MAIL_MAX_BYTES", DEFAULT_MAX_BYTES, 1024, 100 << 20)),
+        max_recipients=int(_number(env, "CHATSERVER_MAIL_MAX_RECIPIENTS", DEFAULT_MAX_RECIPIENTS, 1, 1000)),
+        connections_per_ip=int(
+            _number(env, "CHATSERVER_MAIL_CONNECTIONS_PER_IP", DEFAULT_CONNECTIONS_PER_IP, 1, 10_000)
+        ),
+        messages_per_ip_minute=int(_number(
+            env, "CHATSERVER_MAIL_MESSAGES_PER_IP_MINUTE", DEFAULT_MESSAGES_PER_IP_MINUTE, 1, 100_000
+        )),
+        quarantine_cap=int(
+            _number(env, "CHATSERVER_MAIL_QUARANTINE_CAP", DEFAULT_QUARANTINE_CAP, 1, 10_000_000)
+        ),
     )
     settings.smtp()  # a bad SMTP_URL fails at start, not at the first mail
+    if settings.dns_server:
+        from chatserver.mail.authentication import resolver
+
+        try:
+            resolver(settings.dns_server)
+        except ValueError:
+            raise MailConfigError(
+                f"CHATSERVER_MAIL_DNS={settings.dns_server!r}: expected an IP address, "
+                "optionally with :port"
+            ) from None
     try:
         check_address(settings.from_address)
         check_address(f"x@{settings.domain}")

@@ -335,6 +335,8 @@ quarantine = Table(
     Column("id", String(32), primary_key=True),
     Column("ticket_id", String(32)),
     Column("reason", String(32), nullable=False),
+    # What the reason code cannot say, e.g. which check failed: "DKIM signature did not verify".
+    Column("detail", Text),
     Column("sender", String(320), nullable=False),
     Column("recipients", JSON, nullable=False),
     Column("subject", Text, nullable=False),
