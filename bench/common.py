@@ -38,7 +38,7 @@ class Row:
     ours: float | None
     baseline: float | None = None
     unit: str = ""
-    # "ratio<=1.6" (ours/baseline), "ours<=5" (absolute), or "" (reported only)
+    # "ratio<=1.6" (ours/baseline), "ours<=5" (absolute), ">=" for a floor, or "" (reported only)
     budget: str = ""
     note: str = ""
     ratio: float | None = field(init=False, default=None)
@@ -48,15 +48,21 @@ class Row:
         if self.ours is not None and self.baseline:
             self.ratio = self.ours / self.baseline
         if self.budget and self.ours is not None:
-            what, limit = self.budget.split("<=")
+            what, at_least, limit = self._budget()
             value = self.ratio if what == "ratio" else self.ours
-            self.ok = None if value is None else value <= float(limit)
+            self.ok = None if value is None else (value >= limit if at_least else value <= limit)
+
+    def _budget(self) -> tuple[str, bool, float]:
+        at_least = ">=" in self.budget
+        what, limit = self.budget.split(">=" if at_least else "<=")
+        return what, at_least, float(limit)
 
     def budget_text(self) -> str:
         if not self.budget:
             return ""
-        what, limit = self.budget.split("<=")
-        return f"<= {limit}x" if what == "ratio" else f"<= {limit} {self.unit}".rstrip()
+        what, at_least, limit = self._budget()
+        sign = ">=" if at_least else "<="
+        return f"{sign} {limit:g}x" if what == "ratio" else f"{sign} {limit:g} {self.unit}".rstrip()
 
 
 @dataclass(frozen=True)
@@ -183,9 +189,10 @@ async def _prepare(
         await store.close()
 
 
-def start_chatserver(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """Run `chatserver serve` on a free loopback port; return the process and its base URL."""
-    port = free_port()
+def start_chatserver(data_dir: Path, port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """Run `chatserver serve` on a loopback port (a free one unless given); return the process
+    and its base URL."""
+    port = port or free_port()
     env = {**os.environ, "CHATSERVER_LOG_LEVEL": "warning", "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(
         [sys.executable, "-m", "chatserver", "serve", "--port", str(port), "--data-dir",

@@ -1,13 +1,13 @@
 """Held mail says why in words too: quarantine.detail (e.g. "DKIM signature did not verify").
 
-Revision ID: 0011
+Revision ID: 0008
 Revises: 0007
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011"
+revision = "0008"
 down_revision = "0007"
 branch_labels = None
 depends_on = None
