@@ -78,14 +78,14 @@ async def merge(store: Store, site_id: str, keep_id: str, gone_id: str) -> None:
     both are different verified users. Resend keys (client ids) that would clash are replaced
     by the row's own id: a start resent after a merge is new, which beats losing a chat.
     """
-    if keep_id == gone_id:
-        raise ContactError("a contact cannot be merged into itself")
     async with store.write() as conn:
         rows = {row.id: row for row in await conn.execute(
             select(contacts).where(contacts.c.id.in_([keep_id, gone_id]), contacts.c.site_id == site_id)
         )}
-        if len(rows) < 2:
+        if keep_id not in rows or gone_id not in rows:
             raise LookupError(gone_id if keep_id in rows else keep_id)
+        if keep_id == gone_id:
+            raise ContactError("a contact cannot be merged into itself")
         keep, gone = rows[keep_id], rows[gone_id]
         if keep.external_id and gone.external_id and keep.external_id != gone.external_id:
             raise ContactError("both contacts are signed-in users of the site with different ids")
