@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from chatserver import sites
-from chatserver.public_api import tokens
+from chatserver.public_api import limits, tokens
 from chatserver.store import Store
 from conftest import Chat, Client, Server, agent, assigned_chat, visitor
 
@@ -306,3 +306,24 @@ def test_the_command_line_creates_lists_and_revokes_tokens(tmp_path: Path) -> No
     assert again.returncode == 2 and "no live token" in again.stderr
     bad = run("api-token", "create", "--site", key, "--name", "CRM", "--scope", "root")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_a_token_that_calls_too_often_waits_for_the_next_window() -> None:
+    window = limits.Window(limit=3, seconds=60)
+    assert [window.take("t1", now=100.0) for _ in range(3)] == [None, None, None]
+    assert window.take("t1", now=130.0) == 30.0
+    assert window.take("t2", now=130.0) is None  # another token has its own window
+    assert window.take("t1", now=160.0) is None
+
+
+async def test_the_door_refuses_a_token_past_its_rate(server: Server) -> None:
+    shop = await server.add_site("Shop")
+    headers = {"Authorization": f"Bearer {await token(server, shop, 'read')}"}
+    async with httpx.AsyncClient(base_url=server.http + API, headers=headers) as http:
+        for _ in range(limits.CALLS_PER_MINUTE):
+            assert (await http.get("/contacts", params={"limit": 1})).status_code == 200
+        over = await http.get("/contacts")
+    refused(over, 429, "rate_limited")
+    assert 1 <= int(over.headers["Retry-After"]) <= 60
+    # Another token of the same site is not held back.
+    assert (await Api(server, await token(server, shop, "read")).call("GET", "/contacts")).status_code == 200

@@ -106,7 +106,7 @@ OPERATIONS = [
                      Param("limit", pagination.LIMIT, "items per page"))),
     Operation("GET", "/articles/{locale}/{slug}", "Read a help article", TAG, "read", read_article, ARTICLE),
     Operation("POST", "/articles", "Create a help article (every site's help centre)", TAG, "admin",
-              create_article, ARTICLE, create=True, errors=(400, 401, 403, 409, 422),
+              create_article, ARTICLE, create=True, errors=(400, 409, 422),
               body=obj({"locale": {"type": "string", "enum": list(articles.LOCALES)},
                         "slug": string(100, description="lower-case words and dashes"), **_TEXT},
                        ("locale", "slug", "title", "body", "tags"))),

@@ -102,7 +102,7 @@ OPERATIONS = [
                   Param("cursor", pagination.CURSOR, "the next page"),
                   Param("limit", pagination.LIMIT, "items per page"))),
     Operation("POST", "/contacts", "Create a contact", TAG, "write", create_contact, CONTACT,
-              body=_NEW, create=True, errors=(400, 401, 403, 409, 422)),
+              body=_NEW, create=True, errors=(400, 409, 422)),
     Operation("GET", "/contacts/{id}", "Read a contact with their history of chats and tickets", TAG,
               "read", read_contact, obj({**CONTACT["properties"], "history": {
                   "type": "array", "items": HISTORY_ENTRY}}, closed=False)),
@@ -114,5 +114,5 @@ OPERATIONS = [
               description="Chats, tickets, articles read and searches of `from` become this "
               "contact's; what this one does not know (an email, an external id) is taken over; "
               "`from` is deleted. Two contacts with different external ids are refused (409).",
-              errors=(400, 401, 403, 404, 409)),
+              errors=(400, 404, 409)),
 ]

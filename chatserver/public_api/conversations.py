@@ -153,10 +153,10 @@ OPERATIONS = [
                          "by agent_id, who must hold the conversation (or be an admin)"},
                   "agent_id": string(64)}, ("text",)),
         description="Delivered live to the visitor and the site's agents. The conversation must "
-        "not be closed (409).", errors=(400, 401, 403, 404, 409, 422)),
+        "not be closed (409).", errors=(400, 404, 409, 422)),
     Operation("POST", "/conversations/{id}/assign", "Give a conversation to an agent (or transfer it)",
               TAG, "write", assign, CONVERSATION, body=obj({"agent_id": string(64)}, ("agent_id",)),
-              errors=(400, 401, 403, 404, 409)),
+              errors=(400, 404, 409)),
     Operation("POST", "/conversations/{id}/close", "Close a conversation", TAG, "write", close,
-              CONVERSATION, errors=(400, 401, 403, 404, 409)),
+              CONVERSATION, errors=(400, 404, 409)),
 ]

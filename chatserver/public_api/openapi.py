@@ -18,7 +18,8 @@ from chatserver.public_api.operations import PREFIX, Operation, Page
 _REASONS = {400: "Bad input: malformed JSON, a wrong field, an unknown parameter",
             401: "No token, or an unknown or revoked one", 403: "The token's scopes do not allow this",
             404: "Not found, or not the token's site's", 409: "Conflicts with the current state",
-            413: "Too large", 422: "The Idempotency-Key was used for another request"}
+            413: "Too large", 422: "The Idempotency-Key was used for another request",
+            429: "Too many calls with this token; wait Retry-After seconds"}
 
 
 def _operation(op: Operation) -> dict[str, Any]:
@@ -41,7 +42,7 @@ def _operation(op: Operation) -> dict[str, Any]:
         "description": "Created" if op.create else "OK",
         "content": {"application/json": {"schema": op.response}},
     }}
-    for status in op.errors:
+    for status in sorted({*op.errors, 401, 403, 429}):
         responses[str(status)] = {"$ref": f"#/components/responses/E{status}"}
     described: dict[str, Any] = {
         "operationId": op.operation_id, "summary": op.summary, "tags": [op.tag],

@@ -22,7 +22,7 @@ from chatserver import json_input, sites
 from chatserver.api import MAX_BODY_BYTES, ApiError, error_response
 from chatserver.chat.messages import Overloaded
 from chatserver.protocol import ProtocolError
-from chatserver.public_api import idempotency, tokens
+from chatserver.public_api import idempotency, limits, tokens
 from chatserver.public_api.shapes import Schema, ShapeError, check
 from chatserver.public_api.tokens import ApiToken, Scope
 from chatserver.runtime import Runtime
@@ -77,7 +77,8 @@ class Operation:
     # A create answers 201 and honours an Idempotency-Key.
     create: bool = False
     description: str = ""
-    errors: tuple[int, ...] = field(default=(400, 401, 403, 404))
+    # Besides 401, 403 and 429, which every operation may answer.
+    errors: tuple[int, ...] = field(default=(400, 404))
 
     @property
     def full_path(self) -> str:
@@ -204,6 +205,10 @@ def endpoint(op: Operation) -> Callable[[Request], Awaitable[Response]]:
         site_id: str | None = None
         try:
             token = await _token(rt, request)
+            wait = limits.CALLS.take(token.id)
+            if wait is not None:
+                raise ApiError(429, "rate_limited", f"at most {limits.CALLS.limit} calls a minute per token; "
+                               f"try again in {wait:g} seconds", {"Retry-After": str(max(1, round(wait)))})
             if not token.allows(op.scope):
                 raise ApiError(403, "forbidden", f"this token's scopes ({', '.join(token.scopes)}) "
                                f"do not include {op.scope}")

@@ -144,17 +144,17 @@ OPERATIONS = [
         body=obj({"contact_id": string(64), "email": string(320), "subject": string(200),
                   "text": string(protocol.MAX_TEXT_CHARS)}, ("text",)),
         description="The customer gets the confirmation mail when their address is known.",
-        errors=(400, 401, 403, 404, 409, 422)),
+        errors=(400, 404, 409, 422)),
     Operation(
         "POST", "/tickets/{id}/replies", "Answer the customer by mail, as an agent", TAG, "write", reply,
         DETAIL, create=True,
         body=obj({"text": string(protocol.MAX_TEXT_CHARS), "agent_id": string(64),
                   "status": {"type": "string", "enum": SETTABLE}}, ("text", "agent_id")),
-        errors=(400, 401, 403, 404, 409, 422)),
+        errors=(400, 404, 409, 422)),
     Operation(
         "PATCH", "/tickets/{id}", "Change a ticket's status, priority or tags", TAG, "write", change,
         DETAIL, body=obj({"status": {"type": "string", "enum": SETTABLE},
                           "priority": {"type": "string", "enum": list(rules.PRIORITIES)},
                           "tags": {"type": "array", "items": string(40), "maxItems": rules.MAX_TAGS}}),
-        errors=(400, 401, 403, 404, 409)),
+        errors=(400, 404, 409)),
 ]
