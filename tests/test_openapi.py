@@ -51,6 +51,12 @@ def test_every_operation_says_its_scope_input_answers_and_errors() -> None:
     assert len(ids) == len(set(ids))
 
 
+def test_docs_api_md_names_every_operation() -> None:
+    text = (Path(__file__).resolve().parent.parent / "docs" / "api.md").read_text()
+    for op in routes.OPERATIONS:
+        assert f"{op.method} {op.full_path}" in text, f"docs/api.md does not name {op.method} {op.full_path}"
+
+
 @pytest.mark.shared_server
 async def test_the_server_serves_the_document_and_a_readable_page(server: Server) -> None:
     async with httpx.AsyncClient() as http:
