@@ -266,6 +266,20 @@ async def test_tickets_and_a_merge_that_joins_histories(server: Server) -> None:
     refused(await admin.call("POST", f"/contacts/{chat_contact['id']}/merge", {"from": chat_contact["id"]}),
             409, "conflict")
 
+    # A visitor who chatted anonymously turns out to be the same person: their chat joins too.
+    guest = await visitor(server, shop)
+    await guest.send(type="start", client_id="s1", text="zxqv my blender hums")
+    chat = (await guest.expect("ack"))["conversation"]
+    await guest.close()
+    anonymous = (await api.call("GET", f"/conversations/{chat}")).json()["contact"]["id"]
+    joined = await admin.call("POST", f"/contacts/{chat_contact['id']}/merge", {"from": anonymous})
+    assert [h["id"] for h in joined.json()["history"]] == [chat, ticket["id"]], joined.text
+    listed = (await api.call("GET", "/conversations", contact=chat_contact["id"])).json()["data"]
+    assert [c["id"] for c in listed] == [chat]
+    said = (await api.call("GET", f"/conversations/{chat}/messages")).json()["data"]
+    assert [(m["author"]["kind"], m["author"]["id"], m["text"]) for m in said] == [
+        ("visitor", chat_contact["id"], "zxqv my blender hums")]
+
 
 async def test_articles_read_for_all_written_by_admins(server: Server) -> None:
     shop = await server.add_site("Shop")
