@@ -16,6 +16,7 @@ from starlette.websockets import WebSocket
 from chatserver import agents, api, auth, console, helpcenter, metrics, proactive, sockets, ticket_api, widget
 from chatserver.config import Settings
 from chatserver.mail import service as mail_service
+from chatserver.public_api import routes as public_api
 from chatserver.reports import api as reports_api
 from chatserver.reports import sla_watch
 from chatserver.runtime import Runtime
@@ -71,6 +72,7 @@ def create_app(settings: Settings) -> ASGIApp:
         *ticket_api.routes(),
         *reports_api.routes(),
         *proactive.routes(),
+        *public_api.routes(),
     ]
     web = Starlette(
         routes=routes, lifespan=lifespan,

@@ -1,4 +1,4 @@
-"""The `chatserver` command: serve, agents, sites."""
+"""The `chatserver` command: serve, agents, sites, api-token."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError
 
 from chatserver import __version__, agents, articles, auth, bootstrap, config, kb, sites, suggestions
 from chatserver.mail import outbox
+from chatserver.public_api import cli as api_token_cli
 from chatserver.reports import cli as reports_cli
 from chatserver.store import Store
 from chatserver.store import copy as store_copy
@@ -109,6 +110,7 @@ def build_parser() -> Parser:
                       help="an empty PostgreSQL database (default: env DATABASE_URL)")
     _data_dir(move)
     reports_cli.add_commands(commands, _data_dir)
+    api_token_cli.add_commands(commands, _data_dir)
     return parser
 
 
@@ -309,6 +311,7 @@ COMMANDS: dict[tuple[str, str], Callable[[Store, argparse.Namespace], Coroutine[
     ("mail", "status"): mail_status,
     ("mail", "retry"): mail_retry,
     **reports_cli.COMMANDS,
+    **api_token_cli.COMMANDS,
 }
 
 

@@ -11,7 +11,17 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from chatserver.store import Store, new_id, now_ms
-from chatserver.store.schema import contacts, conversations, messages, ratings, tickets, visitor_searches
+from chatserver.store.schema import (
+    article_views,
+    contacts,
+    conversations,
+    messages,
+    proactive_shows,
+    ratings,
+    ticket_entries,
+    tickets,
+    visitor_searches,
+)
 
 MAX_ZONE_CHARS = 64
 # Suggest-as-you-type sends "wher", "where is", "where is my parcel" within seconds: a search
@@ -32,6 +42,74 @@ async def create(store: Store, site_id: str) -> str:
             insert(contacts).values(id=contact_id, site_id=site_id, created_at=now_ms())
         )
     return contact_id
+
+
+class ContactError(ValueError):
+    """A contact that cannot be made or merged as asked; the message says why."""
+
+
+# What a merge copies onto the kept contact where it knows nothing yet.
+_FILLED = ("name", "email", "external_id", "locale", "page_url", "page_title", "referrer",
+           "user_agent", "last_seen_at", "timezone")
+
+
+async def add(
+    store: Store, site_id: str, *, name: str | None, email: str | None, external_id: str | None
+) -> str:
+    """Create a contact the site's own systems vouch for; ContactError if the external id is taken."""
+    contact_id = new_id()
+    try:
+        async with store.write() as conn:
+            await conn.execute(insert(contacts).values(
+                id=contact_id, site_id=site_id, name=name, email=email, external_id=external_id,
+                created_at=now_ms(),
+            ))
+    except IntegrityError:
+        raise ContactError("a contact with this external_id exists already") from None
+    return contact_id
+
+
+async def merge(store: Store, site_id: str, keep_id: str, gone_id: str) -> None:
+    """Fold one contact of the site into another: one person, one history.
+
+    Chats, tickets, their messages and entries, articles read and searches become the kept
+    contact's; what the kept one does not know (an email, an external id) is taken over; the
+    other contact is deleted. LookupError if either is not the site's; ContactError when
+    both are different verified users. Resend keys (client ids) that would clash are replaced
+    by the row's own id: a start resent after a merge is new, which beats losing a chat.
+    """
+    async with store.write() as conn:
+        rows = {row.id: row for row in await conn.execute(
+            select(contacts).where(contacts.c.id.in_([keep_id, gone_id]), contacts.c.site_id == site_id)
+        )}
+        if keep_id not in rows or gone_id not in rows:
+            raise LookupError(gone_id if keep_id in rows else keep_id)
+        if keep_id == gone_id:
+            raise ContactError("a contact cannot be merged into itself")
+        keep, gone = rows[keep_id], rows[gone_id]
+        if keep.external_id and gone.external_id and keep.external_id != gone.external_id:
+            raise ContactError("both contacts are signed-in users of the site with different ids")
+        for table in (conversations, tickets):
+            kept_keys = select(table.c.client_id).where(table.c.contact_id == keep_id).scalar_subquery()
+            await conn.execute(update(table).where(
+                table.c.contact_id == gone_id, table.c.client_id.in_(kept_keys)
+            ).values(client_id=table.c.id))
+            await conn.execute(update(table).where(table.c.contact_id == gone_id).values(contact_id=keep_id))
+        await conn.execute(update(messages).where(
+            messages.c.author_kind == "visitor", messages.c.author_id == gone_id
+        ).values(author_id=keep_id))
+        await conn.execute(update(ticket_entries).where(
+            ticket_entries.c.kind == "customer", ticket_entries.c.author_id == gone_id
+        ).values(author_id=keep_id))
+        for trace in (article_views, visitor_searches):
+            await conn.execute(update(trace).where(trace.c.contact_id == gone_id).values(contact_id=keep_id))
+        # Proactive caps count shows per contact; the kept contact's count stands.
+        await conn.execute(delete(proactive_shows).where(proactive_shows.c.contact_id == gone_id))
+        await conn.execute(delete(contacts).where(contacts.c.id == gone_id))
+        taken = {k: getattr(gone, k) for k in _FILLED
+                 if getattr(keep, k) is None and getattr(gone, k) is not None}
+        if taken:
+            await conn.execute(update(contacts).where(contacts.c.id == keep_id).values(**taken))
 
 
 async def name(store: Store, contact_id: str) -> str | None:

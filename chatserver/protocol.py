@@ -436,7 +436,7 @@ def ack(m: ChatMessage, duplicate: bool) -> Ack:
 
 
 class Author(TypedDict):
-    kind: Literal["visitor", "agent", "system"]
+    kind: Literal["visitor", "agent", "system", "integration"]
     id: str
     name: str | None
 

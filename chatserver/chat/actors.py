@@ -1,4 +1,4 @@
-"""Who acts: a visitor or an agent; what each may see and where each may write.
+"""Who acts: a visitor, an agent or an integration; what each may see and where each may write.
 
 A transport makes one actor per socket (or per request) and hands it to every command. The
 actor carries the facts access rests on, which never change during its life (a visitor's
@@ -31,7 +31,7 @@ class Actor:
     """Someone who acts on conversations through a command."""
 
     __slots__ = ("follow", "_known")
-    kind: Literal["visitor", "agent"]
+    kind: Literal["visitor", "agent", "integration"]
 
     def __init__(self, follow: Follow = _deaf) -> None:
         self.follow = follow
@@ -141,3 +141,36 @@ class Staff(Actor):
         if conversation.status is Status.ASSIGNED and not self.admin:
             return self.agent.id
         return None
+
+
+class Integration(Actor):
+    """A site's own system acting through the public API with one of the site's API tokens.
+
+    It writes as itself (its messages' author is the token, by the token's name), in any
+    conversation of its site that is still open, and may close one: what the token's scopes
+    allow is decided at the API's door, not here.
+    """
+
+    __slots__ = ("token_id", "token_name", "site_id")
+    kind = "integration"
+
+    def __init__(self, token_id: str, token_name: str, site_id: str) -> None:
+        super().__init__()
+        self.token_id = token_id
+        self.token_name = token_name
+        self.site_id = site_id
+
+    @property
+    def id(self) -> str:
+        return self.token_id
+
+    @property
+    def name(self) -> str | None:
+        return self.token_name
+
+    @property
+    def site_ids(self) -> list[str]:
+        return [self.site_id]
+
+    def may_use(self, conversation: Conversation) -> bool:
+        return conversation.site_id == self.site_id

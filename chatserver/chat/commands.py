@@ -270,7 +270,9 @@ async def receipt(
 ) -> Effects:
     """Raise the side's delivered or read mark; tell the others when it rose."""
     await _known(rt, actor, conversation_id)
-    side: protocol.Role = actor.kind
+    side = actor.kind
+    if side == "integration":
+        raise ProtocolError("invalid_message", "receipts are for the visitor's and agents' apps")
     mark = await conversations.record_receipt(rt.store, conversation_id, side, status, seq)
     if mark is None:
         return Effects()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from sqlalchemy import case, delete, func, insert, select, update
+from sqlalchemy import Select, case, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -41,6 +41,15 @@ def _conversation(row: Any) -> Conversation:
     values = dict(row._mapping)
     values["status"] = Status(values["status"])
     return Conversation(**values)
+
+
+def listing() -> Select[Any]:
+    """Select conversations with their agent, contact and rating, to filter, order and page."""
+    return select(*_CONVERSATION_COLUMNS).select_from(_CONVERSATION_FROM)
+
+
+def from_row(row: Any) -> Conversation:
+    return _conversation(row)
 
 
 async def get(conn: AsyncConnection, conversation_id: str) -> Conversation | None:

@@ -29,7 +29,7 @@ from sqlalchemy.sql.expression import Executable
 from chatserver import metrics
 from chatserver.chat.model import AuthorKind, ChatMessage, ConversationClosed, NotHolder, Status
 from chatserver.store import Store, new_id, now_ms
-from chatserver.store.schema import agents, contacts, conversations, messages
+from chatserver.store.schema import agents, api_tokens, contacts, conversations, messages
 
 log = logging.getLogger("chatserver.chat.messages")
 
@@ -394,6 +394,7 @@ _MESSAGE_COLUMNS = (
     case(
         (messages.c.author_kind == "agent", agents.c.name),
         (messages.c.author_kind == "visitor", contacts.c.name),
+        (messages.c.author_kind == "integration", api_tokens.c.name),
         else_=None,
     ).label("author_name"),
     messages.c.client_id, messages.c.body, messages.c.created_at,
@@ -402,6 +403,9 @@ _MESSAGE_FROM = messages.outerjoin(
     agents, and_(messages.c.author_kind == "agent", agents.c.id == messages.c.author_id)
 ).outerjoin(
     contacts, and_(messages.c.author_kind == "visitor", contacts.c.id == messages.c.author_id)
+).outerjoin(
+    # A message an integration sent through the public API goes by its token's name.
+    api_tokens, and_(messages.c.author_kind == "integration", api_tokens.c.id == messages.c.author_id)
 )
 
 

@@ -11,7 +11,7 @@ import enum
 from dataclasses import dataclass
 from typing import Literal
 
-AuthorKind = Literal["visitor", "agent", "system"]
+AuthorKind = Literal["visitor", "agent", "system", "integration"]
 
 
 class Status(enum.StrEnum):

@@ -1,4 +1,4 @@
-"""Admin pages: sites (settings, identity, snippet), agents (add, role, cap, disable), canned replies.
+"""Admin pages: sites (settings, identity, snippet, API tokens), agents, canned replies.
 
 Revoking an agent (disabled, or a new password) deletes their sessions, closes their
 open sockets on every process through the hub and hands their chats back to the queue.
@@ -6,6 +6,7 @@ open sockets on every process through the hub and hands their chats back to the 
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -18,6 +19,7 @@ from chatserver.chat import queue
 from chatserver.console import canned, pages
 from chatserver.console.pages import FormRefused, Viewer
 from chatserver.i18n import N_
+from chatserver.public_api import tokens
 from chatserver.runtime import Runtime
 from chatserver.site_settings import SettingsError
 
@@ -117,14 +119,22 @@ async def site_add(request: Request, who: Viewer) -> Response:
 async def _site_page(
     request: Request, who: Viewer, site: sites.Site, *, form: dict[str, str] | None = None,
     error: SettingsError | None = None, secret: str | None = None, saved: bool = False,
+    api_secret: str | None = None, api_error: str | None = None,
 ) -> Response:
     identity = await site_settings.identity(pages.runtime(request).store, site.id)
     return pages.render(
-        request, "admin_site.html", who, status=400 if error else 200, site=site,
+        request, "admin_site.html", who, status=400 if error or api_error else 200, site=site,
         f=form or _site_form(site), error=error, identity=identity, secret=secret, saved=saved,
         snippet=snippet(request, site), days=site_settings.DAYS,
         created=request.query_params.get("created") == "1",
+        api_tokens=[{**t.public(), "created": _utc(t.created_at), "used": _utc(t.last_used_at)}
+                    for t in await tokens.of_site(pages.runtime(request).store, site.id)],
+        api_secret=api_secret, api_error=api_error,
     )
+
+
+def _utc(ms: int | None) -> str | None:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M UTC") if ms else None
 
 
 async def _site(request: Request) -> sites.Site | None:
@@ -178,6 +188,40 @@ async def site_identity(request: Request, who: Viewer) -> Response:
     log.info("event=site_identity site=%s new_secret=%s by=%s", site.id, bool(secret), who.agent.id)
     # A new secret is shown on this answer only; it is never displayed again.
     return await _site_page(request, who, site, secret=secret, saved=secret is None)
+
+
+@admins_only
+async def api_token_create(request: Request, who: Viewer) -> Response:
+    """Make an API token for the site; its secret is on this answer only, never again."""
+    site = await _site(request)
+    if site is None:
+        return pages.render(request, "refused.html", who, status=404, message_key=N_("error_no_site"))
+    try:
+        fields = await pages.form(request, who)
+    except FormRefused as refused:
+        return pages.refused(request, who, refused)
+    try:
+        token, secret = await tokens.create(pages.runtime(request).store, site.id, fields.get("name", ""),
+                                            [fields.get("scope", "")], who.agent.email)
+    except tokens.TokenError as bad:
+        return await _site_page(request, who, site, api_error=str(bad))
+    log.info("event=api_token_created site=%s token=%s by=%s", site.id, token.id, who.agent.id)
+    return await _site_page(request, who, site, api_secret=secret)
+
+
+@admins_only
+async def api_token_revoke(request: Request, who: Viewer) -> Response:
+    site = await _site(request)
+    if site is None:
+        return pages.render(request, "refused.html", who, status=404, message_key=N_("error_no_site"))
+    try:
+        await pages.form(request, who)
+    except FormRefused as refused:
+        return pages.refused(request, who, refused)
+    if await tokens.revoke(pages.runtime(request).store, site.id, request.path_params["token_id"]):
+        log.info("event=api_token_revoked site=%s token=%s by=%s", site.id,
+                 request.path_params["token_id"], who.agent.id)
+    return RedirectResponse(f"/console/admin/sites/{site.id}?saved=1#api-tokens", status_code=303)
 
 
 # Agents -------------------------------------------------------------------------------------

@@ -402,3 +402,34 @@ staffing_schedule = Table(
     Column("hour", Integer, primary_key=True),
     Column("agents", Integer, nullable=False),
 )
+
+
+# The public REST API (issue 16). A token is shown once; only its SHA-256 is kept, with its
+# first characters (prefix) so an admin can tell tokens apart.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("site_id", String(32), ForeignKey("sites.id"), nullable=False, index=True),
+    Column("name", String(100), nullable=False),
+    Column("prefix", String(16), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("scopes", JSON, nullable=False),
+    Column("created_by", String(200)),
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_used_at", BigInteger),
+    Column("revoked_at", BigInteger),
+)
+
+# The first answer to each create sent with an Idempotency-Key, per site; status NULL while
+# the first request is still running. The primary key settles two requests racing.
+api_idempotency = Table(
+    "api_idempotency",
+    metadata,
+    Column("site_id", String(32), ForeignKey("sites.id"), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("status", Integer),
+    Column("response", Text),
+    Column("created_at", BigInteger, nullable=False, index=True),
+)

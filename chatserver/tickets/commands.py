@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 
 from chatserver import sites
-from chatserver.chat.actors import Staff
+from chatserver.chat.actors import Integration, Staff
 from chatserver.chat.effects import Effects
 from chatserver.protocol import ProtocolError
 from chatserver.runtime import Runtime
@@ -30,8 +30,8 @@ class Done:
     effects: Effects
 
 
-async def visible(rt: Runtime, staff: Staff, ticket_id: str) -> Ticket:
-    """Return a ticket of the agent's sites; the same refusal for absent and foreign."""
+async def visible(rt: Runtime, staff: Staff | Integration, ticket_id: str) -> Ticket:
+    """Return a ticket of the actor's sites; the same refusal for absent and foreign."""
     async with rt.store.read() as conn:
         ticket = await records.get(conn, ticket_id)
     if ticket is None or ticket.site_id not in staff.site_ids:
@@ -53,7 +53,7 @@ async def _site(rt: Runtime, site_id: str) -> sites.Site:
 
 
 async def change(
-    rt: Runtime, staff: Staff, ticket_id: str, *, status: Status | None = None,
+    rt: Runtime, staff: Staff | Integration, ticket_id: str, *, status: Status | None = None,
     priority: str | None = None, assignee: tuple[str | None] | None = None,
     tags: list[str] | None = None,
 ) -> Done:
@@ -106,6 +106,20 @@ async def customer_wrote(
     log.info("event=ticket_customer_reply ticket=%s reopened=%s", written.id,
              ticket.status.value != written.status.value)
     return Done(written, entry, True, announce(rt, written))
+
+
+async def open_from_api(
+    rt: Runtime, site: sites.Site, *, contact_id: str, subject: str | None, text: str,
+    client_id: str | None,
+) -> Done:
+    """Open a ticket for a contact of the site that the site's own systems name (public API)."""
+    opened, created = await records.open_ticket(
+        rt.store, mail_of(rt).mailing(site), contact_id=contact_id, source=Source.API,
+        subject=subject, text=text, client_id=client_id,
+    )
+    if created:
+        log.info("event=ticket_opened ticket=%s site=%s source=api", opened.id, site.id)
+    return Done(opened, None, created, announce(rt, opened))
 
 
 async def open_from_mail(

@@ -36,6 +36,7 @@ class Source(enum.StrEnum):
     AGENT = "agent"  # an agent converted the chat
     LEFT = "left_unanswered"  # went away with a question unanswered and an address known
     EMAIL = "email"  # a mail from a new sender, where the site allows it
+    API = "api"  # the site's own systems, through the public API (docs/api.md)
 
 
 class IllegalTransition(Exception):

@@ -303,7 +303,7 @@
     emit('message', { conversation: m.conversation, seq: m.seq, author: { kind: m.author.kind, name: m.author.name }, text: m.text });
   }
   function show(m) {
-    var kind = m.author.kind === 'visitor' ? 'me' : m.author.kind === 'agent' ? 'them' : 'sys';
+    var kind = m.author.kind === 'visitor' ? 'me' : m.author.kind === 'system' ? 'sys' : 'them';
     var row = m.client_id && byCid[m.client_id];
     if (row) {
       row.when = m.created_at;
