@@ -13,7 +13,19 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from chatserver import agents, api, auth, console, helpcenter, metrics, proactive, sockets, ticket_api, widget
+from chatserver import (
+    agents,
+    api,
+    auth,
+    console,
+    contact_form,
+    helpcenter,
+    metrics,
+    proactive,
+    sockets,
+    ticket_api,
+    widget,
+)
 from chatserver.config import Settings
 from chatserver.mail import service as mail_service
 from chatserver.reports import api as reports_api
@@ -71,6 +83,7 @@ def create_app(settings: Settings) -> ASGIApp:
         *ticket_api.routes(),
         *reports_api.routes(),
         *proactive.routes(),
+        *contact_form.routes(),
     ]
     web = Starlette(
         routes=routes, lifespan=lifespan,

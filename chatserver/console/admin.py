@@ -81,6 +81,8 @@ def _site_form(site: sites.Site) -> dict[str, str]:
         "sla_ticket_first_response": str(sla["ticket_first_response_seconds"] // 3600),
         "sla_ticket_resolution": str(sla["ticket_resolution_seconds"] // 3600),
     }
+    form["channels_listed"] = ",".join(s["channels"])
+    form.update({f"channel:{name}": "on" if on else "" for name, on in s["channels"].items()})
     for day in site_settings.DAYS:
         start, end = days.get(day, ("09:00", "17:00"))
         workday = day not in ("sat", "sun")

@@ -36,6 +36,7 @@ class Source(enum.StrEnum):
     AGENT = "agent"  # an agent converted the chat
     LEFT = "left_unanswered"  # went away with a question unanswered and an address known
     EMAIL = "email"  # a mail from a new sender, where the site allows it
+    FORM = "form"  # the web contact form (contact_form.py)
 
 
 class IllegalTransition(Exception):
@@ -126,6 +127,7 @@ class Ticket:
     assignee_id: str | None
     assignee_name: str | None
     source: str
+    channel: str  # where the customer came from: chatserver/channels.py
     follow_up_of: str | None
     thread_id: str
     created_at: int
