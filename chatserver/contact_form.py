@@ -179,11 +179,9 @@ async def _post(request: Request, rt: Runtime, site: sites.Site | None) -> Respo
         return _refusal(request, rt, None, locale, 404, "not_found", N_("form_no_site"))
     now = time.monotonic()
     host = request.client.host if request.client else "unknown"
-    for kind, key in (("ip", host), ("site", site.id)):
-        wait = _limits[kind].take(key, now)
-        if wait is not None:
-            log.warning("event=form_rate_limited site=%s by=%s", site.id, kind)
-            return _refusal(request, rt, site, locale, 429, "rate_limited", N_("form_rate_limited"), wait)
+    limited = _limited(request, rt, site, locale, "ip", host, now)
+    if limited is not None:
+        return limited
     fields = await _fields(request)
     if fields is None:
         return _refusal(request, rt, site, locale, 413, "too_large", N_("form_too_large"))
@@ -204,10 +202,12 @@ async def _post(request: Request, rt: Runtime, site: sites.Site | None) -> Respo
                                 status_code=400)
         return _page(rt, site, locale, 400, fields=fields,
                      errors={k: t(v, max=MAX_TEXT_CHARS) for k, v in errors.items()})
-    wait = _limits["email"].take(clean["email"], now)
-    if wait is not None:
-        log.warning("event=form_rate_limited site=%s by=email", site.id)
-        return _refusal(request, rt, site, locale, 429, "rate_limited", N_("form_rate_limited"), wait)
+    # The site's and the address's budgets count only posts that would open a ticket, so
+    # a stranger's refused or trapped posts spend neither.
+    for kind, key in (("site", site.id), ("email", clean["email"])):
+        limited = _limited(request, rt, site, locale, kind, key, now)
+        if limited is not None:
+            return limited
     # The same words from the same address (a double click, a resend) are one ticket.
     digest = hashlib.sha256(json.dumps([clean["email"], clean["subject"], clean["text"]]).encode())
     try:
@@ -216,6 +216,16 @@ async def _post(request: Request, rt: Runtime, site: sites.Site | None) -> Respo
         return _refusal(request, rt, site, locale, 403, refused.code, N_("form_off"), off=True)
     await rt.hub.deliver(done.effects)
     return _received(request, rt, site, locale, clean["email"])
+
+
+def _limited(
+    request: Request, rt: Runtime, site: sites.Site, locale: str, kind: str, key: str, now: float
+) -> Response | None:
+    wait = _limits[kind].take(key, now)
+    if wait is None:
+        return None
+    log.warning("event=form_rate_limited site=%s by=%s", site.id, kind)
+    return _refusal(request, rt, site, locale, 429, "rate_limited", N_("form_rate_limited"), wait)
 
 
 def _received(request: Request, rt: Runtime, site: sites.Site, locale: str, email: str) -> Response:

@@ -125,6 +125,7 @@ async def _site_page(
         request, "admin_site.html", who, status=400 if error else 200, site=site,
         f=form or _site_form(site), error=error, identity=identity, secret=secret, saved=saved,
         snippet=snippet(request, site), days=site_settings.DAYS,
+        form_url=f"{str(request.base_url).rstrip('/')}/form/{site.public_key}",
         created=request.query_params.get("created") == "1",
     )
 
