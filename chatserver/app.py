@@ -13,7 +13,19 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from chatserver import agents, api, auth, console, helpcenter, metrics, proactive, sockets, ticket_api, widget
+from chatserver import (
+    agents,
+    api,
+    auth,
+    console,
+    contact_form,
+    helpcenter,
+    metrics,
+    proactive,
+    sockets,
+    ticket_api,
+    widget,
+)
 from chatserver.config import Settings
 from chatserver.mail import service as mail_service
 from chatserver.public_api import routes as public_api
@@ -73,6 +85,7 @@ def create_app(settings: Settings) -> ASGIApp:
         *reports_api.routes(),
         *proactive.routes(),
         *public_api.routes(),
+        *contact_form.routes(),
     ]
     web = Starlette(
         routes=routes, lifespan=lifespan,

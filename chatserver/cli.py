@@ -15,7 +15,18 @@ from typing import Any, NoReturn, cast
 
 from sqlalchemy.exc import DBAPIError
 
-from chatserver import __version__, agents, articles, auth, bootstrap, config, kb, sites, suggestions
+from chatserver import (
+    __version__,
+    agents,
+    articles,
+    auth,
+    bootstrap,
+    config,
+    kb,
+    site_settings,
+    sites,
+    suggestions,
+)
 from chatserver.mail import outbox
 from chatserver.public_api import cli as api_token_cli
 from chatserver.reports import cli as reports_cli
@@ -80,6 +91,12 @@ def build_parser() -> Parser:
     list_sites = sites_cmd.add_parser("list", help="list sites")
     list_sites.add_argument("--json", action="store_true")
     _data_dir(list_sites)
+    switch = sites_cmd.add_parser("channels", help="switch a site's channels on or off; show them")
+    switch.add_argument("key", help="the site's key (see: chatserver sites list)")
+    switch.add_argument("--on", action="append", default=[], metavar="CHANNEL",
+                        help="chat, email, form or api:<name> (repeat)")
+    switch.add_argument("--off", action="append", default=[], metavar="CHANNEL")
+    _data_dir(switch)
 
     kb_cmd = commands.add_parser("kb", help="the help centre and its search").add_subparsers(
         dest="action", required=True, metavar="ACTION"
@@ -222,6 +239,17 @@ async def sites_list(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
+async def sites_channels(store: Store, args: argparse.Namespace) -> int:
+    site = await sites.by_key(store, args.key)
+    if site is None:
+        raise UsageError(f"no site with key {args.key!r} (see: chatserver sites list)")
+    # A ChannelError is a ValueError: one line and exit code 2, nothing changed.
+    switches = await site_settings.set_channels(store, site.id, args.on, args.off)
+    for name, on in switches.items():
+        print(f"{name:<24} {'on' if on else 'off'}")
+    return 0
+
+
 async def _suggester(store: Store, args: argparse.Namespace) -> Suggester:
     """Open the data dir's search index, brought up to date with the store."""
     for problem in await suggestions.seed(store):
@@ -305,6 +333,7 @@ COMMANDS: dict[tuple[str, str], Callable[[Store, argparse.Namespace], Coroutine[
     ("agents", "list"): agents_list,
     ("sites", "add"): sites_add,
     ("sites", "list"): sites_list,
+    ("sites", "channels"): sites_channels,
     ("kb", "index"): kb_index,
     ("kb", "search"): kb_search,
     ("kb", "eval"): kb_eval,

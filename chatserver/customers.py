@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from chatserver import channels
 from chatserver.store import Store, new_id, now_ms
 from chatserver.store.schema import (
     article_views,
@@ -259,8 +260,11 @@ async def history(
 ) -> list[dict[str, Any]]:
     """Return a customer's chats and tickets together, newest first: the one history.
 
-    Each entry is {channel, id, status, created_at, summary, rating, conversation}: summary
-    is a chat's first message or a ticket's subject; conversation, the chat a ticket came from.
+    Each entry is {kind, channel, channel_name, id, status, created_at, summary, rating,
+    conversation}: kind is chat or ticket; channel, where it came from (chat, email, form,
+    api:<name>), with channel_name the integration's name as people write it ("WhatsApp");
+    summary is a chat's first message or a ticket's subject; conversation, the chat a ticket
+    came from.
     """
     first_text = (
         select(messages.c.body)
@@ -270,28 +274,35 @@ async def history(
     async with store.read() as conn:
         chats = await conn.execute(
             select(conversations.c.id, conversations.c.status, conversations.c.created_at,
-                   first_text.label("summary"), ratings.c.score.label("rating"))
+                   conversations.c.channel, first_text.label("summary"),
+                   ratings.c.score.label("rating"))
             .select_from(conversations.outerjoin(ratings, ratings.c.conversation_id == conversations.c.id))
             .where(conversations.c.contact_id == contact_id, conversations.c.site_id.in_(site_ids))
             .order_by(conversations.c.created_at.desc())
             .limit(limit)
         )
         items = [
-            {"channel": "chat", "id": r.id, "status": r.status, "created_at": r.created_at,
-             "summary": r.summary, "rating": r.rating, "conversation": r.id}
+            {"kind": "chat", **_channel(r.channel), "id": r.id, "status": r.status,
+             "created_at": r.created_at, "summary": r.summary, "rating": r.rating,
+             "conversation": r.id}
             for r in chats
         ]
         mails = await conn.execute(
             select(tickets.c.id, tickets.c.status, tickets.c.created_at, tickets.c.subject,
-                   tickets.c.conversation_id)
+                   tickets.c.conversation_id, tickets.c.channel)
             .where(tickets.c.contact_id == contact_id, tickets.c.site_id.in_(site_ids))
             .order_by(tickets.c.created_at.desc())
             .limit(limit)
         )
         items += [
-            {"channel": "email", "id": r.id, "status": r.status, "created_at": r.created_at,
-             "summary": r.subject, "rating": None, "conversation": r.conversation_id}
+            {"kind": "ticket", **_channel(r.channel), "id": r.id, "status": r.status,
+             "created_at": r.created_at, "summary": r.subject, "rating": None,
+             "conversation": r.conversation_id}
             for r in mails
         ]
     items.sort(key=lambda item: (-int(item["created_at"]), item["id"]))
     return items[:limit]
+
+
+def _channel(channel: str) -> dict[str, str | None]:
+    return {"channel": channel, "channel_name": channels.display_name(channel)}

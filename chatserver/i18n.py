@@ -31,7 +31,7 @@ LOCALE_DIR = Path(__file__).resolve().parent / "locales"
 # The widget's keys start with this; its table is served to host pages (widget.py).
 WIDGET_PREFIX = "widget_"
 # Keys the console's own scripts never read: their pages or mails are rendered on the server.
-_NOT_FOR_CONSOLE_SCRIPTS = (WIDGET_PREFIX, "mail_", "help_", "report_")
+_NOT_FOR_CONSOLE_SCRIPTS = (WIDGET_PREFIX, "mail_", "help_", "report_", "form_")
 
 
 def N_(key: str) -> str:  # noqa: N802 (gettext's name for "mark, translate later")
@@ -48,7 +48,8 @@ BUILT_KEYS = (
     N_("priority_low"), N_("priority_normal"), N_("priority_high"), N_("priority_urgent"),
     N_("fact_email"), N_("fact_verified"), N_("fact_page"), N_("fact_referrer"), N_("fact_device"),
     N_("fact_language"), N_("fact_local_time"), N_("verified_yes"), N_("verified_no"),
-    N_("channel_chat"), N_("channel_email"), N_("rating_good"), N_("rating_bad"),
+    N_("channel_chat"), N_("channel_email"), N_("channel_form"), N_("said_chat"), N_("said_email"),
+    N_("said_form"), N_("held_channel_off"), N_("rating_good"), N_("rating_bad"),
     N_("online"), N_("away"), N_("offline"), N_("role_admin"), N_("role_agent"),
     N_("prechat_off"), N_("prechat_optional"), N_("prechat_required"),
     N_("day_mon"), N_("day_tue"), N_("day_wed"), N_("day_thu"), N_("day_fri"), N_("day_sat"),

@@ -477,7 +477,7 @@ def conversation_for_agents(c: Conversation) -> ConversationEvent:
             "contact": {"id": c.contact_id, "name": c.contact_name},
             "last_seq": c.last_seq, "visitor_read_seq": c.visitor_read_seq,
             "created_at": c.created_at, "queued_at": c.queued_at, "resolution": c.resolution,
-            "rating": c.rating,
+            "rating": c.rating, "channel": c.channel,
         },
     }
 
@@ -614,6 +614,7 @@ def describe_ticket(ticket: Ticket) -> dict[str, Any]:
     return {
         "id": ticket.id, "site": ticket.site_id, "subject": ticket.subject,
         "status": ticket.status.value, "priority": ticket.priority, "source": ticket.source,
+        "channel": ticket.channel,
         "assignee": {"id": ticket.assignee_id, "name": ticket.assignee_name}
         if ticket.assignee_id else None,
         "contact": {"id": ticket.contact_id, "name": ticket.contact_name,

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
-from chatserver import i18n, sites
+from chatserver import channels, i18n, sites
 from chatserver.mail.addresses import AddressError, check_address
 from chatserver.store import Store, now_ms
 from chatserver.store.schema import site_secrets
@@ -45,6 +45,8 @@ DEFAULTS: dict[str, Any] = {
         "ticket_first_response_seconds": 8 * 3600,
         "ticket_resolution_seconds": 3 * 24 * 3600,
     },
+    # Which channels take new conversations (chatserver/channels.py).
+    "channels": channels.DEFAULTS,
 }
 
 _COLOR = re.compile(r"#[0-9a-fA-F]{6}")
@@ -63,6 +65,7 @@ def with_defaults(settings: dict[str, Any]) -> dict[str, Any]:
     """Return settings with every key present."""
     merged = {**DEFAULTS, **settings}
     merged["sla"] = {**DEFAULTS["sla"], **(settings.get("sla") or {})}
+    merged["channels"] = channels.switches(settings)
     return merged
 
 
@@ -119,6 +122,7 @@ def check(form: dict[str, str]) -> dict[str, Any]:
         "greeting": greeting or DEFAULTS["greeting"],
         **picked,
         **_mail(form),
+        **_channels(form),
         "hours": _hours(form),
         "sla": {
             "chat_first_response_seconds": _minutes(
@@ -148,6 +152,23 @@ def _mail(form: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def _channels(form: dict[str, str]) -> dict[str, Any]:
+    """Return {"channels": switches} from a checkbox `channel:<name>` per channel listed.
+
+    The form lists the channels it shows (`channels_listed`), so a switch the page showed
+    unticked is saved off. A form without the list (a script, an older page) changes no
+    switch: save() keeps the stored ones.
+    """
+    if "channels_listed" not in form:
+        return {}
+    listed = [name for name in form["channels_listed"].split(",") if name.strip()]
+    try:
+        shown = {channels.parse(name) for name in [*channels.BUILT_IN, *listed]}
+    except channels.ChannelError as bad:
+        raise SettingsError("channels", str(bad)) from None
+    return {"channels": {name: form.get(f"channel:{name}") == "on" for name in sorted(shown)}}
+
+
 def _hours(form: dict[str, str]) -> dict[str, Any] | None:
     if form.get("hours_enabled") != "on":
         return None
@@ -170,13 +191,43 @@ def _hours(form: dict[str, str]) -> dict[str, Any] | None:
 
 
 async def save(store: Store, site_id: str, name: str, origins: list[str], settings: dict[str, Any]) -> None:
-    """Store a site's name, origins and settings (already checked)."""
+    """Store a site's name, origins and settings (already checked).
+
+    Settings without channel switches keep the stored ones.
+    """
     async with store.write() as conn:
+        if "channels" not in settings:
+            stored = (await conn.execute(
+                select(sites_table.c.settings).where(sites_table.c.id == site_id)
+            )).scalar() or {}
+            if "channels" in stored:
+                settings = {**settings, "channels": stored["channels"]}
         await conn.execute(
             update(sites_table)
             .where(sites_table.c.id == site_id)
             .values(name=name, allowed_origins=origins, settings=settings)
         )
+
+
+async def set_channels(
+    store: Store, site_id: str, on: list[str] | tuple[str, ...] = (),
+    off: list[str] | tuple[str, ...] = (),
+) -> dict[str, bool]:
+    """Switch a site's channels on and off (names checked); return every switch now.
+
+    Read and written in one transaction, so two switches at once both hold. An integration
+    calls this with on=[channels.api(name)] when it is set up.
+    """
+    async with store.write() as conn:
+        stored = (await conn.execute(
+            select(sites_table.c.settings).where(sites_table.c.id == site_id)
+        )).scalar()
+        if stored is None:
+            raise LookupError(site_id)
+        switches = channels.switched(stored, on, off)
+        await conn.execute(update(sites_table).where(sites_table.c.id == site_id)
+                           .values(settings={**stored, "channels": switches}))
+    return switches
 
 
 @dataclass(frozen=True)

@@ -178,7 +178,10 @@ async def test_agent_converts_replies_and_threads_the_mails(
     assert [e["kind"] for e in detail["entries"]] == ["agent"] + ["note"] * 7
     assert [e["text"] for e in detail["entries"][2:]] == [f"n{n}" for n in range(6)]
     assert detail["transcript"][0]["text"] == "My invoice is wrong"
-    assert {item["channel"] for item in detail["history"]} == {"chat", "email"}
+    # The chat and the ticket it became: both came by the widget's chat.
+    assert {(item["kind"], item["channel"]) for item in detail["history"]} == {
+        ("chat", "chat"), ("ticket", "chat")}
+    assert detail["ticket"]["channel"] == "chat"
     await asyncio.sleep(1.2)
     assert len(sink.received) == 2  # the confirmation and the one reply: no note, no duplicate
 

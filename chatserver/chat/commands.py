@@ -12,7 +12,17 @@ import logging
 from collections.abc import Awaitable
 from typing import Literal
 
-from chatserver import agents, articles, customers, person_request, protocol, suggestions, visitor_status
+from chatserver import (
+    agents,
+    articles,
+    channels,
+    customers,
+    person_request,
+    protocol,
+    sites,
+    suggestions,
+    visitor_status,
+)
 from chatserver.chat import conversations, messages, notes, queue, topics
 from chatserver.chat.actors import Actor, Staff, Visitor
 from chatserver.chat.effects import Effects
@@ -132,11 +142,28 @@ async def _presence_told(rt: Runtime, staff: Staff, status: str, route: bool) ->
 # Asking: self-service first ---------------------------------------------------------------
 
 
+async def require_channel(rt: Runtime, site_id: str, channel: str, ref: str | None = None) -> None:
+    """Refuse (channel_off) a new conversation or ticket on a channel the site switched off.
+
+    The settings are read now, not taken from the socket's hello: a switch an admin turned
+    a minute ago holds for the visitor who connected an hour ago.
+    """
+    site = await sites.by_id(rt.store, site_id)
+    try:
+        channels.check(site.settings if site else {}, channel)
+    except channels.ChannelOff as off:
+        log.info("event=channel_off site=%s channel=%s", site_id, channel)
+        raise ProtocolError(off.code, str(off), ref) from None
+
+
 async def start(
     rt: Runtime, visitor: Visitor, client_id: str, text: str, locale: str | None
 ) -> Effects:
     """Open a conversation with the visitor's question; suggest articles, or queue it."""
-    conversation, _ = await conversations.open(rt.store, visitor.site.id, visitor.contact_id, client_id)
+    await require_channel(rt, visitor.site.id, channels.CHAT, client_id)
+    conversation, _ = await conversations.open(
+        rt.store, visitor.site.id, visitor.contact_id, client_id, channels.CHAT
+    )
     await visitor.follow(topics.conversation(conversation.id))
     visitor.remember(conversation.id)
     first = await rt.writer.append(conversation.id, "visitor", visitor.contact_id, client_id, text)

@@ -28,7 +28,7 @@ _CONVERSATION_COLUMNS = (
     contacts.c.name.label("contact_name"), conversations.c.last_seq,
     conversations.c.visitor_read_seq, conversations.c.agent_read_seq,
     conversations.c.created_at, conversations.c.queued_at, conversations.c.resolution,
-    ratings.c.score.label("rating"),
+    ratings.c.score.label("rating"), conversations.c.channel,
 )
 _CONVERSATION_FROM = (
     conversations.outerjoin(agents, agents.c.id == conversations.c.agent_id)
@@ -99,7 +99,9 @@ async def typical_wait_ms(store: Store, site_id: str) -> int | None:
     return waits[len(waits) // 2] if waits else None
 
 
-async def open(store: Store, site_id: str, contact_id: str, client_id: str) -> tuple[Conversation, bool]:
+async def open(
+    store: Store, site_id: str, contact_id: str, client_id: str, channel: str = "chat"
+) -> tuple[Conversation, bool]:
     """Open a new conversation of the visitor; True unless a resent start found the first one.
 
     The unique key on (contact, client id) settles what a resend is; the first message is
@@ -113,7 +115,7 @@ async def open(store: Store, site_id: str, contact_id: str, client_id: str) -> t
                     id=new_id(), site_id=site_id, contact_id=contact_id,
                     status=Status.NEW.value, agent_id=None, client_id=client_id, last_seq=0,
                     visitor_delivered_seq=0, visitor_read_seq=0, agent_delivered_seq=0,
-                    agent_read_seq=0, created_at=now, updated_at=now,
+                    agent_read_seq=0, created_at=now, updated_at=now, channel=channel,
                 )
             )
         created = True

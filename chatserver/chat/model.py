@@ -88,6 +88,7 @@ class Conversation:
     queued_at: int | None
     resolution: str | None
     rating: str | None
+    channel: str  # where it came from: chatserver/channels.py
 
 
 @dataclass(frozen=True)

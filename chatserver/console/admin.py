@@ -83,6 +83,8 @@ def _site_form(site: sites.Site) -> dict[str, str]:
         "sla_ticket_first_response": str(sla["ticket_first_response_seconds"] // 3600),
         "sla_ticket_resolution": str(sla["ticket_resolution_seconds"] // 3600),
     }
+    form["channels_listed"] = ",".join(s["channels"])
+    form.update({f"channel:{name}": "on" if on else "" for name, on in s["channels"].items()})
     for day in site_settings.DAYS:
         start, end = days.get(day, ("09:00", "17:00"))
         workday = day not in ("sat", "sun")
@@ -126,6 +128,7 @@ async def _site_page(
         request, "admin_site.html", who, status=400 if error or api_error else 200, site=site,
         f=form or _site_form(site), error=error, identity=identity, secret=secret, saved=saved,
         snippet=snippet(request, site), days=site_settings.DAYS,
+        form_url=f"{str(request.base_url).rstrip('/')}/form/{site.public_key}",
         created=request.query_params.get("created") == "1",
         api_tokens=[{**t.public(), "created": _utc(t.created_at), "used": _utc(t.last_used_at)}
                     for t in await tokens.of_site(pages.runtime(request).store, site.id)],

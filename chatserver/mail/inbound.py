@@ -28,6 +28,7 @@ from chatserver.mail import authentication
 from chatserver.mail.addresses import AddressError, check_address, check_name, header_text, message_ids
 from chatserver.mail.authentication import Origin
 from chatserver.mail.quoting import html_to_text, visible_reply
+from chatserver.protocol import ProtocolError
 from chatserver.store import new_id, now_ms
 from chatserver.store.schema import outbox, quarantine
 from chatserver.store.schema import tickets as tickets_table
@@ -227,7 +228,12 @@ async def receive(
                                     client_id=_client_id(message_id))
         await rt.hub.deliver(done.effects)
         return Verdict("appended" if done.created else "duplicate", done.ticket.id)
-    return await _new_sender(rt, site, ticket, sender, name, text, message_id, subject, uploads)
+    try:
+        return await _new_sender(rt, site, ticket, sender, name, text, message_id, subject, uploads)
+    except ProtocolError as refused:
+        # Email is switched off for new tickets: held with the reason (channel_off), and
+        # not bounced, since a bounce to a forged sender is backscatter.
+        return await hold(refused.code, ticket.id)
 
 
 async def held(rt: Runtime, limit: int) -> list[dict[str, Any]]:
@@ -271,10 +277,13 @@ async def release(rt: Runtime, held_id: str) -> str | None:
     uploads, refused = _uploads(message)
     text = "\n\n".join(part for part in (_text(message), *refused) if part)
     raw_ids = message_ids(str(message.get("Message-ID", "")))
-    verdict = await _new_sender(
-        rt, site, ticket, sender, name, text, raw_ids[0] if raw_ids else None,
-        header_text(str(message.get("Subject", "")), 500), uploads,
-    )
+    try:
+        verdict = await _new_sender(
+            rt, site, ticket, sender, name, text, raw_ids[0] if raw_ids else None,
+            header_text(str(message.get("Subject", "")), 500), uploads,
+        )
+    except ProtocolError as refused:  # email switched off: it stays held
+        raise Unreleasable(refused.message) from None
     await discard(rt, held_id)
     log.info("event=mail_released held=%s ticket=%s", held_id, verdict.ticket_id)
     return verdict.ticket_id

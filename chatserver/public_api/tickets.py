@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from chatserver import agents, customers, protocol
+from chatserver import agents, channels, customers, protocol
 from chatserver.api import ApiError
 from chatserver.chat.actors import Integration
 from chatserver.public_api import idempotency, pagination
@@ -94,6 +94,7 @@ async def create_ticket(call: Call) -> dict[str, Any]:
     done = await commands.open_from_api(
         call.rt, call.site, contact_id=contact_id, subject=body.get("subject"), text=body["text"],
         client_id=idempotency.client_id(key) if key else None,
+        channel=channels.of_integration(call.token.name),
     )
     await call.rt.hub.deliver(done.effects)
     return await _detail(call, done.ticket)

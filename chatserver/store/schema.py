@@ -128,6 +128,8 @@ conversations = Table(
     Column("closed_at", BigInteger),
     # How it ended: "self_served" when a help article answered it, else NULL.
     Column("resolution", String(16)),
+    # Where it came from (chatserver/channels.py): chat, or api:<integration>.
+    Column("channel", String(64), nullable=False, server_default="chat"),
     UniqueConstraint("contact_id", "client_id", name="uq_conversations_client_id"),
     Index("ix_conversations_site_status", "site_id", "status"),
     Index("ix_conversations_agent_status", "agent_id", "status"),
@@ -260,6 +262,8 @@ tickets = Table(
     Column("priority", String(16), nullable=False),
     Column("assignee_id", String(32), ForeignKey("agents.id")),
     Column("source", String(32), nullable=False),
+    # Where the customer came from (chatserver/channels.py): chat, email, form, api:<name>.
+    Column("channel", String(64), nullable=False, server_default="chat"),
     Column("follow_up_of", String(32)),
     # Message-ID of the first mail to the customer: the root every later mail references.
     Column("thread_id", String(255), nullable=False),

@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from chatserver import sites
+from chatserver import channels, sites
 from chatserver.chat.actors import Integration, Staff
+from chatserver.chat.commands import require_channel
 from chatserver.chat.effects import Effects
 from chatserver.protocol import ProtocolError
 from chatserver.runtime import Runtime
@@ -110,12 +111,13 @@ async def customer_wrote(
 
 async def open_from_api(
     rt: Runtime, site: sites.Site, *, contact_id: str, subject: str | None, text: str,
-    client_id: str | None,
+    client_id: str | None, channel: str,
 ) -> Done:
-    """Open a ticket for a contact of the site that the site's own systems name (public API)."""
+    """Open a ticket for a contact of the site that the site's own systems name (public API),
+    on the channel of the integration that calls."""
     opened, created = await records.open_ticket(
         rt.store, mail_of(rt).mailing(site), contact_id=contact_id, source=Source.API,
-        subject=subject, text=text, client_id=client_id,
+        channel=channel, subject=subject, text=text, client_id=client_id,
     )
     if created:
         log.info("event=ticket_opened ticket=%s site=%s source=api", opened.id, site.id)
@@ -126,13 +128,37 @@ async def open_from_mail(
     rt: Runtime, site: sites.Site, *, email: str, name: str | None, subject: str, text: str,
     message_id: str | None, client_id: str | None, uploads: list[Upload],
 ) -> Done:
-    """Open a ticket for a mail from a new sender (where the site allows it, or released)."""
+    """Open a ticket for a mail from a new sender (where the site allows it, or released).
+
+    Refused with channel_off while the site has switched email off.
+    """
+    await require_channel(rt, site.id, channels.EMAIL, client_id)
     contact_id = await records.contact_by_email(rt.store, site.id, email)
     opened, created = await records.open_ticket(
         rt.store, mail_of(rt).mailing(site), contact_id=contact_id, source=Source.EMAIL,
-        subject=subject, text=text, name=name, thread_root=message_id, client_id=client_id,
-        uploads=uploads,
+        channel=channels.EMAIL, subject=subject, text=text, name=name, thread_root=message_id,
+        client_id=client_id, uploads=uploads,
     )
     if created:
         log.info("event=ticket_opened ticket=%s site=%s source=email", opened.id, site.id)
+    return Done(opened, None, created, announce(rt, opened))
+
+
+async def open_from_form(
+    rt: Runtime, site: sites.Site, *, email: str, name: str | None, subject: str | None,
+    text: str, client_id: str,
+) -> Done:
+    """Open a ticket from the web contact form; the confirmation mail starts its thread.
+
+    Refused with channel_off while the site has switched the form off. A form sent twice
+    (same client id, the token of one page) is one ticket.
+    """
+    await require_channel(rt, site.id, channels.FORM, client_id)
+    contact_id = await records.contact_by_email(rt.store, site.id, email, channels.FORM)
+    opened, created = await records.open_ticket(
+        rt.store, mail_of(rt).mailing(site), contact_id=contact_id, source=Source.FORM,
+        channel=channels.FORM, subject=subject, text=text, name=name, client_id=client_id,
+    )
+    if created:
+        log.info("event=ticket_opened ticket=%s site=%s source=form", opened.id, site.id)
     return Done(opened, None, created, announce(rt, opened))

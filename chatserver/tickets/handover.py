@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import and_, select
 
-from chatserver import protocol, sites, visitor_status
+from chatserver import channels, protocol, sites, visitor_status
 from chatserver.chat import commands, conversations, messages, topics
 from chatserver.chat.actors import Staff, Visitor
 from chatserver.chat.effects import Effects
@@ -77,7 +77,8 @@ async def _open_from_chat(
     chat = await messages.after(rt.store, conversation.id, 0, TRANSCRIPT_LIMIT)
     return await open_ticket(
         rt.store, mail_of(rt).mailing(site), contact_id=conversation.contact_id, source=source,
-        conversation_id=conversation.id, transcript=transcript(chat, site.name), **details,
+        channel=conversation.channel, conversation_id=conversation.id,
+        transcript=transcript(chat, site.name), **details,
     )
 
 
@@ -98,9 +99,11 @@ async def leave_email(
     effects = Effects()
     try:
         if conversation is None:
+            # The widget's offline form starts something new: the chat channel must be on.
+            await commands.require_channel(rt, site.id, channels.CHAT, client_id)
             ticket, created = await open_ticket(
                 rt.store, mail_of(rt).mailing(site), contact_id=visitor.contact_id, source=source,
-                client_id=client_id, **details,
+                channel=channels.CHAT, client_id=client_id, **details,
             )
         else:
             ticket, created = await _open_from_chat(rt, conversation, source, **details)

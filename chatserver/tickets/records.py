@@ -15,6 +15,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chatserver import channels
 from chatserver.mail import outbox
 from chatserver.mail.addresses import header_text
 from chatserver.mail.compose import Composer, Kind, Party
@@ -243,6 +244,7 @@ async def open_ticket(
     *,
     contact_id: str,
     source: Source,
+    channel: str,
     conversation_id: str | None = None,
     transcript: list[dict[str, Any]] | None = None,
     subject: str | None = None,
@@ -258,6 +260,8 @@ async def open_ticket(
     """Open a ticket with its confirmation and notification mails; False if it existed.
 
     One ticket per chat and per (contact, client id): a second request finds the first.
+    channel is where the customer came from (chatserver/channels.py); the caller checked
+    that the site takes it.
     transcript is the chat as [{who, text, at}], for the mails; uploads go with text.
     """
     transcript = transcript or []
@@ -275,7 +279,7 @@ async def open_ticket(
                 id=ticket_id, site_id=mailing.site.id, contact_id=contact_id,
                 conversation_id=conversation_id, client_id=client_id, subject=subject,
                 status=Status.NEW.value, priority="normal", assignee_id=assignee_id,
-                source=source.value, follow_up_of=follow_up_of,
+                source=source.value, channel=channel, follow_up_of=follow_up_of,
                 thread_id=thread_root or mailing.composer.new_message_id(),
                 created_at=now, updated_at=now, solved_at=None,
             ))
@@ -452,7 +456,8 @@ async def customer_wrote(
     if after_customer_reply(ticket.status) is None:
         follow_up, _ = await open_ticket(
             store, mailing, contact_id=ticket.contact_id, source=Source.EMAIL,
-            subject=ticket.subject, text=None, thread_root=None, follow_up_of=ticket.id,
+            channel=channels.EMAIL, subject=ticket.subject, text=None, thread_root=None,
+            follow_up_of=ticket.id,
         )
         ticket = follow_up
     now = now_ms()
@@ -479,15 +484,18 @@ async def customer_wrote(
                           text, message_id, now)
 
 
-async def contact_by_email(store: Store, site_id: str, email: str) -> str:
-    """Return the site's email contact with this address, creating one.
+async def contact_by_email(
+    store: Store, site_id: str, email: str, channel: str = channels.EMAIL
+) -> str:
+    """Return the site's contact with this address that came by channel, creating one.
 
-    Only contacts that came in by email match: an address a visitor typed into the widget is
+    Only contacts of the same channel match: an address a visitor typed into the widget is
     unverified, and matching it would hand a stranger's mail to whoever typed it. Joining a
-    chat contact to its mail waits for a verified identity.
+    chat contact to its mail waits for a verified identity. The contact form's addresses are
+    typed too, so its contacts stay apart from mail's, but a second form finds the first.
     """
     email = email.lower()
-    by_mail = select(tickets.c.contact_id).where(tickets.c.source == Source.EMAIL.value)
+    by_mail = select(tickets.c.contact_id).where(tickets.c.channel == channel)
     async with store.write() as conn:
         found = (await conn.execute(
             select(contacts.c.id).where(contacts.c.site_id == site_id, contacts.c.email == email)

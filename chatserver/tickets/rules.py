@@ -37,6 +37,7 @@ class Source(enum.StrEnum):
     LEFT = "left_unanswered"  # went away with a question unanswered and an address known
     EMAIL = "email"  # a mail from a new sender, where the site allows it
     API = "api"  # the site's own systems, through the public API (docs/api.md)
+    FORM = "form"  # the web contact form (contact_form.py)
 
 
 class IllegalTransition(Exception):
@@ -127,6 +128,7 @@ class Ticket:
     assignee_id: str | None
     assignee_name: str | None
     source: str
+    channel: str  # where the customer came from: chatserver/channels.py
     follow_up_of: str | None
     thread_id: str
     created_at: int

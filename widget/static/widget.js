@@ -708,9 +708,10 @@
     }
     if (item) {
       store.outbox.splice(store.outbox.indexOf(item), 1);
+      if (starting === item.cid) starting = null; // a refused start holds back no later one
       save();
       var row = byCid[f.ref];
-      if (row) { row.error = f.message; setState(row, 'failed'); }
+      if (row) { row.error = f.code === 'channel_off' ? t('widget_channel_off') : f.message; setState(row, 'failed'); }
       return;
     }
     if (f.code === 'not_found' && f.ref === conv) {

@@ -68,5 +68,20 @@
     };
   }
 
-  window.CSConsole = { t: t, tk: tk, tn: tn, el: el, agentSocket: agentSocket };
+  // An earlier contact in people's words: "Emailed us this morning", "Via WhatsApp yesterday".
+  // h is a customer history entry (chatserver/customers.py); days are the agent's own.
+  function said(h, locale) {
+    var at = new Date(h.created_at), now = new Date();
+    var days = Math.round((new Date(now.getFullYear(), now.getMonth(), now.getDate()) -
+      new Date(at.getFullYear(), at.getMonth(), at.getDate())) / 86400000);
+    var hour = at.getHours();
+    var when = days <= 0 ? (hour < 12 ? t('when_morning') : hour < 18 ? t('when_afternoon') : t('when_evening'))
+      : days === 1 ? t('when_yesterday')
+      : days < 7 ? tn('when_days_ago', days)
+      : t('when_on', { date: at.toLocaleDateString(locale, { day: 'numeric', month: 'short', year: days > 300 ? 'numeric' : undefined }) });
+    if (h.channel_name) return t('said_api', { name: h.channel_name, when: when });
+    return tk('said_', h.channel, { when: when });
+  }
+
+  window.CSConsole = { t: t, tk: tk, tn: tn, el: el, said: said, agentSocket: agentSocket };
 }());

@@ -617,7 +617,7 @@
         if (h.id === c.id) return;
         var li = el('li', 'past');
         var line = el('span', 'past-top');
-        line.append(el('span', 'past-channel', tk('channel_', h.channel)), el('span', 'past-when', ago(h.created_at)));
+        line.append(el('span', 'past-channel', window.CSConsole.said(h, locale)));
         li.append(line, el('span', 'past-text', h.summary || '…'));
         if (h.rating) li.append(el('span', 'pill pill-' + h.rating, tk('rating_', h.rating)));
         history.append(li);

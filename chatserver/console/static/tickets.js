@@ -173,11 +173,11 @@
     var ol = $('t-history');
     ol.textContent = '';
     history.forEach(function (h) {
-      if (h.channel === 'email' && h.id === ticket.id) return;
+      if (h.kind === 'ticket' && h.id === ticket.id) return;
       var li = el('li', 'past');
       var top = el('span', 'past-top');
-      top.append(el('span', 'past-channel', tk('channel_', h.channel)), el('span', 'past-when', when(h.created_at)));
-      li.append(top, el('span', 'past-text', h.summary || tk(h.channel === 'chat' ? 'status_' : 'ticket_status_', h.status)));
+      top.append(el('span', 'past-channel', window.CSConsole.said(h, locale)), el('span', 'past-when', when(h.created_at)));
+      li.append(top, el('span', 'past-text', h.summary || tk(h.kind === 'chat' ? 'status_' : 'ticket_status_', h.status)));
       ol.append(li);
     });
   }
