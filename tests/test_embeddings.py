@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from chatserver import embeddings, kb
+from chatserver import config, embeddings, kb
 from chatserver.articles import DEFAULT_SOURCE, Article, load_articles
 
 
@@ -113,3 +113,10 @@ def test_another_process_s_articles_are_searched_by_meaning_from_the_cache(tmp_p
     server._indexes["nl"].checked = 0.0
     hits = server.search("hoe zeg ik mijn bestelling af", "nl")
     assert [hit.slug for hit in hits][:1] == ["bestelling-annuleren"]
+
+
+def test_search_by_meaning_is_a_setting_with_a_clear_error() -> None:
+    assert config.load("d", environ={}).search_meaning
+    assert not config.load("d", environ={"CHATSERVER_SEARCH_MEANING": "OFF"}).search_meaning
+    with pytest.raises(config.ConfigError, match="CHATSERVER_SEARCH_MEANING='maybe': expected on or off"):
+        config.load("d", environ={"CHATSERVER_SEARCH_MEANING": "maybe"})
