@@ -46,7 +46,7 @@ def create_app(settings: Settings) -> ASGIApp:
         store = Store(settings.store_url)
         hub = Hub(broker.from_url(settings.broker_url))
         await hub.start()
-        suggester = Suggester.open(settings.data_dir)
+        suggester = Suggester.open(settings.data_dir, settings.search_meaning)
         await suggester.refresh(store)
         secret = await auth.instance_secret(store)
         rt = Runtime(settings, store, hub, auth.Signer(secret), suggester)

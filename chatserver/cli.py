@@ -254,7 +254,7 @@ async def _suggester(store: Store, args: argparse.Namespace) -> Suggester:
     """Open the data dir's search index, brought up to date with the store."""
     for problem in await suggestions.seed(store):
         print(f"skipped {problem}", file=sys.stderr)
-    suggester = Suggester.open(Path(args.data_dir))
+    suggester = Suggester.open(Path(args.data_dir), config.load(args.data_dir).search_meaning)
     # Progress on stderr, so what a command prints on stdout (`--json`) stays machine-readable.
     await suggester.refresh(store, progress=lambda line: print(line, file=sys.stderr, flush=True))
     return suggester

@@ -34,6 +34,9 @@ class Settings:
     # Mail out (SMTP_URL or .eml files) and in; smtp_port is the inbound listener (--smtp-port).
     mail: mail_settings.MailSettings = field(default_factory=mail_settings.MailSettings)
     smtp_port: int | None = None
+    # Help search by meaning as well as words (chatserver/embeddings.py); CHATSERVER_SEARCH_MEANING=off
+    # leaves Whoosh alone, and saves the model's second of loading and ~120 MB.
+    search_meaning: bool = True
 
     @property
     def store_url(self) -> str:
@@ -66,6 +69,9 @@ def load(
         raise ConfigError(
             f"CHATSERVER_MAX_FRAME_BYTES={frame!r}: expected a number of bytes from 256 to 16777216"
         )
+    meaning = env.get("CHATSERVER_SEARCH_MEANING", "on").strip().lower()
+    if meaning not in ("on", "off"):
+        raise ConfigError(f"CHATSERVER_SEARCH_MEANING={meaning!r}: expected on or off")
     database_url = env.get("DATABASE_URL", "")
     if database_url and not database_url.startswith(("sqlite+aiosqlite://", "postgresql")):
         raise ConfigError(
@@ -84,4 +90,5 @@ def load(
         log_level=env.get("CHATSERVER_LOG_LEVEL", "info"),
         mail=mail_settings.from_env(env),
         smtp_port=smtp_port,
+        search_meaning=meaning == "on",
     )

@@ -16,6 +16,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from whoosh import index, scoring
 from whoosh.analysis import Analyzer, CharsetFilter, LowercaseFilter, RegexTokenizer, StemFilter, StopFilter
 from whoosh.fields import ID, STORED, TEXT, Schema
@@ -23,6 +24,7 @@ from whoosh.lang import stemmer_for_language
 from whoosh.lang.stopwords import stoplists
 from whoosh.support.charset import accent_map
 
+from chatserver import embeddings
 from chatserver.articles import LOCALES, Article, plain_text, split_list
 from chatserver.person_request import asks_for_person
 
@@ -61,6 +63,21 @@ RERANK_DEPTH = 20
 # An article with a synonym the question holds whole, stop words and all ("where is my
 # order" is order-status, though "order" alone is every article's word).
 PHRASE_BOOST = 2.0
+# Meaning (chatserver/embeddings.py) blended with the words: the weight of the cosine, and how
+# many articles nearest by meaning join the ranking.
+MEANING_WEIGHT = 0.5
+MEANING_DEPTH = 20
+# With meaning, what is shown: the best article when its cosine, plus a little for its words'
+# score (as a share of the floor below, capped at WORDS_CAP) and its coverage, reaches the
+# locale's threshold; then those within MEANING_SHARE_OF_BEST of its blended score. Weights and
+# thresholds, per locale as (words, coverage, threshold), from a grid search on the dev halves
+# of tests/kb/independent-*.jsonl for the most questions shown their article with at most 1 of
+# 30 out-of-scope questions and 1 of the off-topic lines of tests/test_kb.py a language shown
+# anything. Dutch cosines run lower, and its words tell less apart, so Dutch leans on meaning
+# and coverage alone.
+MEANING_GATE = {"en": (0.1, 0.3, 0.52), "nl": (0.0, 0.3, 0.32)}
+WORDS_CAP = 2.0
+MEANING_SHARE_OF_BEST = 0.5
 COMMON_BODY_SHARE = 0.5
 # Cached term scores (see _View.scores), counted in postings: some 20 MB at most.
 SCORE_CACHE_POSTINGS = 200_000
@@ -284,12 +301,15 @@ class _View:
         words = (_text(term) for term in self.reader.lexicon("spelling"))
         self.vocabulary = _Vocabulary(locale, words)
         self.phrases: dict[tuple[str, ...], set[int]] = defaultdict(set)
+        self.slug_of: dict[int, str] = {}
         for docnum, fields in self.reader.iter_docs():
+            self.slug_of[docnum] = fields["slug"]
             for synonym in split_list(fields["synonyms"]):
                 phrase = _phrase(locale, synonym)
                 if len(phrase) > 1:
                     self.phrases[phrase].add(docnum)
         self.longest_phrase = max(map(len, self.phrases), default=0)
+        self.docnum = {slug: docnum for docnum, slug in self.slug_of.items()}
         self._scores: dict[tuple[str, str], dict[int, float]] = {}
         self._cached = 0
 
@@ -365,8 +385,11 @@ def _open_or_create(path: Path, locale: str) -> Any:
 class KnowledgeBase:
     """Whoosh indexes of help articles, one per locale, searched from any thread."""
 
-    def __init__(self, index_dir: Path) -> None:
+    def __init__(self, index_dir: Path, meaning: bool = False) -> None:
         self._indexes = {locale: _LocaleIndex(index_dir, locale) for locale in LOCALES}
+        # Sentence vectors beside the words (chatserver/embeddings.py); off, search is Whoosh's.
+        self._cache = embeddings.VectorCache(index_dir) if meaning else None
+        self._vectors = {locale: embeddings.Vectors.empty() for locale in LOCALES}
         # Whoosh searchers read through shared file handles, so one search runs at a time. A
         # search takes a millisecond or two, all of it holding the GIL anyway.
         self._lock = threading.Lock()
@@ -405,6 +428,13 @@ class KnowledgeBase:
                     plan = self._write(idx, wanted[locale], indexed)
                 for key, slugs in plan.items():
                     counts[key] += len(slugs)
+            if self._cache is not None:
+                for locale in LOCALES:
+                    held = [wanted[locale][slug] for slug in sorted(wanted[locale])]
+                    vectors = embeddings.build(self._cache, held, progress)
+                    with self._lock:
+                        self._vectors[locale] = vectors
+                self._cache.prune(a for found in wanted.values() for a in found.values())
         return counts
 
     def _write(
@@ -432,8 +462,16 @@ class KnowledgeBase:
     def _reopen(self, idx: _LocaleIndex) -> None:
         # Built outside the search lock: reading the vocabulary of a large index takes a while.
         view = _View(idx.ix, idx.locale)
+        vectors = None
+        if self._cache is not None and not self._sync_lock.locked():
+            # Another process committed: its vectors are in the shared cache, and an article
+            # whose vectors are not there yet is searched by its words until the next sync.
+            held = [_article(idx.locale, fields) for _, fields in view.reader.iter_docs()]
+            vectors = embeddings.build(self._cache, held, embed_missing=False)
         with self._lock:
             old, idx.view = idx.view, view
+            if vectors is not None:
+                self._vectors[idx.locale] = vectors
             old.searcher.close()
 
     def article(self, locale: str, slug: str) -> Article | None:
@@ -443,17 +481,7 @@ class KnowledgeBase:
             return None
         with self._lock:
             stored = idx.view.searcher.document(slug=slug)
-        if stored is None:
-            return None
-        return Article(
-            slug=slug,
-            locale=locale,
-            title=stored["title"],
-            tags=split_list(stored["tags"]),
-            synonyms=split_list(stored["synonyms"]),
-            body=stored["markdown"],
-            content_hash=stored["content_hash"],
-        )
+        return None if stored is None else _article(locale, stored)
 
     def search(self, question: str, locale: str | None = None, limit: int = SHOWN) -> list[Hit]:
         """Return up to limit confident suggestions, best first; [] when none is good enough."""
@@ -468,7 +496,7 @@ class KnowledgeBase:
                 snippet=_snippet(r.plain, {word for stem in r.body_stems for word in surfaces.get(stem, ())}),
                 score=round(r.score, 3),
             )
-            for r in _confident(ranked, _floor(view.doc_count))
+            for r in _confident(ranked, _floor(view.doc_count), locale)
         ]
 
     def _rank(self, question: str, locale: str | None, limit: int) -> tuple[str, list[_Ranked]]:
@@ -485,6 +513,10 @@ class KnowledgeBase:
         if stale:
             self._reopen(idx)
         with self._lock:
+            vectors = self._vectors[locale]
+        # Outside the lock: searches of other threads need not wait for this one's model call.
+        query = embeddings.encode([question])[0] if vectors.slugs and limit >= 1 else None
+        with self._lock:
             view = idx.view
             words = _words(view, locale, question)
             if not words or limit < 1:
@@ -492,19 +524,25 @@ class KnowledgeBase:
             totals = _bm25(view, words)
             phrased = _phrased(view, locale, question)
             candidates = {d for d, _ in heapq.nlargest(RERANK_DEPTH, totals.items(), key=itemgetter(1))}
-            scored = []
+            by_words: dict[int, float] = {}
             for docnum in candidates | phrased:
-                confidence = _coverage(view, words, docnum)
                 boost = PHRASE_BOOST if docnum in phrased else 1.0
-                scored.append((totals[docnum] * confidence**COVERAGE_POWER * boost, confidence, docnum))
-            scored.sort(key=lambda item: (-item[0], item[2]))
+                by_words[docnum] = totals[docnum] * _coverage(view, words, docnum) ** COVERAGE_POWER * boost
+            if query is None:
+                cosines: dict[int, float] = {}
+                scores = by_words
+            else:
+                cosines, low, high = _cosines(view, vectors, query, by_words)
+                scores = _fuse(by_words, cosines, low, high)
             ranked = []
-            for score, confidence, docnum in scored[:limit]:
+            for docnum in sorted(scores, key=lambda d: (-scores[d], d))[:limit]:
                 stored = view.searcher.stored_fields(docnum)
                 body_stems = {s for w in words for s in w.choices if docnum in view.scores("body", s)}
-                ranked.append(
-                    _Ranked(stored["slug"], stored["title"], stored["plain"], score, confidence, body_stems)
-                )
+                ranked.append(_Ranked(
+                    stored["slug"], stored["title"], stored["plain"], scores[docnum],
+                    _coverage(view, words, docnum), body_stems, by_words.get(docnum, 0.0),
+                    cosines.get(docnum),
+                ))
         return locale, ranked
 
     def _guess_locale(self, question: str) -> str:
@@ -525,16 +563,68 @@ class KnowledgeBase:
         return "nl" if share["nl"] > share["en"] else "en"
 
 
+def _cosines(
+    view: _View, vectors: embeddings.Vectors, query: embeddings.Matrix, ranked: Iterable[int]
+) -> tuple[dict[int, float], float, float]:
+    """Return the cosines of the articles ranked by words and of the MEANING_DEPTH nearest by
+    meaning, by document number, with the lowest and highest cosine of the whole locale."""
+    cosines = vectors.scores(query)
+    depth = min(MEANING_DEPTH, len(cosines))
+    nearest = np.argpartition(-cosines, depth - 1)[:depth]
+    found = {}
+    for i in nearest.tolist():
+        docnum = view.docnum.get(vectors.slugs[i])
+        if docnum is not None:
+            found[docnum] = float(cosines[i])
+    for docnum in ranked:
+        at = vectors.position.get(view.slug_of[docnum])
+        if at is not None:
+            found[docnum] = float(cosines[at])
+    return found, float(cosines.min()), float(cosines.max())
+
+
+def _fuse(by_words: dict[int, float], cosines: dict[int, float], low: float, high: float) -> dict[int, float]:
+    """Blend the two rankings, each score on 0..1: the words' by the best, the cosines min-max."""
+    best = max(by_words.values(), default=0.0) or 1.0
+    spread = (high - low) or 1.0
+    return {
+        docnum: MEANING_WEIGHT * (cosines.get(docnum, low) - low) / spread
+        + (1 - MEANING_WEIGHT) * by_words.get(docnum, 0.0) / best
+        for docnum in {*by_words, *cosines}
+    }
+
+
+def _article(locale: str, stored: dict[str, Any]) -> Article:
+    return Article(
+        slug=stored["slug"],
+        locale=locale,
+        title=stored["title"],
+        tags=split_list(stored["tags"]),
+        synonyms=split_list(stored["synonyms"]),
+        body=stored["markdown"],
+        content_hash=stored["content_hash"],
+    )
+
+
 def _floor(doc_count: int) -> float:
     """Return the score the best answer must reach in an index of doc_count articles."""
     return MIN_SCORE_SHARE * math.log(1 + doc_count)
 
 
-def _confident(ranked: list[_Ranked], floor: float) -> list[_Ranked]:
+def _confident(ranked: list[_Ranked], floor: float, locale: str) -> list[_Ranked]:
     """Keep the suggestions worth showing: none unless the best is confident and scores."""
-    if not ranked or ranked[0].confidence < MIN_CONFIDENCE or ranked[0].score < floor:
+    if not ranked:
         return []
-    floor = MIN_SHARE_OF_BEST * ranked[0].score
+    top = ranked[0]
+    if top.cosine is not None:
+        words, coverage, threshold = MEANING_GATE[locale]
+        sure = top.cosine + words * min(top.by_words / floor, WORDS_CAP) + coverage * top.confidence
+        if sure < threshold:
+            return []
+        return [r for r in ranked if r.score >= MEANING_SHARE_OF_BEST * top.score]
+    if top.confidence < MIN_CONFIDENCE or top.score < floor:
+        return []
+    floor = MIN_SHARE_OF_BEST * top.score
     return [r for r in ranked if r.confidence >= MIN_CONFIDENCE and r.score >= floor]
 
 
@@ -572,9 +662,11 @@ class _Ranked:
     slug: str
     title: str
     plain: str
-    score: float
+    score: float  # what ranks: the words' score, or its blend with the cosine
     confidence: float
     body_stems: set[str]
+    by_words: float
+    cosine: float | None  # None when this article has no vectors (or meaning is off)
 
 
 def _words(view: _View, locale: str, question: str) -> list[_Word]:
@@ -725,7 +817,7 @@ def evaluate(kb: KnowledgeBase, questions: Iterable[dict[str, object]]) -> dict[
         got = [r.slug for r in ranked]
         # What the chat shows: nothing to a visitor asking for a person (chat/commands.py).
         shown = [] if asks_for_person(question) else [
-            r.slug for r in _confident(ranked[:SHOWN], _floor(kb._indexes[used].view.doc_count))
+            r.slug for r in _confident(ranked[:SHOWN], _floor(kb._indexes[used].view.doc_count), used)
         ]
         counts[kind] += 1
         if kind != "article":

@@ -29,8 +29,8 @@ class Suggester:
     seen: tuple[int, int] = (-1, -1)
 
     @classmethod
-    def open(cls, data_dir: Path) -> Suggester:
-        return cls(KnowledgeBase(data_dir / "kb"))
+    def open(cls, data_dir: Path, meaning: bool = True) -> Suggester:
+        return cls(KnowledgeBase(data_dir / "kb", meaning))
 
     async def refresh(self, store: Store, progress: Callable[[str], None] | None = None) -> bool:
         """Re-index from the store if any article changed since the last look; tell if it did."""

@@ -64,7 +64,9 @@ class Server:
         self.data_dir = data_dir
         self.port = free_port()
         self.args = args or []  # more `serve` flags, e.g. ["--smtp-port", "2525"]
-        self.env = {**os.environ, **(env or {})}
+        # Search by meaning costs a server a second of loading its model and ~120 MB: test
+        # servers search by words unless a test asks for meaning (tests/test_suggestions.py).
+        self.env = {"CHATSERVER_SEARCH_MEANING": "off", **os.environ, **(env or {})}
         self.process: subprocess.Popen[bytes] | None = None
         self.log = data_dir / "server.log"
 

@@ -18,10 +18,10 @@ from chatserver.articles import DEFAULT_SOURCE, load_articles
 QUESTIONS = Path(__file__).resolve().parent / "kb"
 # README "Self-service first", measured 2026-11-29 on the test halves.
 README = {
-    "en": {"hit@1": 0.793, "hit@3": 0.940, "mrr": 0.866, "answered": 0.888, "shown@3": 0.862,
+    "en": {"hit@1": 0.819, "hit@3": 0.974, "mrr": 0.897, "answered": 0.914, "shown@3": 0.897,
            "out_of_scope_shown": 0.100, "person_shown": 0.000},
-    "nl": {"hit@1": 0.741, "hit@3": 0.848, "mrr": 0.802, "answered": 0.759, "shown@3": 0.679,
-           "out_of_scope_shown": 0.100, "person_shown": 0.100},
+    "nl": {"hit@1": 0.804, "hit@3": 0.902, "mrr": 0.864, "answered": 0.884, "shown@3": 0.804,
+           "out_of_scope_shown": 0.133, "person_shown": 0.150},
 }
 ARTICLE_QUESTIONS = {"en": 116, "nl": 112}
 # Shares of wrongly shown questions: lower is better.
@@ -36,7 +36,7 @@ FLOOR = {"en": 0.953, "nl": 0.964}
 def shipped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[kb.KnowledgeBase]:
     articles, problems = load_articles(DEFAULT_SOURCE)
     assert articles and problems == []
-    knowledge = kb.KnowledgeBase(tmp_path_factory.mktemp("shipped"))
+    knowledge = kb.KnowledgeBase(tmp_path_factory.mktemp("shipped"), meaning=True)
     knowledge.sync(articles)
     yield knowledge
     knowledge.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
@@ -154,3 +155,21 @@ async def test_an_article_changed_in_the_store_is_searchable_within_seconds(serv
     else:
         raise AssertionError("the new article never became searchable")
     await guest.close()
+
+
+async def test_a_server_searching_by_meaning_answers_what_words_miss(
+    data_dir: Path, database_env: dict[str, str]
+) -> None:
+    # Test servers search by words (conftest); this one embeds the help centre when it starts.
+    running = Server(data_dir, {**database_env, "CHATSERVER_SEARCH_MEANING": "on"})
+    running.start()
+    try:
+        site = await running.add_site()
+        guest = await visitor(running, site)
+        await guest.send(type="start", client_id="q1", text="hoe zeg ik mijn bestelling af", locale="nl")
+        offered = await guest.expect("suggestions", timeout=20)
+        assert offered["articles"][0]["slug"] == "bestelling-annuleren"
+        await guest.close()
+    finally:
+        running.stop()
+    assert any(path.suffix == ".npy" for path in (data_dir / "kb" / "vectors-v1").iterdir())
