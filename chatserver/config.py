@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chatserver.mail import settings as mail_settings
+from chatserver.webhooks import settings as webhook_settings
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -34,6 +35,8 @@ class Settings:
     # Mail out (SMTP_URL or .eml files) and in; smtp_port is the inbound listener (--smtp-port).
     mail: mail_settings.MailSettings = field(default_factory=mail_settings.MailSettings)
     smtp_port: int | None = None
+    # Webhook deliveries: the operator's allow-list of private networks, retries, timeout.
+    webhooks: webhook_settings.WebhookSettings = field(default_factory=webhook_settings.WebhookSettings)
 
     @property
     def store_url(self) -> str:
@@ -73,6 +76,10 @@ def load(
         )
     if database_url.startswith("postgresql://"):
         database_url = "postgresql+asyncpg://" + database_url.removeprefix("postgresql://")
+    try:
+        webhooks = webhook_settings.from_env(env)
+    except ValueError as bad:
+        raise ConfigError(str(bad)) from None
     return Settings(
         data_dir=Path(data_dir),
         host=host,
@@ -84,4 +91,5 @@ def load(
         log_level=env.get("CHATSERVER_LOG_LEVEL", "info"),
         mail=mail_settings.from_env(env),
         smtp_port=smtp_port,
+        webhooks=webhooks,
     )
