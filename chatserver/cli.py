@@ -21,6 +21,7 @@ from chatserver.reports import cli as reports_cli
 from chatserver.store import Store
 from chatserver.store import copy as store_copy
 from chatserver.suggestions import Suggester
+from chatserver.webhooks import cli as webhooks_cli
 
 
 class UsageError(Exception):
@@ -109,6 +110,7 @@ def build_parser() -> Parser:
                       help="an empty PostgreSQL database (default: env DATABASE_URL)")
     _data_dir(move)
     reports_cli.add_commands(commands, _data_dir)
+    webhooks_cli.add_commands(commands, _data_dir)
     return parser
 
 
@@ -309,6 +311,7 @@ COMMANDS: dict[tuple[str, str], Callable[[Store, argparse.Namespace], Coroutine[
     ("mail", "status"): mail_status,
     ("mail", "retry"): mail_retry,
     **reports_cli.COMMANDS,
+    **webhooks_cli.COMMANDS,
 }
 
 
