@@ -508,3 +508,48 @@ async def test_private_addresses_are_refused_without_an_allow_list(
         await asyncio.sleep(0.5)
     assert "refused: 127.0.0.1 is a loopback address" in letters[0]["error"]
     assert len(receiver.got) == 1
+
+
+def _csrf(page: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found, "no form on the page"
+    return found.group(1)
+
+
+async def test_the_console_page_adds_tests_and_replays(hooks: Server, receivers: list[Receiver]) -> None:
+    admin = await _admin(hooks)
+    receiver = Receiver(status=500).start()
+    receivers.append(receiver)
+    path = f"/console/admin/sites/{admin.site.id}/webhooks"
+    async with httpx.AsyncClient(base_url=hooks.http, cookies={"chatserver_session": admin.cookie}) as http:
+        site_page = await http.get(f"/console/admin/sites/{admin.site.id}")
+        assert f'href="{path}"' in site_page.text
+        page = await http.get(path)
+        assert "No webhooks yet." in page.text
+        refused = await http.post(path, data={"csrf": _csrf(page.text), "action": "add",
+                                              "url": "http://10.0.0.1/x", "event_ping": "on",
+                                              "event_message.created": "on"})
+        assert refused.status_code == 400 and "10.0.0.1 is a private address" in refused.text
+        assert "No webhooks yet." in refused.text
+        added = await http.post(path, data={"csrf": _csrf(page.text), "action": "add", "url": receiver.url,
+                                            "event_message.created": "on"})
+        secret = re.search(r'id="secret" class="code" readonly value="([^"]+)"', added.text)
+        assert secret and secret.group(1).startswith("whsec_")
+        listed = await http.get(path)
+        assert receiver.url in listed.text and secret.group(1) not in listed.text
+        hook_id = (await admin.call("GET")).json()["webhooks"][0]["id"]
+        assert (await admin.call("GET")).json()["webhooks"][0]["events"] == ["message.created"]
+        await http.post(path, data={"csrf": _csrf(listed.text), "action": "test", "webhook": hook_id})
+        deadline = time.monotonic() + WAIT
+        while "answered 500" not in (shown := (await http.get(path)).text):
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.3)
+        assert "Dead letters" in shown and "ping" in shown
+        receiver.status = 200
+        await http.post(path, data={"csrf": _csrf(shown), "action": "replay"})
+        await receiver.wait(lambda: len(receiver.delivered()) == 1)
+        last = receiver.got[-1]
+        signing.verify(secret.group(1), last.body, last.headers["Chatserver-Signature"])
+        gone = await http.post(path, data={"csrf": _csrf(shown), "action": "delete", "webhook": hook_id},
+                               follow_redirects=True)
+        assert "No webhooks yet." in gone.text

@@ -14,6 +14,7 @@ from chatserver.console import (
     reports,
     signin,
     tickets_page,
+    webhooks_page,
 )
 
 
@@ -37,6 +38,8 @@ def routes() -> list[BaseRoute]:
         Route("/console/admin/sites/{site_id}", admin.site_edit, methods=["GET"]),
         Route("/console/admin/sites/{site_id}", admin.site_save, methods=["POST"]),
         Route("/console/admin/sites/{site_id}/identity", admin.site_identity, methods=["POST"]),
+        Route("/console/admin/sites/{site_id}/webhooks", webhooks_page.webhooks_page, methods=["GET"]),
+        Route("/console/admin/sites/{site_id}/webhooks", webhooks_page.webhooks_post, methods=["POST"]),
         Route("/console/admin/agents", admin.agent_list, methods=["GET"]),
         Route("/console/admin/agents", admin.agent_add, methods=["POST"]),
         Route("/console/admin/agents/{agent_id}", admin.agent_change, methods=["POST"]),

@@ -45,14 +45,12 @@ def _forget(rt: Runtime, site: sites.Site) -> None:
 
 async def check_url(rt: Runtime, site_id: str, url: Any) -> str:
     """Return a URL deliveries may reach now; raise ApiError saying why not."""
-    if not isinstance(url, str) or not url.strip():
+    if not isinstance(url, str):
         raise ApiError(400, "invalid_message", "'url' must be an https:// address")
-    allow = rt.settings.webhooks.allow + await subscriptions.allow_list(rt.store, site_id)
     try:
-        await guard.target(url.strip(), allow)
+        return await subscriptions.check_url(rt.store, rt.settings.webhooks.allow, site_id, url)
     except guard.Refused as refused:
         raise ApiError(400, "invalid_url", str(refused)) from None
-    return url.strip()
 
 
 async def list_webhooks(request: Request) -> Response:

@@ -73,13 +73,13 @@ async def webhooks_list(store: Store, args: argparse.Namespace) -> int:
 async def webhooks_add(store: Store, args: argparse.Namespace) -> int:
     site = await _site(store, args.site)
     names = subscriptions.check_events(args.event or "*")
-    allow = webhook_settings.from_env(dict(os.environ)).allow + await subscriptions.allow_list(store, site.id)
+    allow = webhook_settings.from_env(dict(os.environ)).allow
     try:
-        await guard.target(args.url, allow)
+        url = await subscriptions.check_url(store, allow, site.id, args.url)
     except guard.Refused as refused:
         raise ValueError(f"{args.url}: {refused}") from None
     secret = signing.new_secret()
-    made = await subscriptions.create(store, site.id, args.url, names, secret)
+    made = await subscriptions.create(store, site.id, url, names, secret)
     print(f"added webhook {made.id} for {site.public_key}: {made.url}")
     print(f"secret (shown once, keep it): {secret}")
     return 0

@@ -111,6 +111,14 @@ async def remove(store: Store, site_id: str, subscription_id: str) -> bool:
     return True
 
 
+async def check_url(store: Store, instance_allow: tuple[guard.Network, ...], site_id: str, url: Any) -> str:
+    """Return the URL if deliveries may reach it now; raise guard.Refused saying why not."""
+    if not isinstance(url, str) or not url.strip():
+        raise guard.Refused("the URL must be an https:// address")
+    await guard.target(url.strip(), instance_allow + await allow_list(store, site_id))
+    return url.strip()
+
+
 async def allow_list(store: Store, site_id: str) -> tuple[guard.Network, ...]:
     """Return the private networks the site's admin lets deliveries reach."""
     async with store.read() as conn:
