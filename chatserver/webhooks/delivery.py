@@ -98,8 +98,10 @@ class Worker:
 
     @property
     def lease_ms(self) -> int:
-        # Longer than the slowest post allowed, so a live worker never loses a row it is sending.
-        return int(self.settings.timeout_seconds * 3000) + 5000
+        # Longer than a batch of posts can take (BATCH / CONCURRENCY rounds, each cut off at the
+        # timeout), so a live worker never loses a row it is still sending.
+        rounds = -(-outbox.BATCH // CONCURRENCY) + 1
+        return int(self.settings.timeout_seconds * 1000 * rounds) + 5000
 
     def wake(self) -> None:
         """Look for deliveries now rather than at the next poll."""
@@ -136,18 +138,19 @@ class Worker:
     async def send_due(self) -> int:
         """Send what is due now; return how many deliveries were looked at."""
         candidates = await outbox.due(self.store)
+        claimed = await outbox.claim(self.store, candidates, self.lease_ms)
         slots = asyncio.Semaphore(CONCURRENCY)
 
-        async def one(row_id: str) -> None:
+        async def one(row: outbox.Claimed) -> bool:
             async with slots:
-                row = await outbox.claim(self.store, row_id, self.lease_ms)
-                if row is not None:
-                    await self.send(row)
+                return await self.send(row)
 
-        await asyncio.gather(*(one(row_id) for row_id in candidates))
+        sent = await asyncio.gather(*(one(row) for row in claimed))
+        await outbox.mark_sent(self.store, [row.id for row, ok in zip(claimed, sent, strict=True) if ok])
         return len(candidates)
 
-    async def send(self, row: outbox.Claimed) -> None:
+    async def send(self, row: outbox.Claimed) -> bool:
+        """Post one delivery; a failure is marked at once, a success left to the caller."""
         headers = {
             "Content-Type": "application/json", "User-Agent": f"chatserver-webhooks/{__version__}",
             signing.EVENT_HEADER: row.event_type, signing.ID_HEADER: row.event_id,
@@ -159,10 +162,10 @@ class Worker:
             status = await outbox.mark_failed(self.store, self.settings, row, str(failed))
             log.warning("event=webhook_failed id=%s event=%s type=%s attempt=%d status=%s error=%r",
                         row.id, row.event_id, row.event_type, row.attempts, status, str(failed)[:200])
-            return
-        await outbox.mark_sent(self.store, row.id)
+            return False
         log.info("event=webhook_sent id=%s event=%s type=%s attempt=%d", row.id, row.event_id,
                  row.event_type, row.attempts)
+        return True
 
 
 @dataclass

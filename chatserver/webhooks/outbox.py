@@ -35,6 +35,7 @@ from chatserver.webhooks import events, guard
 from chatserver.webhooks.settings import WebhookSettings
 
 PENDING, SENT, DEAD = "pending", "sent", "dead"
+# Deliveries claimed together; CONCURRENCY (delivery.py) of them are posted at a time.
 BATCH = 64
 # Longest wait between two tries, whatever the attempt count.
 MAX_BACKOFF_SECONDS = 3600.0
@@ -184,34 +185,46 @@ async def due(store: Store, limit: int = BATCH) -> list[str]:
         )).scalars())
 
 
-async def claim(store: Store, row_id: str, lease_ms: int) -> Claimed | None:
-    """Hold one due delivery for lease_ms, or None when another worker holds it or it is done.
+async def claim(store: Store, row_ids: list[str], lease_ms: int) -> list[Claimed]:
+    """Hold due deliveries for lease_ms; those another worker holds, or done, are left out.
 
-    Claimed just before its own send, as the mail outbox does: a batch claimed at once would
-    let the last leases run out behind slow receivers.
+    One transaction for the batch: two writes a delivery would cap throughput at SQLite's
+    commit rate. The lease must cover the whole batch's sends (delivery.Worker.lease_ms).
     """
+    if not row_ids:
+        return []
     now = now_ms()
     async with store.write() as conn:
-        row = (await conn.execute(
-            update(deliveries).where(deliveries.c.id == row_id, deliveries.c.status == PENDING, _free(now))
+        rows = list(await conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id.in_(row_ids), deliveries.c.status == PENDING, _free(now))
             .values(claimed_until=now + lease_ms, attempts=deliveries.c.attempts + 1)
             .returning(deliveries.c.id, deliveries.c.site_id, deliveries.c.subscription_id,
                        deliveries.c.event_id, deliveries.c.event_type, deliveries.c.body,
                        deliveries.c.attempts, deliveries.c.created_at)
-        )).first()
-        if row is None:
-            return None
-        sub = (await conn.execute(select(subs.c.url, subs.c.secret)
-                                  .where(subs.c.id == row.subscription_id))).one()
-        allow = (await conn.execute(select(webhook_allow.c.networks)
-                                    .where(webhook_allow.c.site_id == row.site_id))).scalar()
-    return Claimed(row.id, row.site_id, row.event_id, row.event_type, row.body, row.attempts,
-                   row.created_at, sub.url, sub.secret, guard.parse_networks(allow or []))
+        ))
+        if not rows:
+            return []
+        found = {r.id: r for r in await conn.execute(
+            select(subs.c.id, subs.c.url, subs.c.secret)
+            .where(subs.c.id.in_({r.subscription_id for r in rows})))}
+        allow = dict((await conn.execute(
+            select(webhook_allow.c.site_id, webhook_allow.c.networks)
+            .where(webhook_allow.c.site_id.in_({r.site_id for r in rows}))
+        )).all())
+    return [
+        Claimed(r.id, r.site_id, r.event_id, r.event_type, r.body, r.attempts, r.created_at,
+                found[r.subscription_id].url, found[r.subscription_id].secret,
+                guard.parse_networks(allow.get(r.site_id) or []))
+        for r in rows
+    ]
 
 
-async def mark_sent(store: Store, row_id: str) -> None:
+async def mark_sent(store: Store, row_ids: list[str]) -> None:
+    if not row_ids:
+        return
     async with store.write() as conn:
-        await conn.execute(update(deliveries).where(deliveries.c.id == row_id).values(
+        await conn.execute(update(deliveries).where(deliveries.c.id.in_(row_ids)).values(
             status=SENT, sent_at=now_ms(), claimed_until=None, last_error=None))
 
 
