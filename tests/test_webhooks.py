@@ -19,8 +19,9 @@ from typing import Any
 import httpx
 import pytest
 
-from chatserver import sites
-from chatserver.webhooks import events, guard, outbox, signing
+from chatserver import cli, sites
+from chatserver.store import Store
+from chatserver.webhooks import events, guard, outbox, signing, subscriptions
 from chatserver.webhooks.settings import WebhookSettings
 from conftest import Chat, Server, Template, agent, free_port, login, visitor
 
@@ -553,3 +554,86 @@ async def test_the_console_page_adds_tests_and_replays(hooks: Server, receivers:
         gone = await http.post(path, data={"csrf": _csrf(shown), "action": "delete", "webhook": hook_id},
                                follow_redirects=True)
         assert "No webhooks yet." in gone.text
+
+
+async def test_tickets_tell_when_they_open_and_change(hooks: Server, receivers: list[Receiver]) -> None:
+    admin = await _admin(hooks)
+    receiver = Receiver().start()
+    receivers.append(receiver)
+    await admin.subscribe(receiver.url, ["ticket.created", "ticket.updated"])
+    customer = await visitor(hooks, admin.site)
+    try:
+        await customer.send(type="leave_email", email="kim@example.com", text="Call me", client_id="f1")
+        ticket = (await customer.expect("ticket"))["ticket"]["id"]
+        await customer.send(type="leave_email", email="kim@example.com", text="Call me", client_id="f1")
+        await customer.expect("ticket")  # the resend finds the first ticket: no second event
+    finally:
+        await customer.close()
+    async with httpx.AsyncClient(cookies={"chatserver_session": admin.cookie}) as http:
+        changed = await http.patch(f"{hooks.http}/api/v1/tickets/{ticket}", json={"priority": "high"})
+        assert changed.status_code == 200, changed.text
+    await receiver.wait(lambda: len(receiver.delivered()) == 2)
+    await asyncio.sleep(0.5)
+    created, updated = sorted(receiver.delivered(), key=lambda e: e["created_at"])
+    assert created["type"] == "ticket.created" and created["data"]["ticket"]["id"] == ticket
+    assert created["data"]["ticket"]["contact"]["email"] == "kim@example.com"
+    assert updated["type"] == "ticket.updated" and updated["data"]["ticket"]["priority"] == "high"
+    assert len(receiver.got) == 2
+
+
+async def test_facts_become_rows_only_for_subscriptions_that_want_them(store_url: str) -> None:
+    store = Store(store_url)
+    await store.migrate()
+    try:
+        site = await sites.create(store, "Rows", [])
+        quiet = await sites.create(store, "Quiet", [])
+        wakes: list[int] = []
+        record = outbox.Recorder(store, lambda: wakes.append(1))
+        await subscriptions.create(store, site.id, "https://a.example/", events.NAMES, "s1")
+        await subscriptions.create(store, site.id, "https://b.example/", ["ticket.created"], "s2")
+        paused = await subscriptions.create(store, site.id, "https://c.example/", events.NAMES, "s3")
+        await subscriptions.set_enabled(store, site.id, paused.id, False)
+        await record([events.contact(events.CONTACT_CREATED, site.id, "c1"),
+                      events.contact(events.CONTACT_CREATED, quiet.id, "c2")])
+        assert wakes == [1]
+        assert await outbox.due(store) != []
+        [row] = await outbox.claim(store, await outbox.due(store), 60_000)
+        assert row.url == "https://a.example/" and row.secret == "s1" and row.attempts == 1
+        body = json.loads(row.body)
+        assert body["type"] == "contact.created" and body["site"] == site.public_key
+        assert body["data"] == {"contact": {"id": "c1"}} and body["id"] == row.event_id
+        assert await outbox.claim(store, [row.id], 60_000) == []  # held: nobody else takes it
+        await record([events.contact(events.CONTACT_CREATED, quiet.id, "c3")])
+        assert wakes == [1]  # nobody listens to the quiet site: nothing written, nobody woken
+    finally:
+        await store.close()
+
+
+def test_the_command_line_adds_lists_and_removes(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    async def add_site() -> sites.Site:
+        store = Store(f"sqlite+aiosqlite:///{data_dir / 'chatserver.db'}")
+        try:
+            return await sites.create(store, "Cli", [])
+        finally:
+            await store.close()
+
+    site = asyncio.run(add_site())
+    where = ["--data-dir", str(data_dir)]
+    key = site.public_key
+    assert cli.main(["webhooks", "add", "--site", key, "--url", "http://127.0.0.1:9/", *where]) == 2
+    assert "loopback" in capsys.readouterr().err
+    assert cli.main(["webhooks", "add", "--site", site.public_key, "--url", "https://93.184.216.34/in",
+                     "--event", "message.created", *where]) == 0
+    added = capsys.readouterr().out
+    assert "secret (shown once, keep it): whsec_" in added
+    hook_id = added.split()[2]
+    assert cli.main(["webhooks", "list", "--site", site.public_key, "--json", *where]) == 0
+    [listed] = json.loads(capsys.readouterr().out)
+    assert listed["id"] == hook_id and listed["events"] == ["message.created"] and "secret" not in listed
+    assert cli.main(["webhooks", "dead", *where]) == 0
+    assert "0 dead letters" in capsys.readouterr().out
+    assert cli.main(["webhooks", "replay", *where]) == 0
+    assert "0 dead letters will be tried again" in capsys.readouterr().out
+    assert cli.main(["webhooks", "remove", "--site", site.public_key, hook_id, *where]) == 0
+    assert cli.main(["webhooks", "remove", "--site", site.public_key, hook_id, *where]) == 2
+    assert "has no webhook" in capsys.readouterr().err
