@@ -13,9 +13,10 @@ a row is dead: listed for an admin, who can replay it.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +49,7 @@ MAX_ERROR_CHARS = 500
 
 deliveries = webhook_deliveries
 subs = webhook_subscriptions
+Reader = Callable[[], Awaitable[AsyncConnection]]
 
 
 def backoff_seconds(
@@ -81,9 +83,9 @@ class Recorder:
         """Read the site's subscriptions again at its next event (they just changed)."""
         self._subscribers.pop(site_id, None)
 
-    async def _site_of(self, conn: AsyncConnection, conversation_id: str) -> str | None:
+    async def _site_of(self, conn: Reader, conversation_id: str) -> str | None:
         if conversation_id not in self._sites:
-            found = (await conn.execute(
+            found = (await (await conn()).execute(
                 select(conversations.c.site_id).where(conversations.c.id == conversation_id)
             )).scalar()
             if found is None:
@@ -93,20 +95,30 @@ class Recorder:
             self._sites[conversation_id] = found
         return self._sites[conversation_id]
 
-    async def _of(self, conn: AsyncConnection, site_id: str) -> tuple[str, list[Subscriber]]:
+    async def _of(self, conn: Reader, site_id: str) -> tuple[str, list[Subscriber]]:
         cached = self._subscribers.get(site_id)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1], cached[2]
-        key = (await conn.execute(select(sites.c.public_key).where(sites.c.id == site_id))).scalar()
-        rows = await conn.execute(select(subs.c.id, subs.c.events)
-                                  .where(subs.c.site_id == site_id, subs.c.enabled.is_(True)))
+        reader = await conn()
+        key = (await reader.execute(select(sites.c.public_key).where(sites.c.id == site_id))).scalar()
+        rows = await reader.execute(select(subs.c.id, subs.c.events)
+                                    .where(subs.c.site_id == site_id, subs.c.enabled.is_(True)))
         found = [Subscriber(row.id, frozenset(row.events)) for row in rows]
         self._subscribers[site_id] = (time.monotonic() + SUBSCRIBERS_SECONDS, key or "", found)
         return key or "", found
 
     async def __call__(self, facts: list[Fact]) -> None:
         rows: list[dict[str, Any]] = []
-        async with self.store.read() as conn:
+        async with contextlib.AsyncExitStack() as stack:
+            opened: list[AsyncConnection] = []
+
+            async def conn() -> AsyncConnection:
+                # Opened only on a cache miss: a message in a chat whose site and
+                # subscriptions are known costs no read.
+                if not opened:
+                    opened.append(await stack.enter_async_context(self.store.read()))
+                return opened[0]
+
             for fact in facts:
                 site_id = fact.site_id
                 if site_id is None:
