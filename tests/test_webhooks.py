@@ -7,6 +7,7 @@ import asyncio
 import itertools
 import json
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,7 +22,7 @@ import pytest
 
 from chatserver import cli, sites
 from chatserver.store import Store
-from chatserver.webhooks import events, guard, outbox, signing, subscriptions
+from chatserver.webhooks import delivery, events, guard, outbox, signing, subscriptions
 from chatserver.webhooks.settings import WebhookSettings
 from conftest import Chat, Server, Template, agent, free_port, login, visitor
 
@@ -637,3 +638,36 @@ def test_the_command_line_adds_lists_and_removes(data_dir: Path, capsys: pytest.
     assert cli.main(["webhooks", "remove", "--site", site.public_key, hook_id, *where]) == 0
     assert cli.main(["webhooks", "remove", "--site", site.public_key, hook_id, *where]) == 2
     assert "has no webhook" in capsys.readouterr().err
+
+
+async def test_a_delivery_to_an_ipv6_loopback_keeps_its_host_header() -> None:
+    """Straight through delivery.post, with ::1 allowed: the Host header is bracketed."""
+    got: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            got.append(self.headers["Host"])
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    class Server6(ThreadingHTTPServer):
+        address_family = socket.AF_INET6
+
+    try:
+        server6 = Server6(("::1", 0), Handler)
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    threading.Thread(target=server6.serve_forever, daemon=True).start()
+    try:
+        port = server6.server_address[1]
+        async with delivery.new_client(2) as client:
+            status = await delivery.post(client, f"http://[::1]:{port}/in", "s", b"{}", {},
+                                         guard.parse_networks(["::1/128"]), 2)
+        assert status == 204 and got == [f"[::1]:{port}"]
+    finally:
+        server6.shutdown()
+        server6.server_close()

@@ -46,14 +46,16 @@ async def post(
     try:
         async with asyncio.timeout(timeout):
             target, address = await guard.target(url, allow)
-            host = f"[{address}]" if isinstance(address, ipaddress.IPv6Address) else str(address)
+            named = target.host if ":" not in target.host else f"[{target.host}]"
             default = 443 if target.scheme == "https" else 80
-            host_header = target.host if target.port == default else f"{target.host}:{target.port}"
+            host_header = named if target.port == default else f"{named}:{target.port}"
+            by_name = target.scheme == "https" and not _is_address(target.host)
             request = client.build_request(
-                "POST", f"{target.scheme}://{host}:{target.port}{target.path}", content=body,
+                "POST", f"{target.scheme}://{_bracketed(address)}:{target.port}{target.path}",
+                content=body,
                 headers={**headers, "Host": host_header, signing.HEADER: signing.sign(secret, body)},
                 # TLS checks the certificate against the URL's name, not the address.
-                extensions={"sni_hostname": target.host} if target.scheme == "https" else {},
+                extensions={"sni_hostname": target.host} if by_name else {},
             )
             response = await client.send(request, stream=True, follow_redirects=False)
             try:
@@ -76,6 +78,18 @@ async def post(
         text = bytes(kept[:200]).decode(errors="replace")
         raise DeliveryFailed(f"answered {response.status_code}: {text}")
     return response.status_code
+
+
+def _bracketed(address: guard.Address) -> str:
+    return f"[{address}]" if isinstance(address, ipaddress.IPv6Address) else str(address)
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def new_client(timeout: float) -> httpx.AsyncClient:
