@@ -25,8 +25,10 @@ from chatserver import (
     sites,
     visitor_status,
 )
+from chatserver.chat.effects import Effects
 from chatserver.runtime import Runtime
 from chatserver.store import now_ms
+from chatserver.webhooks import events
 
 log = logging.getLogger("chatserver.api")
 
@@ -161,6 +163,7 @@ async def _issue_token(request: Request, rt: Runtime, site: sites.Site) -> Respo
     if contact_id is None:
         contact_id = await customers.create(rt.store, site.id)
         log.info("event=visitor_created site=%s contact=%s", site.id, contact_id)
+        await rt.hub.deliver(Effects().happened(events.contact(events.CONTACT_CREATED, site.id, contact_id)))
     await customers.describe(rt.store, contact_id, **details)
     visitor = auth.VisitorIdentity(site.id, contact_id)
     return JSONResponse(
@@ -239,6 +242,11 @@ async def _identify(
         rt.store, site.id, contact_id, claim.user_id, claim.name, claim.email
     )
     log.info("event=identity_verified site=%s contact=%s", site.id, joined)
+    if contact_id is not None and joined != contact_id:
+        # The anonymous visitor turned out to be a known user: their contact is the known one.
+        await rt.hub.deliver(Effects().happened(
+            events.contact(events.CONTACT_MERGED, site.id, joined, merged_from=contact_id)
+        ))
     return joined, True
 
 

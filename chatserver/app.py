@@ -36,6 +36,8 @@ from chatserver.server import broker, resync
 from chatserver.server.hub import Hub
 from chatserver.store import Store
 from chatserver.suggestions import Suggester
+from chatserver.webhooks import api as webhooks_api
+from chatserver.webhooks import delivery as webhook_delivery
 
 
 def create_app(settings: Settings) -> ASGIApp:
@@ -59,6 +61,8 @@ def create_app(settings: Settings) -> ASGIApp:
             asyncio.create_task(metrics.watch(store)),
         ]
         mail = await mail_service.start(rt, secret)
+        rt.webhooks = webhook_delivery.start(store, settings.webhooks)
+        hub.recorder = rt.webhooks.recorder
         # What exists now (modules, the help index, settings) lives as long as the process:
         # frozen, the collector's full passes, which pause every socket, stop walking it.
         gc.freeze()
@@ -66,6 +70,7 @@ def create_app(settings: Settings) -> ASGIApp:
             yield
         finally:
             await mail.stop()
+            await rt.webhooks.stop()
             for task in tasks:
                 task.cancel()
             await hub.broker.close()
@@ -86,6 +91,7 @@ def create_app(settings: Settings) -> ASGIApp:
         *proactive.routes(),
         *public_api.routes(),
         *contact_form.routes(),
+        *webhooks_api.routes(),
     ]
     web = Starlette(
         routes=routes, lifespan=lifespan,

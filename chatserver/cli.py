@@ -33,6 +33,7 @@ from chatserver.reports import cli as reports_cli
 from chatserver.store import Store
 from chatserver.store import copy as store_copy
 from chatserver.suggestions import Suggester
+from chatserver.webhooks import cli as webhooks_cli
 
 
 class UsageError(Exception):
@@ -128,6 +129,7 @@ def build_parser() -> Parser:
     _data_dir(move)
     reports_cli.add_commands(commands, _data_dir)
     api_token_cli.add_commands(commands, _data_dir)
+    webhooks_cli.add_commands(commands, _data_dir)
     return parser
 
 
@@ -341,6 +343,7 @@ COMMANDS: dict[tuple[str, str], Callable[[Store, argparse.Namespace], Coroutine[
     ("mail", "retry"): mail_retry,
     **reports_cli.COMMANDS,
     **api_token_cli.COMMANDS,
+    **webhooks_cli.COMMANDS,
 }
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chatserver.mail import settings as mail_settings
+from chatserver.webhooks import settings as webhook_settings
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -37,6 +38,8 @@ class Settings:
     # Help search by meaning as well as words (chatserver/embeddings.py); CHATSERVER_SEARCH_MEANING=off
     # leaves Whoosh alone, and saves the model's second of loading and ~120 MB.
     search_meaning: bool = True
+    # Webhook deliveries: the operator's allow-list of private networks, retries, timeout.
+    webhooks: webhook_settings.WebhookSettings = field(default_factory=webhook_settings.WebhookSettings)
 
     @property
     def store_url(self) -> str:
@@ -79,6 +82,10 @@ def load(
         )
     if database_url.startswith("postgresql://"):
         database_url = "postgresql+asyncpg://" + database_url.removeprefix("postgresql://")
+    try:
+        webhooks = webhook_settings.from_env(env)
+    except ValueError as bad:
+        raise ConfigError(str(bad)) from None
     return Settings(
         data_dir=Path(data_dir),
         host=host,
@@ -91,4 +98,5 @@ def load(
         mail=mail_settings.from_env(env),
         smtp_port=smtp_port,
         search_meaning=meaning == "on",
+        webhooks=webhooks,
     )

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from chatserver.store import Store, now_ms
 from chatserver.store.schema import conversations, outbox, sites
+from chatserver.webhooks import outbox as webhook_outbox
 
 log = logging.getLogger("chatserver.metrics")
 
@@ -42,6 +43,10 @@ QUEUED = Gauge("chatserver_queue_length", "Chats waiting for an agent", ["site"]
 OLDEST_QUEUED = Gauge("chatserver_queue_oldest_seconds", "Wait of the oldest queued chat",
                       ["site"], registry=REGISTRY)
 OUTBOX = Gauge("chatserver_mail_outbox", "Outgoing mail by state", ["state"], registry=REGISTRY)
+WEBHOOKS = Gauge("chatserver_webhook_backlog", "Webhook deliveries not yet made, by state",
+                 ["state"], registry=REGISTRY)
+OLDEST_WEBHOOK = Gauge("chatserver_webhook_oldest_pending_seconds",
+                       "Age of the oldest webhook delivery not yet made", registry=REGISTRY)
 OLDEST_MAIL = Gauge("chatserver_mail_oldest_pending_seconds", "Age of the oldest mail not yet sent",
                     registry=REGISTRY)
 
@@ -62,7 +67,7 @@ def allowed(client_host: str | None, authorization: str | None, token: str) -> b
 
 
 async def read_store(store: Store) -> None:
-    """Refresh the figures that live in the store: queues per site, the mail outbox."""
+    """Refresh the figures that live in the store: queues per site, the mail and webhook outboxes."""
     now = now_ms()
     async with store.read() as conn:
         queues = await conn.execute(
@@ -83,6 +88,10 @@ async def read_store(store: Store) -> None:
     for state in ("pending", "sent", "dead"):
         OUTBOX.labels(state).set(states.get(state, 0))
     OLDEST_MAIL.set(max(0, now - oldest_mail) / 1000 if oldest_mail else 0)
+    hooks = await webhook_outbox.backlog(store)
+    WEBHOOKS.labels("pending").set(hooks["pending"])
+    WEBHOOKS.labels("dead").set(hooks["dead"])
+    OLDEST_WEBHOOK.set(hooks["oldest_seconds"])
 
 
 async def watch(store: Store) -> None:

@@ -14,6 +14,7 @@ from chatserver.suggestions import Suggester
 
 if TYPE_CHECKING:
     from chatserver.mail.service import MailService
+    from chatserver.webhooks.delivery import WebhookService
 
 
 @dataclass
@@ -27,6 +28,8 @@ class Runtime:
     process_id: str = field(default_factory=new_id)
     # The composer, outbox worker and inbound listener; set by mail.service.start at startup.
     mail: MailService | None = None
+    # The webhook outbox's recorder and worker; set at startup (webhooks/delivery.start).
+    webhooks: WebhookService | None = None
     # Chat messages from every socket of this process, committed in shared transactions.
     writer: MessageWriter = field(init=False)
 

@@ -19,7 +19,7 @@ KEYWORDS = {**DEFAULT_KEYWORDS, "t": None, "N_": None, "tn": (1, 1)}
 # Words Dutch borrows as they are; any other Dutch text equal to the English is untranslated.
 SAME_IN_DUTCH = {
     "article_slug", "channel_chat", "chat_label", "filter_status", "nav_inbox", "nav_label",
-    "nav_sites", "nav_tickets", "offline", "online", "report_chat", "report_download",
+    "nav_sites", "nav_tickets", "webhooks", "offline", "online", "report_chat", "report_download",
     "report_volume", "site", "status", "ticket_status_open", "tickets_label", "wait_minutes",
     "wait_seconds", "widget_chat",
 }

@@ -35,6 +35,7 @@ from chatserver.chat.model import (
 )
 from chatserver.protocol import ProtocolError
 from chatserver.runtime import Runtime
+from chatserver.webhooks import events
 
 log = logging.getLogger("chatserver.chat")
 
@@ -172,6 +173,8 @@ async def start(
         return effects
     effects.publish(topics.conversation(conversation.id),
                     protocol.message(first.message, visitor.name), skip_actor=True)
+    effects.happened(events.conversation(events.CONVERSATION_CREATED, conversation))
+    effects.happened(events.message(first.message, visitor.name, conversation.site_id))
     # Self-service first: a person is asked for when the visitor asks for one or when no
     # article is good enough.
     found = await _suggest(rt, visitor, conversation.id, text, locale)
@@ -234,7 +237,8 @@ async def rate(
 ) -> Effects:
     """The visitor rates a conversation; a second rating replaces the first."""
     conversation = await usable(rt, visitor, conversation_id)
-    return queue.announce(await conversations.rate(rt.store, conversation.id, score, comment))
+    rated = await conversations.rate(rt.store, conversation.id, score, comment)
+    return queue.announce(rated, moved=False).happened(events.rating(rated, comment))
 
 
 # Talking ----------------------------------------------------------------------------------
@@ -269,6 +273,7 @@ async def send(
         return effects
     effects.publish(topics.conversation(conversation_id),
                     protocol.message(stored.message, actor.name), skip_actor=True)
+    effects.happened(events.message(stored.message, actor.name))
     if actor.kind == "visitor" and stored.status == Status.NEW.value:
         # Writing on instead of choosing after the suggestions is asking for a person: a new
         # conversation never waits for a button nobody will press.

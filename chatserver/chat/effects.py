@@ -23,12 +23,23 @@ class Publication:
     skip_actor: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """Something that happened, for listeners outside the chat (webhooks): a name such as
+    "conversation.closed", the site (None: found from data's conversation) and plain data."""
+
+    name: str
+    site_id: str | None
+    data: Event
+
+
 @dataclass(slots=True)
 class Effects:
     """Events for the one who acted (replies) and events for everyone on a topic."""
 
     replies: list[Event] = field(default_factory=list)
     publications: list[Publication] = field(default_factory=list)
+    facts: list[Fact] = field(default_factory=list)
 
     def reply(self, event: Event) -> Effects:
         self.replies.append(event)
@@ -38,7 +49,12 @@ class Effects:
         self.publications.append(Publication(topic, event, skip_actor))
         return self
 
+    def happened(self, fact: Fact) -> Effects:
+        self.facts.append(fact)
+        return self
+
     def extend(self, other: Effects) -> Effects:
         self.replies += other.replies
         self.publications += other.publications
+        self.facts += other.facts
         return self

@@ -13,6 +13,7 @@ from chatserver.chat import conversations, pairing, topics
 from chatserver.chat.effects import Effects
 from chatserver.chat.model import Conversation, IllegalTransition, Status
 from chatserver.store import Store
+from chatserver.webhooks import events
 
 log = logging.getLogger("chatserver.chat.queue")
 
@@ -23,13 +24,20 @@ ROUTING_BATCH = 50
 ASSIGN_ATTEMPTS = 3
 
 
-def announce(conversation: Conversation, effects: Effects | None = None) -> Effects:
-    """Tell the site's agents and the visitor's tabs that a conversation changed."""
+def announce(conversation: Conversation, effects: Effects | None = None, moved: bool = True) -> Effects:
+    """Tell the site's agents and the visitor's tabs that a conversation changed.
+
+    moved: its status just changed (a rating changes no status), which webhooks hear of too.
+    """
     log.info(
         "event=conversation_%s conversation=%s site=%s agent=%s",
         conversation.status.value, conversation.id, conversation.site_id, conversation.agent_id,
     )
-    return (effects or Effects()).publish(
+    effects = effects or Effects()
+    fact = events.moved(conversation) if moved else None
+    if fact is not None:
+        effects.happened(fact)
+    return effects.publish(
         topics.site(conversation.site_id), protocol.conversation_for_agents(conversation)
     ).publish(
         topics.visitor(conversation.contact_id), protocol.conversation_for_visitor(conversation)

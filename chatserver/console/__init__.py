@@ -14,6 +14,7 @@ from chatserver.console import (
     reports,
     signin,
     tickets_page,
+    webhooks_page,
 )
 
 
@@ -40,6 +41,8 @@ def routes() -> list[BaseRoute]:
         Route("/console/admin/sites/{site_id}/api-tokens", admin.api_token_create, methods=["POST"]),
         Route("/console/admin/sites/{site_id}/api-tokens/{token_id}/revoke", admin.api_token_revoke,
               methods=["POST"]),
+        Route("/console/admin/sites/{site_id}/webhooks", webhooks_page.webhooks_page, methods=["GET"]),
+        Route("/console/admin/sites/{site_id}/webhooks", webhooks_page.webhooks_post, methods=["POST"]),
         Route("/console/admin/agents", admin.agent_list, methods=["GET"]),
         Route("/console/admin/agents", admin.agent_add, methods=["POST"]),
         Route("/console/admin/agents/{agent_id}", admin.agent_change, methods=["POST"]),

@@ -8,10 +8,12 @@ from sqlalchemy import func, select
 
 from chatserver import agents, customers
 from chatserver.api import ApiError
+from chatserver.chat.effects import Effects
 from chatserver.public_api import pagination
 from chatserver.public_api.operations import Call, Operation, Param, check_id, ident
 from chatserver.public_api.shapes import nullable, obj, page, string
 from chatserver.store.schema import contacts
+from chatserver.webhooks import events
 
 TAG = "contacts"
 _COLUMNS = (contacts.c.id, contacts.c.name, contacts.c.email, contacts.c.external_id,
@@ -77,6 +79,8 @@ async def create_contact(call: Call) -> dict[str, Any]:
                                          external_id=body.get("external_id"))
     except customers.ContactError as taken:
         raise ApiError(409, "conflict", str(taken)) from None
+    await call.rt.hub.deliver(Effects().happened(
+        events.contact(events.CONTACT_CREATED, call.site.id, contact_id)))
     return describe(await _one(call, contact_id))
 
 
@@ -89,6 +93,8 @@ async def merge_contacts(call: Call) -> dict[str, Any]:
         raise ApiError(404, "not_found", "no such contact") from None
     except customers.ContactError as refused:
         raise ApiError(409, "conflict", str(refused)) from None
+    await call.rt.hub.deliver(Effects().happened(
+        events.contact(events.CONTACT_MERGED, call.site.id, keep, merged_from=gone)))
     return await read_contact(call)
 
 

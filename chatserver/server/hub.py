@@ -12,12 +12,12 @@ import itertools
 import logging
 import secrets
 from collections import defaultdict
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from chatserver import protocol
 from chatserver.chat import topics
-from chatserver.chat.effects import Effects
+from chatserver.chat.effects import Effects, Fact
 from chatserver.server.broker import Broker
 
 if TYPE_CHECKING:
@@ -44,6 +44,9 @@ class Hub:
         # messages may be lost: tells this process's clients to catch up (see resync.py).
         self.on_resume: Callable[[int], Coroutine[Any, Any, None]] | None = None
         self._resuming: set[asyncio.Task[None]] = set()
+        # Takes what happened (Effects.facts) into the webhook outbox: every command's result
+        # passes through deliver, so no command can forget its webhooks (webhooks/outbox.py).
+        self.recorder: Callable[[list[Fact]], Awaitable[None]] | None = None
 
     async def start(self) -> None:
         await self.broker.start(self._deliver, self._resumed)
@@ -97,6 +100,14 @@ class Hub:
         for publication in effects.publications:
             await self.publish(publication.topic, publication.event,
                                skip=origin if publication.skip_actor else None)
+        if effects.facts and self.recorder is not None:
+            try:
+                await self.recorder(effects.facts)
+            except Exception:
+                # The chat goes on when the webhook outbox cannot be written (the store failed
+                # after the command's own write): the log names what receivers will miss.
+                log.exception("event=webhook_record_failed facts=%s",
+                              ",".join(fact.name for fact in effects.facts))
 
     async def revoke(self, agent_id: str) -> None:
         """Close every socket of the agent, on every process (resync.py closes them on the

@@ -437,3 +437,48 @@ api_idempotency = Table(
     Column("response", Text),
     Column("created_at", BigInteger, nullable=False, index=True),
 )
+
+# Signed webhooks (issue 16). A subscription's secret signs its deliveries, so it is kept as
+# is (it must be read to sign) and shown to the admin only when made.
+webhook_subscriptions = Table(
+    "webhook_subscriptions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("site_id", String(32), ForeignKey("sites.id"), nullable=False, index=True),
+    Column("url", String(2000), nullable=False),
+    Column("secret", String(128), nullable=False),
+    Column("events", JSON, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# Networks a site's admin lets deliveries reach although they are private (an intranet CRM).
+webhook_allow = Table(
+    "webhook_allow",
+    metadata,
+    Column("site_id", String(32), ForeignKey("sites.id"), primary_key=True),
+    Column("networks", JSON, nullable=False),
+)
+
+# The webhook outbox: one row per event and subscription, its body rendered once, so a retry
+# sends the same bytes with the same event id (receivers dedupe on it).
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("subscription_id", String(32), ForeignKey("webhook_subscriptions.id"), nullable=False),
+    Column("site_id", String(32), ForeignKey("sites.id"), nullable=False),
+    Column("event_id", String(32), nullable=False),
+    Column("event_type", String(64), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", BigInteger, nullable=False),
+    Column("claimed_until", BigInteger),
+    Column("last_error", Text),
+    Column("created_at", BigInteger, nullable=False),
+    Column("sent_at", BigInteger),
+    UniqueConstraint("subscription_id", "event_id", name="uq_webhook_deliveries_event"),
+    Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    Index("ix_webhook_deliveries_site", "site_id", "status", "created_at"),
+)

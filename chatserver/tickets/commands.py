@@ -19,6 +19,7 @@ from chatserver.runtime import Runtime
 from chatserver.tickets import records
 from chatserver.tickets.handover import announce, mail_of
 from chatserver.tickets.rules import Entry, IllegalTransition, Source, Status, Ticket, TicketError, Upload
+from chatserver.webhooks import events
 
 log = logging.getLogger("chatserver.tickets")
 
@@ -38,6 +39,11 @@ async def visible(rt: Runtime, staff: Staff | Integration, ticket_id: str) -> Ti
     if ticket is None or ticket.site_id not in staff.site_ids:
         raise ProtocolError("not_found", "no such ticket", ticket_id)
     return ticket
+
+
+def _updated(created: bool) -> str | None:
+    """Name the webhook event of a reply or note: none for a resend that found the first one."""
+    return events.TICKET_UPDATED if created else None
 
 
 def _refused(error: TicketError | IllegalTransition, ref: str) -> ProtocolError:
@@ -65,7 +71,7 @@ async def change(
                                        assignee=assignee, tags=tags)
     except (TicketError, IllegalTransition) as refused:
         raise _refused(refused, ticket.id) from None
-    return Done(changed, None, True, announce(rt, changed))
+    return Done(changed, None, True, announce(rt, changed, happened=events.TICKET_UPDATED))
 
 
 async def reply(
@@ -82,7 +88,7 @@ async def reply(
         )
     except (TicketError, IllegalTransition) as refused:
         raise _refused(refused, ticket.id) from None
-    return Done(changed, entry, created, announce(rt, changed))
+    return Done(changed, entry, created, announce(rt, changed, happened=_updated(created)))
 
 
 async def note(
@@ -93,7 +99,7 @@ async def note(
     changed, entry, created = await records.note(
         rt.store, ticket.id, staff.agent.id, staff.agent.name, text, client_id
     )
-    return Done(changed, entry, created, announce(rt, changed))
+    return Done(changed, entry, created, announce(rt, changed, happened=_updated(created)))
 
 
 async def customer_wrote(
@@ -106,7 +112,7 @@ async def customer_wrote(
         return Done(written, None, False, Effects())
     log.info("event=ticket_customer_reply ticket=%s reopened=%s", written.id,
              ticket.status.value != written.status.value)
-    return Done(written, entry, True, announce(rt, written))
+    return Done(written, entry, True, announce(rt, written, happened=events.TICKET_UPDATED))
 
 
 async def open_from_api(
@@ -121,7 +127,8 @@ async def open_from_api(
     )
     if created:
         log.info("event=ticket_opened ticket=%s site=%s source=api", opened.id, site.id)
-    return Done(opened, None, created, announce(rt, opened))
+    return Done(opened, None, created,
+                announce(rt, opened, happened=events.TICKET_CREATED if created else None))
 
 
 async def open_from_mail(
@@ -141,7 +148,8 @@ async def open_from_mail(
     )
     if created:
         log.info("event=ticket_opened ticket=%s site=%s source=email", opened.id, site.id)
-    return Done(opened, None, created, announce(rt, opened))
+    return Done(opened, None, created,
+                announce(rt, opened, happened=events.TICKET_CREATED if created else None))
 
 
 async def open_from_form(
@@ -161,4 +169,5 @@ async def open_from_form(
     )
     if created:
         log.info("event=ticket_opened ticket=%s site=%s source=form", opened.id, site.id)
-    return Done(opened, None, created, announce(rt, opened))
+    return Done(opened, None, created,
+                announce(rt, opened, happened=events.TICKET_CREATED if created else None))

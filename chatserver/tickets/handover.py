@@ -28,6 +28,7 @@ from chatserver.store.schema import messages as messages_table
 from chatserver.tickets import rules
 from chatserver.tickets.records import open_ticket
 from chatserver.tickets.rules import Source, Ticket, TicketError
+from chatserver.webhooks import events
 
 log = logging.getLogger("chatserver.tickets")
 
@@ -44,10 +45,18 @@ def mail_of(rt: Runtime) -> MailService:
     return rt.mail
 
 
-def announce(rt: Runtime, ticket: Ticket, effects: Effects | None = None) -> Effects:
-    """Tell the site's agents and the visitor's tabs about a ticket, and wake the mail worker."""
+def announce(
+    rt: Runtime, ticket: Ticket, effects: Effects | None = None, happened: str | None = None
+) -> Effects:
+    """Tell the site's agents and the visitor's tabs about a ticket, and wake the mail worker.
+
+    happened names the webhook event when the ticket was opened or changed (not on a resend).
+    """
     mail_of(rt).queued()
-    return (effects or Effects()).publish(
+    effects = effects or Effects()
+    if happened is not None:
+        effects.happened(events.ticket(happened, ticket))
+    return effects.publish(
         topics.site(ticket.site_id), protocol.ticket_for_agents(ticket)
     ).publish(topics.visitor(ticket.contact_id), protocol.ticket_for_visitor(ticket))
 
@@ -113,7 +122,7 @@ async def leave_email(
         raise ProtocolError(refused.code, refused.message, client_id) from None
     if created:
         log.info("event=ticket_opened ticket=%s site=%s source=%s", ticket.id, site.id, source)
-    return announce(rt, ticket, effects)
+    return announce(rt, ticket, effects, events.TICKET_CREATED if created else None)
 
 
 async def convert(rt: Runtime, staff: Staff, conversation_id: str, subject: str | None) -> Effects:
@@ -141,7 +150,7 @@ async def convert(rt: Runtime, staff: Staff, conversation_id: str, subject: str 
         log.info("event=ticket_opened ticket=%s site=%s source=agent agent=%s",
                  ticket.id, ticket.site_id, staff.agent.id)
         effects.extend(await commands.close_quietly(rt, conversation))
-    return announce(rt, ticket, effects)
+    return announce(rt, ticket, effects, events.TICKET_CREATED if created else None)
 
 
 async def _email_of(rt: Runtime, contact_id: str) -> str | None:
@@ -187,7 +196,7 @@ async def sweep_unanswered(rt: Runtime) -> tuple[list[Ticket], Effects]:
             log.info("event=ticket_opened ticket=%s site=%s source=left_unanswered",
                      ticket.id, ticket.site_id)
             effects.extend(await commands.close_quietly(rt, conversation))
-            announce(rt, ticket, effects)
+            announce(rt, ticket, effects, events.TICKET_CREATED)
             opened.append(ticket)
     return opened, effects
 

@@ -1,0 +1,1 @@
+"""Signed webhooks: subscriptions, events, signing, the outbox, the address guard, delivery."""
