@@ -26,7 +26,6 @@ from bench.common import (
     Mode,
     Prepared,
     Row,
-    gather_limited,
     median,
     prepare,
     run_async,
@@ -36,6 +35,7 @@ from bench.common import (
 
 # How long a storm may take before the bench gives up on the stragglers.
 GIVE_UP_SECONDS = 180.0
+ARRIVALS_PER_S = 500
 
 
 @dataclass
@@ -47,10 +47,11 @@ class Widget:
 
 
 async def _live(widget: Widget, base: str, key: str, http: httpx.AsyncClient, stop_event: asyncio.Event,
-                first: asyncio.Event) -> None:
+                first: asyncio.Event, arrives_in: float) -> None:
     """Stay connected until stop_event, reconnecting like the widget."""
     ws_url = f"{base.replace('http', 'ws', 1)}/ws/visitor?site={key}"
     initial = True
+    await asyncio.sleep(arrives_in)
     while not stop_event.is_set():
         try:
             if widget.fetch_token and not initial:
@@ -85,10 +86,12 @@ async def _storm(ready: Prepared, fetch_token: bool) -> dict[str, float]:
     limits = httpx.Limits(max_connections=200)
     async with httpx.AsyncClient(limits=limits, timeout=30) as http:
         firsts = [asyncio.Event() for _ in widgets]
-        tasks = [asyncio.create_task(_live(w, base, key, http, stop_event, f))
-                 for w, f in zip(widgets, firsts, strict=True)]
+        # Visitors arrive over a few seconds before the storm, not all in one instant.
+        tasks = [asyncio.create_task(_live(w, base, key, http, stop_event, f, n / ARRIVALS_PER_S))
+                 for n, (w, f) in enumerate(zip(widgets, firsts, strict=True))]
         try:
-            await gather_limited([f.wait() for f in firsts], len(firsts))
+            await asyncio.wait_for(asyncio.gather(*(f.wait() for f in firsts)), GIVE_UP_SECONDS)
+            print(f"storm: {len(widgets)} widgets connected; restarting the server", flush=True)
             restart = time.perf_counter()
             await asyncio.to_thread(stop, process)
             port = int(base.rsplit(":", 1)[1])
