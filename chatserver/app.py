@@ -38,12 +38,14 @@ def create_app(settings: Settings) -> ASGIApp:
         secret = await auth.instance_secret(store)
         rt = Runtime(settings, store, hub, auth.Signer(secret), suggester)
         app.state.runtime = rt
+        await rt.gate.blocks.refresh()
         hub.on_resume = lambda since: resync.catch_up(rt, since)
         tasks = [
             asyncio.create_task(_keep_presence(rt)),
             asyncio.create_task(sla_watch.run(rt)),
             asyncio.create_task(suggester.keep_fresh(store)),
             asyncio.create_task(metrics.watch(store)),
+            asyncio.create_task(rt.gate.blocks.keep_fresh()),
         ]
         mail = await mail_service.start(rt, secret)
         # What exists now (modules, the help index, settings) lives as long as the process:
@@ -56,6 +58,7 @@ def create_app(settings: Settings) -> ASGIApp:
             for task in tasks:
                 task.cancel()
             await hub.broker.close()
+            await rt.gate.close()
             suggester.close()
             await store.close()
 

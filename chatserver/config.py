@@ -34,6 +34,8 @@ class Settings:
     # Mail out (SMTP_URL or .eml files) and in; smtp_port is the inbound listener (--smtp-port).
     mail: mail_settings.MailSettings = field(default_factory=mail_settings.MailSettings)
     smtp_port: int | None = None
+    # CHATSERVER_LIMITS=off turns the rate limits off (blocks still hold): for benchmarks.
+    limits: bool = True
 
     @property
     def store_url(self) -> str:
@@ -66,6 +68,9 @@ def load(
         raise ConfigError(
             f"CHATSERVER_MAX_FRAME_BYTES={frame!r}: expected a number of bytes from 256 to 16777216"
         )
+    limits = env.get("CHATSERVER_LIMITS", "on")
+    if limits not in ("on", "off"):
+        raise ConfigError(f"CHATSERVER_LIMITS={limits!r}: expected on or off")
     database_url = env.get("DATABASE_URL", "")
     if database_url and not database_url.startswith(("sqlite+aiosqlite://", "postgresql")):
         raise ConfigError(
@@ -84,4 +89,5 @@ def load(
         log_level=env.get("CHATSERVER_LOG_LEVEL", "info"),
         mail=mail_settings.from_env(env),
         smtp_port=smtp_port,
+        limits=limits == "on",
     )
