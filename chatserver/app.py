@@ -15,6 +15,7 @@ from starlette.websockets import WebSocket
 
 from chatserver import agents, api, auth, console, helpcenter, metrics, proactive, sockets, ticket_api, widget
 from chatserver.config import Settings
+from chatserver.console import blocks as console_blocks
 from chatserver.mail import service as mail_service
 from chatserver.reports import api as reports_api
 from chatserver.reports import sla_watch
@@ -74,6 +75,7 @@ def create_app(settings: Settings) -> ASGIApp:
         *ticket_api.routes(),
         *reports_api.routes(),
         *proactive.routes(),
+        *console_blocks.routes(),
     ]
     web = Starlette(
         routes=routes, lifespan=lifespan,

@@ -16,6 +16,7 @@ from typing import Any, NoReturn, cast
 from sqlalchemy.exc import DBAPIError
 
 from chatserver import __version__, agents, articles, auth, bootstrap, config, kb, sites, suggestions
+from chatserver.limits import cli as limits_cli
 from chatserver.mail import outbox
 from chatserver.reports import cli as reports_cli
 from chatserver.store import Store
@@ -109,6 +110,7 @@ def build_parser() -> Parser:
                       help="an empty PostgreSQL database (default: env DATABASE_URL)")
     _data_dir(move)
     reports_cli.add_commands(commands, _data_dir)
+    limits_cli.add_commands(commands, _data_dir)
     return parser
 
 
@@ -309,6 +311,7 @@ COMMANDS: dict[tuple[str, str], Callable[[Store, argparse.Namespace], Coroutine[
     ("mail", "status"): mail_status,
     ("mail", "retry"): mail_retry,
     **reports_cli.COMMANDS,
+    **limits_cli.COMMANDS,
 }
 
 

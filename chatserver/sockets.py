@@ -153,9 +153,9 @@ def _guard(rt: Runtime, visitor: Visitor) -> Callable[[Any], Awaitable[None]]:
     gate = rt.gate
 
     async def guard(request: Any) -> None:
-        ref = request.get("client_id") or request.get("conversation")
+        ref = request and (request.get("client_id") or request.get("conversation"))
         gate.blocked(site, contact_id, host, ref)
-        door = rules.FRAME_DOORS.get(request["type"], "frame")
+        door = rules.FRAME_DOORS.get(request["type"], "frame") if request else "frame"
         await gate.check(site, door, network=network, visitor=contact_id, ref=ref)
 
     return guard
@@ -241,7 +241,12 @@ async def _serve(
                 frame = received.get("bytes")
             request: Any = None
             try:
-                request = protocol.parse(frame, rt.settings.max_frame_bytes)
+                try:
+                    request = protocol.parse(frame, rt.settings.max_frame_bytes)
+                except ProtocolError:
+                    if guard is not None:
+                        await guard(None)  # a frame that does not parse spends a "frame" too
+                    raise
                 command = table.get(request["type"])
                 if command is None:
                     raise ProtocolError(
