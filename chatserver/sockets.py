@@ -261,8 +261,9 @@ async def _serve(
                 connection.send_event(protocol.error(refused.code, refused.message, refused.ref,
                                                      getattr(refused, "retry_after", None)))
                 if isinstance(refused, Blocked):
+                    # The loop reads on until the client answers the close; what it sends
+                    # meanwhile meets the same block.
                     connection.close(protocol.CLOSE_UNAUTHORIZED, refused.message)
-                    return
             except STORE_ERRORS as failed:
                 ref = request.get("client_id") or request.get("conversation")
                 _unavailable(connection, request["type"], failed, ref)
