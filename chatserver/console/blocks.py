@@ -25,7 +25,9 @@ from chatserver.ticket_api import _agent
 async def _site(request: Request) -> tuple[Runtime, str, sites.Site]:
     """Return the runtime, the agent's id and the site of the path, if the agent serves it."""
     rt, agent, site_ids = await _agent(request)
-    site = await sites.by_key(rt.store, request.path_params["key"])
+    # The console knows its chats' site by id, the widget's world by key: either will do.
+    key = request.path_params["key"]
+    site = await sites.by_key(rt.store, key) or await sites.by_id(rt.store, key)
     if site is None or site.id not in site_ids:
         raise ApiError(404, "not_found", "no site with this key")
     return rt, agent.id, site

@@ -1,0 +1,53 @@
+"""Limits: server CPU per relayed message with the limiters on beside off, in the same run.
+
+The relay of relay.py (real visitor/agent pairs, open loop), against two runs of the same
+server on the same store: CHATSERVER_LIMITS=off, and on (the default) with budgets so large
+that nothing is refused, so the figure is what counting costs. Runs alternate off, on, off,
+on, so a machine that slows down during the run weighs on both alike.
+
+    python -m bench limits [--smoke]
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from bench.common import Mode, Prepared, Row, median, prepare, run_async, start_chatserver, stop
+from bench.relay import PAIRS_PER_SITE, _drive, chatserver_pairs, chatserver_peer_text
+
+# Server CPU per message may grow by this much with the limiters on (issue 15).
+BUDGET = "ratio<=1.1"
+
+
+def run(mode: Mode) -> list[Row]:
+    pairs, rate = mode.pick(500, 4), mode.pick(2000, 200)
+    seconds, rounds, turns = mode.pick(3.0, 0.3), mode.pick(2, 1), mode.pick(2, 1)
+    sites = -(-pairs // PAIRS_PER_SITE)
+    print(f"limits: {pairs} pairs on {sites} sites at {rate:,} msg/s, limiters off and on, "
+          f"{turns} turns of {rounds} x {seconds:g} s each", flush=True)
+    cpu: dict[str, list[float]] = {"off": [], "on": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        ready = prepare(Path(tmp), sites, PAIRS_PER_SITE)
+        for _ in range(turns):
+            for setting in ("off", "on"):
+                result = _measure(Path(tmp), ready, setting, pairs, rate, seconds, rounds)
+                if result["lost"]:
+                    print(f"limits: {int(result['lost'])} messages lost with limiters {setting}", flush=True)
+                cpu[setting].append(result["cpu_us"])
+    return [Row("limits", f"server CPU per message, limiters on (beside off) at {rate:,} msg/s",
+                median(cpu["on"]), median(cpu["off"]), "µs", BUDGET)]
+
+
+def _measure(data_dir: Path, ready: Prepared, setting: str, pairs: int, rate: int, seconds: float,
+             rounds: int) -> dict[str, float]:
+    """Relay at rate through a server with CHATSERVER_LIMITS=setting; return the figures."""
+    process, base = start_chatserver(data_dir, {"CHATSERVER_LIMITS": setting})
+    try:
+        async def main() -> dict[int, dict[str, float]]:
+            made = await chatserver_pairs(base, ready, pairs)
+            return await _drive(made, chatserver_peer_text, process.pid, [rate], seconds, rounds)
+
+        return run_async(main)[rate]  # type: ignore[no-any-return]
+    finally:
+        stop(process)
