@@ -12,7 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 from limit_clients import token_from, visitor_from
+from mail_fixtures import INBOUND_SECRET, MailServer, Sink
 from test_console import csrf_of, sign_in
+from test_mail_smtp import _reply_to, _ticket
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -167,3 +169,22 @@ async def test_the_admin_page_lists_blocks_with_what_they_refused(server: Server
         assert lifted.status_code == 303
         assert "Nobody is blocked" in (await http.get("/console/admin/blocks")).text
     assert (await token_from(server, site, ATTACKER)).status_code == 200
+
+
+async def test_mail_from_a_blocked_customer_is_held_not_added(
+    mail_server: MailServer, sink: Sink, clients: list[Client]
+) -> None:
+    ticket = await _ticket(mail_server, clients)
+    confirmation = await sink.to("ann@example.com")
+    cookie = await login(mail_server, "anna@shop.example")
+    detail = (await mail_server.api("GET", f"/api/v1/tickets/{ticket['id']}", cookie)).json()["ticket"]
+    # The console names a site by its id; the API takes it as well as the key.
+    blocked = await _api(mail_server, "POST", f"/api/v1/sites/{detail['site']}/blocks", cookie,
+                         {"kind": "contact", "contact": detail["contact"]["id"]})
+    assert blocked.status_code == 201
+    mail = _reply_to(confirmation, "ann@example.com", "You will regret this.")
+    answer = await mail_server.api("POST", "/api/v1/inbound-mail", content=mail.as_bytes(),
+                                   headers={"Authorization": f"Bearer {INBOUND_SECRET}"})
+    assert answer.json() == {"outcome": "quarantined", "ticket": ticket["id"], "reason": "blocked"}
+    entries = (await mail_server.api("GET", f"/api/v1/tickets/{ticket['id']}", cookie)).json()["entries"]
+    assert not any("regret" in e["text"] for e in entries)

@@ -15,11 +15,11 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from chatserver.limits import rules
-from chatserver.limits.counter import MemoryCounter
+from chatserver.limits.counter import MemoryCounter, RedisCounter
 from chatserver.limits.rules import Budget
 from chatserver.store import Store
 from chatserver.store.schema import conversations
-from conftest import Client, Server, visitor
+from conftest import Client, Server, free_port, visitor
 from services import Postgres, Redis
 
 # The tests' attacker: another machine, as far as the server can tell.
@@ -48,6 +48,17 @@ async def test_a_refused_request_spends_no_bucket() -> None:
     for _ in range(99):
         assert await counter.take([("b", large)], 0) == 0
     assert await counter.take([("b", large)], 0) > 0
+
+
+async def test_a_redis_that_does_not_answer_leaves_each_process_counting_alone() -> None:
+    counter = RedisCounter(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    try:
+        started = asyncio.get_running_loop().time()
+        assert await counter.take([("a", Budget(1, 60))], 0) == 0
+        assert await counter.take([("a", Budget(1, 60))], 1) > 0  # counted here meanwhile
+        assert asyncio.get_running_loop().time() - started < 1
+    finally:
+        await counter.close()
 
 
 def test_a_sites_overrides_replace_the_defaults_and_bad_ones_are_refused() -> None:

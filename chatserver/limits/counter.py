@@ -38,6 +38,7 @@ class MemoryCounter:
 
     def __init__(self) -> None:
         self._full_at: dict[str, float] = {}
+        self._sweep_at = SWEEP_AT
 
     async def take(self, buckets: Buckets, now_ms: float) -> float:
         return self.take_now(buckets, now_ms)
@@ -49,8 +50,11 @@ class MemoryCounter:
             if full_at is None:
                 return wait
             spent.append((key, full_at))
-        if len(self._full_at) > SWEEP_AT:
+        if len(self._full_at) > self._sweep_at:
             self._full_at = {k: v for k, v in self._full_at.items() if v > now_ms}
+            # Many buckets in use (an attack from many addresses): sweep again only once they
+            # have doubled, so sweeping stays a small share of the work.
+            self._sweep_at = max(SWEEP_AT, 2 * len(self._full_at))
         self._full_at.update(spent)
         return 0.0
 

@@ -184,6 +184,8 @@ async def receive(rt: Runtime, raw: bytes, envelope_to: list[str]) -> Verdict:
     message_id = raw_ids[0] if raw_ids else None
 
     if ticket.contact_email and sender == ticket.contact_email.lower():
+        if rt.gate.blocks.blocked(site.id, ticket.contact_id):
+            return await hold("blocked", ticket.id)  # an agent blocked this customer: kept, not added
         done = await commands.customer_wrote(rt, ticket, text, message_id, uploads)
         await rt.hub.deliver(done.effects)
         return Verdict("appended" if done.created else "duplicate", done.ticket.id)
