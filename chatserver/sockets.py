@@ -247,14 +247,14 @@ async def _serve(
                     if guard is not None:
                         await guard(None)  # a frame that does not parse spends a "frame" too
                     raise
+                if guard is not None:
+                    await guard(request)
                 command = table.get(request["type"])
                 if command is None:
                     raise ProtocolError(
                         "unknown_type", f"'{request['type']}' is not available to {role}s",
                         request.get("client_id"),
                     )
-                if guard is not None:
-                    await guard(request)
                 await rt.hub.deliver(await command(rt, actor, request), connection)
             except ProtocolError as refused:
                 metrics.REFUSED.labels(refused.code).inc()

@@ -4,6 +4,9 @@ refused now, with a well-behaved visitor of the same site unaffected; and across
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -299,3 +302,32 @@ async def test_limits_hold_across_two_processes_with_redis(
     finally:
         a.stop()
         b.stop()
+
+
+def test_a_site_gets_its_own_budgets_from_the_command_line(tmp_path: Path) -> None:
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "chatserver", *args, "--data-dir", str(tmp_path)],
+                              capture_output=True, text=True, timeout=60)
+
+    assert run("sites", "add", "--name", "Shop").returncode == 0
+    key = json.loads(run("sites", "list", "--json").stdout)[0]["key"]
+    changed = run("limits", "set", "--site", key, "message.visitor=5/60", "mail.recipient=1/3600")
+    assert changed.returncode == 0, changed.stderr
+    assert "message.visitor=5/60  (the site's own)" in changed.stdout
+    assert "message.network=600/60\n" in changed.stdout and "mail.recipient=1/3600" in changed.stdout
+    for bad in ("message.visitor=0/60", "search.recipient=1/60", "messages.visitor=1/60", "message.visitor"):
+        refused = run("limits", "set", "--site", key, bad)
+        assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+    assert run("limits", "reset", "--site", key).returncode == 0
+    assert "(the site's own)" not in run("limits", "show", "--site", key).stdout
+
+
+def test_deploying_md_shows_the_default_budgets() -> None:
+    text = (Path(__file__).resolve().parent.parent / "docs" / "deploying.md").read_text()
+    units = {60.0: "min", 600.0: "10 min", 3600.0: "hour"}
+    for door, budgets in rules.DEFAULTS.items():
+        row = next(line for line in text.splitlines() if line.startswith(f"| `{door}` |"))
+        cells = [c.strip() for c in row.split("|")[3:-1]]
+        for scope, cell in zip(rules.SCOPES, cells, strict=True):
+            budget = budgets.get(scope)
+            assert cell == (f"{budget.count:,} / {units[budget.seconds]}" if budget else ""), (door, scope)
