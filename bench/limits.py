@@ -1,7 +1,7 @@
 """Limits: server CPU per relayed message with the limiters on beside off, in the same run.
 
 The relay of relay.py (real visitor/agent pairs, open loop), against two runs of the same
-server on the same store: CHATSERVER_LIMITS=off, and on (the default) with budgets so large
+server on stores set up alike: CHATSERVER_LIMITS=off, and on (the default) with budgets so large
 that nothing is refused, so the figure is what counting costs. Runs alternate off, on, off,
 on, so a machine that slows down during the run weighs on both alike.
 
@@ -28,12 +28,15 @@ def run(mode: Mode) -> list[Row]:
           f"{turns} turns of {rounds} x {seconds:g} s each", flush=True)
     cpu: dict[str, list[float]] = {"off": [], "on": []}
     with tempfile.TemporaryDirectory() as tmp:
-        ready = prepare(Path(tmp), sites, PAIRS_PER_SITE)
-        for _ in range(turns):
+        for turn in range(turns):
             for setting in ("off", "on"):
-                result = _measure(Path(tmp), ready, setting, pairs, rate, seconds, rounds)
-                if result["lost"]:
-                    print(f"limits: {int(result['lost'])} messages lost with limiters {setting}", flush=True)
+                # A store of its own each time: the relay's client ids start again from 1.
+                data_dir = Path(tmp) / f"{setting}{turn}"
+                result = _measure(data_dir, prepare(data_dir, sites, PAIRS_PER_SITE), setting,
+                                  pairs, rate, seconds, rounds)
+                lost = f", {int(result['lost'])} not delivered in time" if result["lost"] else ""
+                print(f"limits: turn {turn + 1}, limiters {setting}: {result['cpu_us']:.0f} µs "
+                      f"server CPU per message{lost}", flush=True)
                 cpu[setting].append(result["cpu_us"])
     return [Row("limits", f"server CPU per message, limiters on (beside off) at {rate:,} msg/s",
                 median(cpu["on"]), median(cpu["off"]), "µs", BUDGET)]

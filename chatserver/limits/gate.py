@@ -12,6 +12,7 @@ import logging
 import math
 import time
 from collections import Counter as CounterOf
+from typing import Any
 
 from chatserver import metrics
 from chatserver.limits import rules
@@ -63,6 +64,8 @@ class Gate:
         self.enabled = enabled
         # Sockets open on this process per site and network, and per visitor.
         self._open: CounterOf[str] = CounterOf()
+        # A site's overrides as budgets, kept beside the settings object they were read from.
+        self._read: dict[tuple[str, Door], tuple[Any, dict[rules.Scope, rules.Budget]]] = {}
 
     def blocked(
         self, site: Site, contact_id: str | None = None, host: Address | None = None,
@@ -82,7 +85,7 @@ class Gate:
         if not self.enabled:
             return
         overrides = site.settings.get("limits")
-        budgets = rules.budgets(door, overrides) if overrides else rules.DEFAULTS[door]
+        budgets = self._budgets(site.id, door, overrides) if overrides else rules.DEFAULTS[door]
         buckets = [(f"{door}:{site.id}:site", budgets["site"])] if whole_site else []
         for scope, who in (("network", network), ("visitor", visitor), ("recipient", recipient)):
             if who is not None and scope in budgets:
@@ -92,6 +95,14 @@ class Gate:
             metrics.RATE_LIMITED.labels(door).inc()
             log.debug("event=rate_limited door=%s site=%s wait_ms=%d", door, site.id, wait)
             raise Limited(door, wait, ref)
+
+    def _budgets(self, site_id: str, door: Door, overrides: Any) -> dict[rules.Scope, rules.Budget]:
+        """Return a site's budgets for a door, read again only when its overrides change."""
+        known = self._read.get((site_id, door))
+        # Each socket holds its own copy of the settings: equal is as good as the same.
+        if known is None or (known[0] is not overrides and known[0] != overrides):
+            known = self._read[(site_id, door)] = (overrides, rules.budgets(door, overrides))
+        return known[1]
 
     def opened(self, site: Site, network: str, contact_id: str) -> bool:
         """Count a socket open on this process; False (and not counted) past the caps."""

@@ -15,7 +15,7 @@ family behind one address, and an office or a mobile network's shared address.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Door = Literal["token", "socket", "start", "message", "search", "mail", "frame"]
@@ -45,16 +45,15 @@ class Budget:
 
     count: int
     seconds: float
+    # Worked out once: every request reads them. The time one use takes to come back, and
+    # how far ahead of now the bucket may be spent (GCRA's tolerance).
+    interval_ms: float = field(init=False, compare=False, repr=False)
+    burst_ms: float = field(init=False, compare=False, repr=False)
 
-    @property
-    def interval_ms(self) -> float:
-        """The time one use takes to come back."""
-        return self.seconds * 1000 / self.count
-
-    @property
-    def burst_ms(self) -> float:
-        """How far ahead of now the bucket may be spent (GCRA's tolerance)."""
-        return self.seconds * 1000 - self.interval_ms
+    def __post_init__(self) -> None:
+        interval = self.seconds * 1000 / self.count
+        object.__setattr__(self, "interval_ms", interval)
+        object.__setattr__(self, "burst_ms", self.seconds * 1000 - interval)
 
 
 MINUTE, HOUR = 60.0, 3600.0
