@@ -10,11 +10,28 @@ on, so a machine that slows down during the run weighs on both alike.
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
+import time
 from pathlib import Path
 
-from bench.common import Mode, Prepared, Row, median, prepare, run_async, start_chatserver, stop
+from bench.common import (
+    BENCH_LIMITS,
+    Mode,
+    Prepared,
+    Row,
+    median,
+    prepare,
+    run_async,
+    start_chatserver,
+    stop,
+)
 from bench.relay import PAIRS_PER_SITE, _drive, chatserver_pairs, chatserver_peer_text
+from chatserver.limits.blocks import BlockList
+from chatserver.limits.counter import MemoryCounter
+from chatserver.limits.gate import Gate
+from chatserver.sites import Site
+from chatserver.store import Store
 
 # Server CPU per message may grow by this much with the limiters on (issue 15).
 BUDGET = "ratio<=1.1"
@@ -39,7 +56,31 @@ def run(mode: Mode) -> list[Row]:
                       f"server CPU per message{lost}", flush=True)
                 cpu[setting].append(result["cpu_us"])
     return [Row("limits", f"server CPU per message, limiters on (beside off) at {rate:,} msg/s",
-                median(cpu["on"]), median(cpu["off"]), "µs", BUDGET)]
+                median(cpu["on"]), median(cpu["off"]), "µs", BUDGET),
+            Row("limits", "one frame's check: block and three buckets, in memory", _check_us(mode),
+                None, "µs", note="in process, no sockets: what the relay's difference is made of")]
+
+
+def _check_us(mode: Mode) -> float:
+    """Time the gate's check of one visitor frame on a site with its own budgets."""
+    site = Site("s", "k", "Bench", (), {"limits": BENCH_LIMITS})
+    visitors = [f"v{n}" for n in range(500)]
+    checks = int(mode.pick(200_000, 1000))
+
+    async def main() -> float:
+        store = Store("sqlite+aiosqlite://")  # never read: nobody is blocked
+        gate = Gate(MemoryCounter(), BlockList(store), True)
+        try:
+            started = time.perf_counter()
+            for n in range(checks):
+                gate.blocked(site, visitors[n % 500], None)
+                await gate.check(site, "message", network="127.0.0.1", visitor=visitors[n % 500])
+            return (time.perf_counter() - started) / checks * 1e6
+        finally:
+            await store.close()
+
+    result: float = asyncio.run(main())
+    return result
 
 
 def _measure(data_dir: Path, ready: Prepared, setting: str, pairs: int, rate: int, seconds: float,
@@ -51,6 +92,7 @@ def _measure(data_dir: Path, ready: Prepared, setting: str, pairs: int, rate: in
             made = await chatserver_pairs(base, ready, pairs)
             return await _drive(made, chatserver_peer_text, process.pid, [rate], seconds, rounds)
 
-        return run_async(main)[rate]  # type: ignore[no-any-return]
+        figures: dict[str, float] = run_async(main)[rate]
+        return figures
     finally:
         stop(process)
