@@ -22,7 +22,14 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # `python bench/x.py` as well as `python -m bench`
 
 from chatserver import agents, auth, bootstrap, customers, sites  # noqa: E402
+from chatserver.limits import rules  # noqa: E402
 from chatserver.store import Store  # noqa: E402
+from chatserver.store.schema import sites as sites_table  # noqa: E402
+
+# A benchmark's clients are no persons: its sites allow them everything, so the limiters
+# run (and cost what they cost) but refuse nothing.
+BENCH_LIMITS = {door: {scope: [rules.MAX_COUNT, 1] for scope in rules.SCOPES
+                       if scope != "recipient" or door == "mail"} for door in rules.DOORS}
 
 PASSWORD = "bench-password-123"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -175,6 +182,9 @@ async def _prepare(
         made = Prepared(data_dir)
         for n in range(site_count):
             site = await sites.create(store, f"Bench {n}", origins)
+            async with store.write() as conn:
+                await conn.execute(sites_table.update().where(sites_table.c.id == site.id)
+                                   .values(settings={**site.settings, "limits": BENCH_LIMITS}))
             email = f"bench{n}@example.com"
             await agents.create(store, email, f"Agent {n}", PASSWORD, role="agent",
                                 max_chats=50, site_ids=[site.id])
@@ -189,11 +199,15 @@ async def _prepare(
         await store.close()
 
 
-def start_chatserver(data_dir: Path, port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
+def start_chatserver(
+    data_dir: Path, more_env: dict[str, str] | None = None, port: int | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
     """Run `chatserver serve` on a loopback port (a free one unless given); return the process
     and its base URL."""
     port = port or free_port()
-    env = {**os.environ, "CHATSERVER_LOG_LEVEL": "warning", "PYTHONPATH": str(ROOT)}
+    # Every bench client connects from 127.0.0.1: one network holding thousands of sockets.
+    env = {**os.environ, "CHATSERVER_LOG_LEVEL": "warning", "PYTHONPATH": str(ROOT),
+           "CHATSERVER_SOCKETS_PER_NETWORK": "100000", **(more_env or {})}
     process = subprocess.Popen(
         [sys.executable, "-m", "chatserver", "serve", "--port", str(port), "--data-dir",
          str(data_dir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=ROOT,

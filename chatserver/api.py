@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -26,6 +27,8 @@ from chatserver import (
     visitor_status,
 )
 from chatserver.chat.effects import Effects
+from chatserver.limits import blocks, rules
+from chatserver.limits.gate import Blocked, Limited
 from chatserver.runtime import Runtime
 from chatserver.store import now_ms
 from chatserver.webhooks import events
@@ -119,14 +122,29 @@ async def _site(request: Request) -> sites.Site:
     return site
 
 
+@contextlib.contextmanager
+def refusals() -> Iterator[None]:
+    """Answer a block with 403 and a spent budget with 429 and Retry-After, in the error shape."""
+    try:
+        yield
+    except Blocked as blocked:
+        raise ApiError(403, blocked.code, blocked.message) from None
+    except Limited as limited:
+        raise ApiError(429, limited.code, limited.message,
+                       {"Retry-After": limited.retry_after_header}) from None
+
+
 WidgetHandler = Callable[[Request, Runtime, sites.Site], Awaitable[Response]]
 
 
-def widget_endpoint(handler: WidgetHandler) -> Callable[[Request], Awaitable[Response]]:
+def widget_endpoint(
+    handler: WidgetHandler, door: rules.Door = "frame"
+) -> Callable[[Request], Awaitable[Response]]:
     """Serve an endpoint that the widget calls from a site's pages, at /api/v1/sites/{key}/...
 
     Every answer, refusals included, carries CORS headers; the site comes from the key and
-    the page's origin must be one the site allows.
+    the page's origin must be one the site allows; a blocked address is refused (403) and
+    each call spends the door's budget of its network and site (429 when spent).
     """
 
     async def endpoint(request: Request) -> Response:
@@ -138,7 +156,12 @@ def widget_endpoint(handler: WidgetHandler) -> Callable[[Request], Awaitable[Res
             origin, host = request.headers.get("origin"), request.headers.get("host")
             if not sites.origin_allowed(site, origin, host, request.url.scheme):
                 raise ApiError(403, "forbidden", "this origin is not allowed for the site")
-            response = await handler(request, _runtime(request), site)
+            client = request.client.host if request.client else None
+            rt = _runtime(request)
+            with refusals():
+                rt.gate.blocked(site, host=blocks.address(client))
+                await rt.gate.check(site, door, network=rules.network(client))
+            response = await handler(request, rt, site)
         except ApiError as refused:
             return error_response(refused.status, refused.code, refused.message,
                                   {**(refused.headers or {}), **headers})
@@ -157,6 +180,10 @@ async def _issue_token(request: Request, rt: Runtime, site: sites.Site) -> Respo
     contact_id = known.contact_id if known and known.site_id == site.id else None
     if contact_id and not await customers.belongs(rt.store, contact_id, site.id):
         contact_id = None
+    if contact_id:
+        with refusals():
+            rt.gate.blocked(site, contact_id)
+            await rt.gate.check(site, "token", visitor=contact_id, whole_site=False)
     verified = False
     if body.get("identity") is not None:
         contact_id, verified = await _identify(rt, site, contact_id, body["identity"], details)
@@ -164,6 +191,11 @@ async def _issue_token(request: Request, rt: Runtime, site: sites.Site) -> Respo
         contact_id = await customers.create(rt.store, site.id)
         log.info("event=visitor_created site=%s contact=%s", site.id, contact_id)
         await rt.hub.deliver(Effects().happened(events.contact(events.CONTACT_CREATED, site.id, contact_id)))
+    elif verified:
+        with refusals():
+            rt.gate.blocked(site, contact_id)  # a verified user an agent blocked
+    # The address an agent may block from the conversation view.
+    details["last_address"] = request.client.host if request.client else None
     await customers.describe(rt.store, contact_id, **details)
     visitor = auth.VisitorIdentity(site.id, contact_id)
     return JSONResponse(
@@ -348,4 +380,4 @@ async def server_error(request: Request, exc: Exception) -> Response:
     return error_response(500, "internal", "something went wrong on the server; it is logged")
 
 
-visitors = widget_endpoint(_issue_token)
+visitors = widget_endpoint(_issue_token, "token")

@@ -27,6 +27,7 @@ from chatserver import (
     widget,
 )
 from chatserver.config import Settings
+from chatserver.console import blocks as console_blocks
 from chatserver.mail import service as mail_service
 from chatserver.public_api import routes as public_api
 from chatserver.reports import api as reports_api
@@ -53,12 +54,14 @@ def create_app(settings: Settings) -> ASGIApp:
         secret = await auth.instance_secret(store)
         rt = Runtime(settings, store, hub, auth.Signer(secret), suggester)
         app.state.runtime = rt
+        await rt.gate.blocks.refresh()
         hub.on_resume = lambda since: resync.catch_up(rt, since)
         tasks = [
             asyncio.create_task(_keep_presence(rt)),
             asyncio.create_task(sla_watch.run(rt)),
             asyncio.create_task(suggester.keep_fresh(store)),
             asyncio.create_task(metrics.watch(store)),
+            asyncio.create_task(rt.gate.blocks.keep_fresh()),
         ]
         mail = await mail_service.start(rt, secret)
         rt.webhooks = webhook_delivery.start(store, settings.webhooks)
@@ -74,6 +77,7 @@ def create_app(settings: Settings) -> ASGIApp:
             for task in tasks:
                 task.cancel()
             await hub.broker.close()
+            await rt.gate.close()
             suggester.close()
             await store.close()
 
@@ -92,6 +96,7 @@ def create_app(settings: Settings) -> ASGIApp:
         *public_api.routes(),
         *contact_form.routes(),
         *webhooks_api.routes(),
+        *console_blocks.routes(),
     ]
     web = Starlette(
         routes=routes, lifespan=lifespan,

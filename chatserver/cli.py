@@ -27,6 +27,7 @@ from chatserver import (
     sites,
     suggestions,
 )
+from chatserver.limits import cli as limits_cli
 from chatserver.mail import outbox
 from chatserver.public_api import cli as api_token_cli
 from chatserver.reports import cli as reports_cli
@@ -130,6 +131,7 @@ def build_parser() -> Parser:
     reports_cli.add_commands(commands, _data_dir)
     api_token_cli.add_commands(commands, _data_dir)
     webhooks_cli.add_commands(commands, _data_dir)
+    limits_cli.add_commands(commands, _data_dir)
     return parser
 
 
@@ -344,6 +346,7 @@ COMMANDS: dict[tuple[str, str], Callable[[Store, argparse.Namespace], Coroutine[
     **reports_cli.COMMANDS,
     **api_token_cli.COMMANDS,
     **webhooks_cli.COMMANDS,
+    **limits_cli.COMMANDS,
 }
 
 

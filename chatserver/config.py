@@ -40,6 +40,11 @@ class Settings:
     search_meaning: bool = True
     # Webhook deliveries: the operator's allow-list of private networks, retries, timeout.
     webhooks: webhook_settings.WebhookSettings = field(default_factory=webhook_settings.WebhookSettings)
+    # CHATSERVER_LIMITS=off turns the rate limits off (blocks still hold): for benchmarks.
+    limits: bool = True
+    # Sockets one network may hold open on one process. Raise it where many people share an
+    # address (a carrier's NAT, a campus) or for a load test from one machine.
+    sockets_per_network: int = 500
 
     @property
     def store_url(self) -> str:
@@ -75,6 +80,13 @@ def load(
     meaning = env.get("CHATSERVER_SEARCH_MEANING", "on").strip().lower()
     if meaning not in ("on", "off"):
         raise ConfigError(f"CHATSERVER_SEARCH_MEANING={meaning!r}: expected on or off")
+    sockets_per_network = env.get("CHATSERVER_SOCKETS_PER_NETWORK", "500")
+    if not sockets_per_network.isdigit() or int(sockets_per_network) < 1:
+        raise ConfigError(
+            f"CHATSERVER_SOCKETS_PER_NETWORK={sockets_per_network!r}: expected a positive number")
+    limits = env.get("CHATSERVER_LIMITS", "on")
+    if limits not in ("on", "off"):
+        raise ConfigError(f"CHATSERVER_LIMITS={limits!r}: expected on or off")
     database_url = env.get("DATABASE_URL", "")
     if database_url and not database_url.startswith(("sqlite+aiosqlite://", "postgresql")):
         raise ConfigError(
@@ -99,4 +111,6 @@ def load(
         smtp_port=smtp_port,
         search_meaning=meaning == "on",
         webhooks=webhooks,
+        limits=limits == "on",
+        sockets_per_network=int(sockets_per_network),
     )

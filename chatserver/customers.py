@@ -14,8 +14,10 @@ from chatserver import channels
 from chatserver.store import Store, new_id, now_ms
 from chatserver.store.schema import (
     article_views,
+    blocks,
     contacts,
     conversations,
+    email_proofs,
     messages,
     proactive_shows,
     ratings,
@@ -106,6 +108,15 @@ async def merge(store: Store, site_id: str, keep_id: str, gone_id: str) -> None:
             await conn.execute(update(trace).where(trace.c.contact_id == gone_id).values(contact_id=keep_id))
         # Proactive caps count shows per contact; the kept contact's count stands.
         await conn.execute(delete(proactive_shows).where(proactive_shows.c.contact_id == gone_id))
+        # A block of either holds for both; an address either proved stays proved.
+        await conn.execute(update(blocks).where(
+            blocks.c.site_id == site_id, blocks.c.kind == "contact", blocks.c.value == gone_id
+        ).values(value=keep_id))
+        kept_proofs = select(email_proofs.c.email).where(email_proofs.c.contact_id == keep_id)
+        await conn.execute(delete(email_proofs).where(
+            email_proofs.c.contact_id == gone_id, email_proofs.c.email.in_(kept_proofs)))
+        await conn.execute(update(email_proofs).where(email_proofs.c.contact_id == gone_id)
+                           .values(contact_id=keep_id))
         await conn.execute(delete(contacts).where(contacts.c.id == gone_id))
         taken = {k: getattr(gone, k) for k in _FILLED
                  if getattr(keep, k) is None and getattr(gone, k) is not None}

@@ -60,6 +60,8 @@ BUILT_KEYS = (
     N_("sla_nearing"), N_("sla_breached"), N_("sla_alert_nearing"), N_("sla_alert_breached"),
     N_("widget_sending"), N_("widget_queued"), N_("widget_sent"), N_("widget_delivered"),
     N_("widget_read"), N_("widget_good"), N_("widget_bad"),
+    N_("blocks_kind_contact"), N_("blocks_kind_network"), N_("held_blocked"),
+    N_("widget_err_rate_limited"), N_("widget_err_blocked"), N_("widget_err_unproven_address"),
 )
 
 

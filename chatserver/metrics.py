@@ -39,6 +39,9 @@ SEARCH_SECONDS = Histogram("chatserver_search_seconds", "Time to answer one help
                            registry=REGISTRY)
 REFUSED = Counter("chatserver_frames_refused_total", "Client frames answered with an error",
                   ["code"], registry=REGISTRY)
+RATE_LIMITED = Counter("chatserver_rate_limited_total",
+                       "Requests and frames refused by a limit (door) or a block (door=blocked)",
+                       ["door"], registry=REGISTRY)
 QUEUED = Gauge("chatserver_queue_length", "Chats waiting for an agent", ["site"], registry=REGISTRY)
 OLDEST_QUEUED = Gauge("chatserver_queue_oldest_seconds", "Wait of the oldest queued chat",
                       ["site"], registry=REGISTRY)

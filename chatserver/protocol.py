@@ -158,16 +158,30 @@ class Transcript(TypedDict):
     client_id: NotRequired[str]
 
 
+class VerifyEmail(TypedDict):
+    type: Literal["verify_email"]
+    email: str
+    locale: NotRequired[str]
+    client_id: NotRequired[str]
+
+
+class ConfirmEmail(TypedDict):
+    type: Literal["confirm_email"]
+    email: str
+    code: str
+    client_id: NotRequired[str]
+
+
 ClientMessage = (
     Hello | Start | Message | Typing | Receipt | Sync | Escalate | Accept | Transfer | Close
     | Presence | Ping | Search | Resolve | Article | Rate | Convert | LeaveEmail | Note
-    | Transcript
+    | Transcript | VerifyEmail | ConfirmEmail
 )
 
 # Which client messages each side may send.
 VISITOR_TYPES = frozenset({"hello", "start", "message", "typing", "receipt", "sync", "escalate",
                            "close", "ping", "search", "resolve", "article", "rate",
-                           "leave_email", "transcript"})
+                           "leave_email", "transcript", "verify_email", "confirm_email"})
 # What this server's visitors can do beyond protocol v1's core; the widget shows only these.
 FEATURES = ("suggestions", "articles", "rating", "transcript")
 # Questions longer than this are cut before they are searched; no question needs more.
@@ -274,6 +288,15 @@ def _email(value: Any, key: str) -> str:
         raise ProtocolError("invalid_message", f"'{key}': {bad}") from None
 
 
+_CODE = re.compile(r"[0-9]{6}")
+
+
+def _code(value: Any, key: str) -> str:
+    if not isinstance(value, str) or not _CODE.fullmatch(value):
+        raise ProtocolError("invalid_message", f"'{key}' must be the six digits of the mailed code")
+    return value
+
+
 def _name(value: Any, key: str) -> str:
     try:
         return plain(check_name(value))
@@ -309,6 +332,8 @@ _FIELDS: dict[str, dict[str, Any]] = {
     "leave_email": {"email": _email},
     "note": {"conversation": check_id, "client_id": check_id, "text": _text},
     "transcript": {"conversation": check_id, "email": _email},
+    "verify_email": {"email": _email},
+    "confirm_email": {"email": _email, "code": _code},
 }
 _OPTIONAL: dict[str, dict[str, Any]] = {
     "hello": {"token": _token},
@@ -319,6 +344,8 @@ _OPTIONAL: dict[str, dict[str, Any]] = {
     "convert": {"subject": _subject},
     "leave_email": {"conversation": check_id, "name": _name, "text": _text, "client_id": check_id},
     "transcript": {"locale": _locale, "client_id": check_id},
+    "verify_email": {"locale": _locale, "client_id": check_id},
+    "confirm_email": {"client_id": check_id},
 }
 
 CLIENT_TYPES = frozenset(_FIELDS)
@@ -653,6 +680,17 @@ def transcript(conversation_id: str, email: str, duplicate: bool) -> TranscriptE
             "duplicate": duplicate}
 
 
+class EmailProof(TypedDict):
+    type: Literal["email_proof"]
+    email: str
+    proven: bool
+
+
+def email_proof(email: str, proven: bool) -> EmailProof:
+    """Answer verify_email (a code is on its way: proven false) and confirm_email (true)."""
+    return {"type": "email_proof", "email": email, "proven": proven}
+
+
 class NoteEvent(TypedDict):
     type: Literal["note"]
     conversation: str
@@ -685,7 +723,7 @@ def sla(site_id: str, now: int, items: list[dict[str, Any]]) -> Sla:
 SERVER_EVENTS: tuple[type, ...] = (
     VisitorWelcome, AgentWelcome, Ack, MessageEvent, ConversationEvent, TypingEvent, ReceiptEvent,
     Synced, PresenceEvent, Error, Pong, Suggestions, AvailabilityEvent, Resync, TicketEvent,
-    TranscriptEvent, NoteEvent, Sla,
+    TranscriptEvent, NoteEvent, Sla, EmailProof,
 )
 SERVER_TYPES: tuple[str, ...] = tuple(dict.fromkeys(
     get_args(get_type_hints(event)["type"])[0] for event in SERVER_EVENTS

@@ -8,6 +8,9 @@ from typing import TYPE_CHECKING
 from chatserver.auth import Signer
 from chatserver.chat.messages import MessageWriter
 from chatserver.config import Settings
+from chatserver.limits import counter
+from chatserver.limits.blocks import BlockList
+from chatserver.limits.gate import Gate
 from chatserver.server.hub import Hub
 from chatserver.store import Store, new_id
 from chatserver.suggestions import Suggester
@@ -32,6 +35,10 @@ class Runtime:
     webhooks: WebhookService | None = None
     # Chat messages from every socket of this process, committed in shared transactions.
     writer: MessageWriter = field(init=False)
+    # Budgets and blocks at every public door (limits/), counted in Redis when scaled out.
+    gate: Gate = field(init=False)
 
     def __post_init__(self) -> None:
         self.writer = MessageWriter(self.store)
+        self.gate = Gate(counter.from_url(self.settings.broker_url), BlockList(self.store),
+                         self.settings.limits, self.settings.sockets_per_network)

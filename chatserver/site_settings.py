@@ -69,6 +69,11 @@ def with_defaults(settings: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def kept(settings: dict[str, Any]) -> dict[str, Any]:
+    """Return the settings the admin form does not edit, which saving it keeps."""
+    return {key: settings[key] for key in ("limits",) if key in settings}
+
+
 def public(settings: dict[str, Any]) -> dict[str, Any]:
     """Return the part of the settings a visitor's widget may see."""
     merged = with_defaults(settings)

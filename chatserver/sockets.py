@@ -21,6 +21,8 @@ from chatserver.chat import commands, transcripts
 from chatserver.chat.actors import Actor, Staff, Visitor
 from chatserver.chat.effects import Effects
 from chatserver.chat.messages import Overloaded
+from chatserver.limits import blocks, mail_proof, rules
+from chatserver.limits.gate import Blocked, Limited
 from chatserver.protocol import ProtocolError
 from chatserver.runtime import Runtime
 from chatserver.server.connection import Connection
@@ -68,6 +70,10 @@ VISITOR: dict[str, Command] = {
     "transcript": lambda rt, a, f: transcripts.send(
         rt, a, f["conversation"], f["email"], f.get("locale"), f.get("client_id")
     ),
+    "verify_email": lambda rt, a, f: mail_proof.request(
+        rt, a, f["email"], f.get("locale"), f.get("client_id")
+    ),
+    "confirm_email": lambda rt, a, f: mail_proof.confirm(rt, a, f["email"], f["code"], f.get("client_id")),
 }
 AGENT: dict[str, Command] = {
     **BOTH,
@@ -101,7 +107,16 @@ async def visitor_endpoint(websocket: WebSocket) -> None:
     # Article links in suggestions point at this server's public help centre.
     scheme = "https" if websocket.url.scheme == "wss" else "http"
     base_url = f"{scheme}://{websocket.headers.get('host', websocket.url.netloc)}"
+    client = websocket.client.host if websocket.client else None
+    address, network = blocks.address(client), rules.network(client)
     await websocket.accept()
+    try:
+        # Before hello: a socket that never says hello is counted too.
+        rt.gate.blocked(site, host=address)
+        await rt.gate.check(site, "socket", network=network)
+    except (Blocked, Limited) as refused:
+        await _limited(websocket, refused)
+        return
     hello = await _hello(websocket, rt)
     if hello is None:
         return
@@ -113,10 +128,47 @@ async def visitor_endpoint(websocket: WebSocket) -> None:
     ):
         await _refuse(websocket, "unauthorized", "the visitor token is wrong or expired")
         return
-    connection = Connection(websocket)
-    name = await customers.name(rt.store, identity.contact_id)
-    visitor = Visitor(site, identity.contact_id, name, base_url, _follower(rt, connection))
-    await _serve(rt, websocket, connection, visitor, VISITOR, commands.welcome_visitor(rt, visitor))
+    contact_id = identity.contact_id
+    try:
+        rt.gate.blocked(site, contact_id)
+        await rt.gate.check(site, "socket", visitor=contact_id, whole_site=False)
+        if not rt.gate.opened(site, network, contact_id):
+            raise Limited("socket", 1000 * rules.MINUTE)
+    except (Blocked, Limited) as refused:
+        await _limited(websocket, refused)
+        return
+    try:
+        connection = Connection(websocket)
+        name = await customers.name(rt.store, contact_id)
+        visitor = Visitor(site, contact_id, name, base_url, _follower(rt, connection), address, network)
+        await _serve(rt, websocket, connection, visitor, VISITOR, commands.welcome_visitor(rt, visitor),
+                     _guard(rt, visitor))
+    finally:
+        rt.gate.closed(site, network, contact_id)
+
+
+def _guard(rt: Runtime, visitor: Visitor) -> Callable[[Any], Awaitable[None]]:
+    """Return the check each of a visitor's frames passes before its command: blocks, budgets."""
+    site, contact_id, host, network = visitor.site, visitor.contact_id, visitor.host, visitor.network
+    gate = rt.gate
+
+    async def guard(request: Any) -> None:
+        ref = request and (request.get("client_id") or request.get("conversation"))
+        gate.blocked(site, contact_id, host, ref)
+        door = rules.FRAME_DOORS.get(request["type"], "frame") if request else "frame"
+        await gate.check(site, door, network=network, visitor=contact_id, ref=ref)
+
+    return guard
+
+
+async def _limited(websocket: WebSocket, refused: Blocked | Limited) -> None:
+    """Refuse a socket at its door: a blocked visitor is told so (4401), a busy one when to return."""
+    if isinstance(refused, Blocked):
+        await _refuse(websocket, refused.code, refused.message)
+        return
+    await websocket.send_text(protocol.dump(
+        protocol.error(refused.code, refused.message, retry_after=refused.retry_after)))
+    await websocket.close(CLOSE_TRY_AGAIN, refused.message)
 
 
 async def agent_endpoint(websocket: WebSocket) -> None:
@@ -167,6 +219,7 @@ def _follower(rt: Runtime, connection: Connection) -> Callable[[str], Awaitable[
 async def _serve(
     rt: Runtime, websocket: WebSocket, connection: Connection, actor: Actor,
     table: dict[str, Command], welcome: Awaitable[Effects],
+    guard: Callable[[Any], Awaitable[None]] | None = None,
 ) -> None:
     """Welcome the client, then run each frame's command until the client goes away."""
     forget_handshake(websocket)
@@ -188,7 +241,14 @@ async def _serve(
                 frame = received.get("bytes")
             request: Any = None
             try:
-                request = protocol.parse(frame, rt.settings.max_frame_bytes)
+                try:
+                    request = protocol.parse(frame, rt.settings.max_frame_bytes)
+                except ProtocolError:
+                    if guard is not None:
+                        await guard(None)  # a frame that does not parse spends a "frame" too
+                    raise
+                if guard is not None:
+                    await guard(request)
                 command = table.get(request["type"])
                 if command is None:
                     raise ProtocolError(
@@ -198,7 +258,12 @@ async def _serve(
                 await rt.hub.deliver(await command(rt, actor, request), connection)
             except ProtocolError as refused:
                 metrics.REFUSED.labels(refused.code).inc()
-                connection.send_event(protocol.error(refused.code, refused.message, refused.ref))
+                connection.send_event(protocol.error(refused.code, refused.message, refused.ref,
+                                                     getattr(refused, "retry_after", None)))
+                if isinstance(refused, Blocked):
+                    # The loop reads on until the client answers the close; what it sends
+                    # meanwhile meets the same block.
+                    connection.close(protocol.CLOSE_UNAUTHORIZED, refused.message)
             except STORE_ERRORS as failed:
                 ref = request.get("client_id") or request.get("conversation")
                 _unavailable(connection, request["type"], failed, ref)

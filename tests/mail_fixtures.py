@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email import policy
@@ -154,6 +155,27 @@ class MailServer(Server):
                 method, self.http + path, headers={**headers, **kw.pop("headers", {})},
                 content=json.dumps(body) if body is not None else kw.pop("content", None), **kw,
             )
+
+
+def code_in(mail: Received) -> str:
+    """Return the one-time code of a verify_email mail."""
+    found = re.search(r"^\s+([0-9]{6})\s*$", mail.text, re.MULTILINE)
+    assert found, mail.text
+    return found.group(1)
+
+
+async def prove(guest: Any, sink: Sink, email: str) -> None:
+    """Prove an address as a visitor does: ask for a code, read it from the mail, type it."""
+    before = len(sink.received)
+    await guest.send(type="verify_email", email=email)
+    assert (await guest.expect("email_proof", email=email))["proven"] is False
+    deadline = asyncio.get_running_loop().time() + MAIL_TIMEOUT
+    while not [r for r in sink.received[before:] if email in r.rcpt_tos]:
+        assert asyncio.get_running_loop().time() < deadline, f"no code mailed to {email}"
+        await asyncio.sleep(0.05)
+    mail = [r for r in sink.received[before:] if email in r.rcpt_tos][-1]
+    await guest.send(type="confirm_email", email=email, code=code_in(mail))
+    assert (await guest.expect("email_proof", email=email))["proven"] is True
 
 
 @pytest.fixture

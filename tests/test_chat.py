@@ -6,6 +6,7 @@ import asyncio
 import signal
 
 import pytest
+from limit_clients import set_limits
 
 from conftest import Chat, Client, Server, agent, visitor
 
@@ -173,6 +174,8 @@ async def test_sigkill_loses_no_acknowledged_message_and_stores_none_twice(
     server: Server,
 ) -> None:
     site = await server.add_site()
+    # Thousands of messages a second from one visitor: no person's pace, so the site allows it.
+    await set_limits(server, site, {"message": {"visitor": [100_000, 60], "network": [100_000, 60]}})
     guest = await visitor(server, site)
     await guest.send(type="start", client_id="c0", text="hello")
     conversation = (await guest.expect("ack"))["conversation"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mail_fixtures import MAIL_DOMAIN, MailServer, Sink
+from mail_fixtures import MAIL_DOMAIN, MailServer, Sink, prove
 
 from chatserver.chat import transcripts
 from conftest import Chat, Client, agent, visitor
@@ -78,14 +78,18 @@ async def test_transcripts_refuse_header_tricks_strangers_and_a_fourth_address(
     await stranger.send(type="transcript", conversation=chat, email="kim@example.com")
     assert (await stranger.expect("error"))["code"] == "not_found"
 
-    for n in (1, 2, 3):
+    # One address nobody proved; any further one must be proven first (issue 15).
+    await guest.send(type="transcript", conversation=chat, email="k1@example.com")
+    assert (await guest.expect("transcript"))["email"] == "k1@example.com"
+    await guest.send(type="transcript", conversation=chat, email="k2@example.com")
+    unproven = await guest.expect("error", ref=chat)
+    assert unproven["code"] == "unproven_address" and "confirm this address" in unproven["message"]
+    for n in (2, 3):
+        await prove(guest, sink, f"k{n}@example.com")
         await guest.send(type="transcript", conversation=chat, email=f"k{n}@example.com")
         assert (await guest.expect("transcript"))["email"] == f"k{n}@example.com"
     await guest.send(type="transcript", conversation=chat, email="k4@example.com")
-    too_many = await guest.expect("error", ref=chat)
-    assert too_many["code"] == "conflict" and "3 addresses" in too_many["message"]
-    for n in (1, 2, 3):
-        await sink.to(f"k{n}@example.com")
-    assert sorted(r.rcpt_tos[0] for r in sink.received) == [
-        "k1@example.com", "k2@example.com", "k3@example.com"
-    ]
+    assert (await guest.expect("error", ref=chat))["code"] == "unproven_address"
+    await sink.wait(5)  # three transcripts and two codes
+    transcripts_sent = [r.rcpt_tos[0] for r in sink.received if "code" not in str(r.message["Subject"])]
+    assert sorted(transcripts_sent) == ["k1@example.com", "k2@example.com", "k3@example.com"]

@@ -9,6 +9,7 @@ was already allowed, so a socket's next message reads nothing from the store.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from ipaddress import IPv4Address, IPv6Address
 from typing import Literal
 
 from chatserver.agents import Agent
@@ -72,12 +73,12 @@ class Actor:
 class Visitor(Actor):
     """A visitor of one site, known by their contact; sees only their own conversations."""
 
-    __slots__ = ("site", "contact_id", "display_name", "base_url")
+    __slots__ = ("site", "contact_id", "display_name", "base_url", "host", "network")
     kind = "visitor"
 
     def __init__(
         self, site: Site, contact_id: str, display_name: str | None, base_url: str,
-        follow: Follow = _deaf,
+        follow: Follow = _deaf, host: IPv4Address | IPv6Address | None = None, network: str | None = None,
     ) -> None:
         super().__init__(follow)
         self.site = site
@@ -85,6 +86,9 @@ class Visitor(Actor):
         self.display_name = display_name
         # Article links in suggestions point at this server's public help centre.
         self.base_url = base_url
+        # Where the visitor's socket comes from: checked against blocks, counted by limits.
+        self.host = host
+        self.network = network
 
     @property
     def id(self) -> str:

@@ -4,7 +4,9 @@ The mail goes through the outbox like every other mail, so a mail server that is
 it and loses nothing. Anyone can type any address into the widget, which makes "send the
 transcript to ..." a way to mail a stranger text of one's choosing; so a chat's transcript
 goes to at most MAX_ADDRESSES addresses, settled by the outbox's unique Message-ID (one slot
-per address), and asking again for the same address sends nothing new.
+per address), and asking again for the same address sends nothing new. Only the first slot
+takes an address nobody proved or vouched for (limits/mail_proof.py), and every mail spends
+the mail budgets of the visitor, their network, the site and the recipient.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from chatserver import protocol
 from chatserver.chat import commands, messages
 from chatserver.chat.actors import Visitor
 from chatserver.chat.effects import Effects
+from chatserver.limits import mail_proof
 from chatserver.mail import outbox as outbox_module
 from chatserver.mail.compose import LOCALES, Party
 from chatserver.protocol import ProtocolError
@@ -62,31 +65,46 @@ async def send(
         "transcript": transcript(chat[:TRANSCRIPT_LIMIT], site.name),
         "truncated": len(chat) > TRANSCRIPT_LIMIT,
     }
-    for slot in range(1, MAX_ADDRESSES + 1):
-        mid = message_id(conversation.id, slot, mail.settings.domain)
-        outgoing = mail.composer.compose(
-            "transcript", language, to=Party(email), from_name=site.name, ticket_id=None,
-            thread=[], context=context, message_id=mid, now_ms=now_ms(),
+    mids = [message_id(conversation.id, slot, mail.settings.domain) for slot in range(1, MAX_ADDRESSES + 1)]
+    sent = await _recipients(rt, mids)
+    if email.lower() in sent.values():
+        return Effects().reply(protocol.transcript(conversation.id, email, duplicate=True))
+    free = [mid for mid in mids if mid not in sent]
+    if not await mail_proof.vouched(rt.store, visitor.contact_id, email):
+        # An address nobody proved gets the chat's first slot, and only that.
+        free = free[:1] if free[:1] == mids[:1] else []
+        if not free:
+            raise ProtocolError(
+                "unproven_address",
+                "this chat's transcript was already sent; confirm this address with the code "
+                "we mail to it first (verify_email)", ref,
+            )
+    if not free:
+        raise ProtocolError(
+            "conflict", f"this chat's transcript was already sent to {MAX_ADDRESSES} addresses", ref
         )
-        try:
-            async with rt.store.write() as conn:
-                await outbox_module.enqueue(conn, outgoing, None)
-        except IntegrityError:
-            # This slot is taken: by the same address (a resend), or by another one.
-            if await _recipient(rt, mid) == email.lower():
-                return Effects().reply(protocol.transcript(conversation.id, email, duplicate=True))
-            continue
-        mail.queued()
-        log.info("event=transcript_queued conversation=%s slot=%d", conversation.id, slot)
-        return Effects().reply(protocol.transcript(conversation.id, email, duplicate=False))
-    raise ProtocolError(
-        "conflict", f"this chat's transcript was already sent to {MAX_ADDRESSES} addresses", ref
+    await mail_proof.charge(rt, visitor, email, ref)
+    outgoing = mail.composer.compose(
+        "transcript", language, to=Party(email), from_name=site.name, ticket_id=None,
+        thread=[], context=context, message_id=free[0], now_ms=now_ms(),
     )
+    try:
+        async with rt.store.write() as conn:
+            await outbox_module.enqueue(conn, outgoing, None)
+    except IntegrityError:
+        # Another tab took the slot at the same moment: the same address is the same request.
+        if (await _recipients(rt, free[:1])).get(free[0]) == email.lower():
+            return Effects().reply(protocol.transcript(conversation.id, email, duplicate=True))
+        raise ProtocolError("conflict", "another transcript was sent just now; ask again", ref) from None
+    mail.queued()
+    log.info("event=transcript_queued conversation=%s slot=%d", conversation.id, mids.index(free[0]) + 1)
+    return Effects().reply(protocol.transcript(conversation.id, email, duplicate=False))
 
 
-async def _recipient(rt: Runtime, mid: str) -> str | None:
+async def _recipients(rt: Runtime, mids: list[str]) -> dict[str, str]:
+    """Return who each of these transcript mails went to, by Message-ID."""
     async with rt.store.read() as conn:
-        recipients = (
-            await conn.execute(select(outbox.c.recipients).where(outbox.c.message_id == mid))
-        ).scalar()
-    return str(recipients[0]).lower() if recipients else None
+        rows = await conn.execute(
+            select(outbox.c.message_id, outbox.c.recipients).where(outbox.c.message_id.in_(mids))
+        )
+        return {row.message_id: str(row.recipients[0]).lower() for row in rows if row.recipients}

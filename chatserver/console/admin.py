@@ -165,7 +165,8 @@ async def site_save(request: Request, who: Viewer) -> Response:
     try:
         name = site_settings.check_name(fields.get("name", ""))
         origins = site_settings.check_origins(fields.get("origins", ""))
-        settings = site_settings.check(fields)
+        # The form does not show the limits (set with `chatserver limits`): they are kept.
+        settings = {**site_settings.check(fields), **site_settings.kept(site.settings)}
     except SettingsError as bad:
         # Nothing is stored; the form comes back with what was typed and the field named.
         return await _site_page(request, who, site, form={**_site_form(site), **fields}, error=bad)

@@ -24,7 +24,7 @@ from chatserver.mail.addresses import ReplyAddresses, check_address, header_text
 from chatserver.mail.settings import MailSettings
 
 # A transcript is a chat mailed to its visitor (transcripts.py): no ticket, no Reply-To.
-Kind = Literal["confirmation", "reply", "notification", "transcript"]
+Kind = Literal["confirmation", "reply", "notification", "transcript", "email_code"]
 LOCALES = i18n.LOCALES
 # RFC 5322 asks for the parent's References plus its Message-ID; clients cope with a long
 # chain, but a ticket answered a hundred times needs only the root and the latest few.

@@ -220,6 +220,8 @@ async def receive(
     if why is not None:
         return await hold("unauthenticated", ticket.id, why)
     if customer:
+        if rt.gate.blocks.blocked(site.id, ticket.contact_id):
+            return await hold("blocked", ticket.id)  # an agent blocked this customer: kept, not added
         done = await commands.customer_wrote(rt, ticket, text, message_id, uploads)
         await rt.hub.deliver(done.effects)
         return Verdict("appended" if done.created else "duplicate", done.ticket.id)

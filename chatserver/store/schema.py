@@ -103,6 +103,8 @@ contacts = Table(
     Column("last_seen_at", BigInteger),
     # The visitor's IANA time zone (Europe/Amsterdam), for the local time in the sidebar.
     Column("timezone", String(64)),
+    # The network the visitor's last token was issued to, so an agent can block it.
+    Column("last_address", String(64)),
     Index("uq_contacts_external_id", "site_id", "external_id", unique=True),
 )
 
@@ -481,4 +483,35 @@ webhook_deliveries = Table(
     UniqueConstraint("subscription_id", "event_id", name="uq_webhook_deliveries_event"),
     Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
     Index("ix_webhook_deliveries_site", "site_id", "status", "created_at"),
+)
+
+# Visitors, addresses and networks an agent blocked (issue 15): refused at every door.
+# hits and last_hit_at count what was refused, for the blocked-traffic report.
+blocks = Table(
+    "blocks",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("site_id", String(32), ForeignKey("sites.id"), nullable=False, index=True),
+    # "contact" (a visitor, all their tokens) or "network" (an address as /32 or /128, or a CIDR)
+    Column("kind", String(16), nullable=False),
+    Column("value", String(64), nullable=False),
+    Column("note", String(200)),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("hits", BigInteger, nullable=False),
+    Column("last_hit_at", BigInteger),
+    UniqueConstraint("site_id", "kind", "value", name="uq_blocks_target"),
+)
+
+# Addresses a visitor proved with a one-time code mailed to them; only a hash of the code.
+email_proofs = Table(
+    "email_proofs",
+    metadata,
+    Column("contact_id", String(32), ForeignKey("contacts.id"), primary_key=True),
+    Column("email", String(320), primary_key=True),
+    Column("code_hash", String(64), nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("tries_left", Integer, nullable=False),
+    Column("proven_at", BigInteger),
+    Column("created_at", BigInteger, nullable=False),
 )

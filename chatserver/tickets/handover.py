@@ -18,6 +18,7 @@ from chatserver.chat import commands, conversations, messages, topics
 from chatserver.chat.actors import Staff, Visitor
 from chatserver.chat.effects import Effects
 from chatserver.chat.model import ChatMessage, Conversation, Status
+from chatserver.limits import mail_proof
 from chatserver.mail.service import MailService
 from chatserver.protocol import ProtocolError
 from chatserver.runtime import Runtime
@@ -99,6 +100,8 @@ async def leave_email(
     if conversation_id is None and not text:
         raise ProtocolError("invalid_message", "'leave_email' needs 'text' or 'conversation'", client_id)
     conversation = await commands.usable(rt, visitor, conversation_id) if conversation_id else None
+    # A ticket mails its confirmation to the address: one of the visitor's mails.
+    await mail_proof.charge(rt, visitor, email, client_id)
     site = visitor.site
     # Outside business hours is an offline form, even if an agent happens to be online.
     status = await visitor_status.availability(rt.store, site)

@@ -680,12 +680,17 @@
     }
     if (!item.conv) flush();
   }
+  // Refusals a visitor can meet (limits, blocks, mail rules) in their language.
+  function said(f) {
+    var key = 'widget_err_' + f.code;
+    return T[key] ? t(key, { seconds: Math.ceil(f.retry_after || 1) }) : f.message;
+  }
   function onError(f) {
     var a = store.ask;
     if (a && (f.ref === a.client_id || f.ref === a.conversation)) {
       // Refused (a mistyped address, say): the form comes back with what was typed and why.
       store.ask = null;
-      formError = f.message;
+      formError = said(f);
       save();
       showStatus();
     }
@@ -711,7 +716,7 @@
       if (starting === item.cid) starting = null; // a refused start holds back no later one
       save();
       var row = byCid[f.ref];
-      if (row) { row.error = f.code === 'channel_off' ? t('widget_channel_off') : f.message; setState(row, 'failed'); }
+      if (row) { row.error = said(f); setState(row, 'failed'); }
       return;
     }
     if (f.code === 'not_found' && f.ref === conv) {
@@ -746,7 +751,10 @@
     }).then(function (r) {
       if (r.status === 403 || r.status === 404) {
         blocked = true;
-        throw new Error('chatserver: this page may not use site ' + ctx.key + ' (HTTP ' + r.status + ')');
+        return r.json().catch(function () { return {}; }).then(function (e) {
+          if (e.code === 'blocked') blocked = said(e); // an agent blocked this visitor: say so
+          throw new Error('chatserver: this page may not use site ' + ctx.key + ' (HTTP ' + r.status + ')');
+        });
       }
       if (r.status === 400 && (store.profile || store.identity)) {
         // A name, address or identity the server refuses must not keep the chat away: say
@@ -794,7 +802,7 @@
     }).catch(function (e) {
       connecting = false;
       if (blocked) {
-        banner.textContent = t('widget_unavailable');
+        banner.textContent = blocked === true ? t('widget_unavailable') : blocked;
         if (w.console) console.warn(e.message);
         return;
       }

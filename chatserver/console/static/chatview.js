@@ -198,6 +198,20 @@
     I.send(frame);
   };
 
+  // Block the visitor: their contact, their address or its network (console/blocks.py) ------------
+
+  $('block').onchange = function () {
+    var kind = this.value, c = I.conversation(I.active());
+    this.value = '';
+    if (!kind || !c || !window.confirm(t('block_confirm'))) return;
+    fetch('/api/v1/sites/' + encodeURIComponent(c.site) + '/blocks', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, credentials: 'same-origin',
+      body: JSON.stringify({ kind: kind, contact: c.contact.id })
+    }).then(function (r) { return r.json().then(function (b) { return [r.ok, b]; }); }).then(function (a) {
+      I.toast(a[0] ? t('blocked_toast', { what: a[1].block.value }) : a[1].message);
+    }, function () { I.toast(t('block_failed')); });
+  };
+
   I.on('ticket', function (f) {
     var ticket = f.ticket;
     if (!ticket.conversation) return;

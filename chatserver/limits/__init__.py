@@ -1,0 +1,1 @@
+"""Limits on every public door, blocks of abusers, and where mail may go."""
