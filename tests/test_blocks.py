@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from dns_zone import signed
 from limit_clients import token_from, visitor_from
 from mail_fixtures import INBOUND_SECRET, MailServer, Sink
 from test_console import csrf_of, sign_in
@@ -183,7 +184,8 @@ async def test_mail_from_a_blocked_customer_is_held_not_added(
                          {"kind": "contact", "contact": detail["contact"]["id"]})
     assert blocked.status_code == 201
     mail = _reply_to(confirmation, "ann@example.com", "You will regret this.")
-    answer = await mail_server.api("POST", "/api/v1/inbound-mail", content=mail.as_bytes(),
+    answer = await mail_server.api("POST", "/api/v1/inbound-mail",
+                                   content=signed(mail.as_bytes(), "example.com"),
                                    headers={"Authorization": f"Bearer {INBOUND_SECRET}"})
     assert answer.json() == {"outcome": "quarantined", "ticket": ticket["id"], "reason": "blocked"}
     entries = (await mail_server.api("GET", f"/api/v1/tickets/{ticket['id']}", cookie)).json()["entries"]

@@ -177,10 +177,13 @@ async def test_hundreds_of_chats_from_one_visitor_stop_at_the_budget(
 async def test_hundreds_of_tokens_from_one_address_get_429_with_retry_after(server: Server) -> None:
     site = await server.add_site()
     started = time.monotonic()
-    answers = [await token_from(server, site, ATTACKER) for _ in range(130)]
+    answers = []
+    # Asked for until refused (a slow machine refills the bucket as it goes), at most 400 times.
+    while len(answers) < 400 and not (answers and answers[-1].status_code == 429):
+        answers.append(await token_from(server, site, ATTACKER))
     issued = [a for a in answers if a.status_code == 200]
     refused = [a for a in answers if a.status_code == 429]
-    assert len(issued) + len(refused) == 130
+    assert refused and len(issued) + len(refused) == len(answers)
     assert budget_within(rules.DEFAULTS["token"]["network"], len(issued), time.monotonic() - started)
     body = refused[0].json()
     assert body["type"] == "error" and body["code"] == "rate_limited" and "try again" in body["message"]
