@@ -27,6 +27,7 @@ from chatserver import (
     widget,
 )
 from chatserver.config import Settings
+from chatserver.files import routes as files_routes
 from chatserver.mail import service as mail_service
 from chatserver.public_api import routes as public_api
 from chatserver.reports import api as reports_api
@@ -70,6 +71,7 @@ def create_app(settings: Settings) -> ASGIApp:
                 task.cancel()
             await hub.broker.close()
             suggester.close()
+            await rt.files.close()
             await store.close()
 
     routes = [
@@ -86,6 +88,7 @@ def create_app(settings: Settings) -> ASGIApp:
         *proactive.routes(),
         *public_api.routes(),
         *contact_form.routes(),
+        *files_routes.routes(),
     ]
     web = Starlette(
         routes=routes, lifespan=lifespan,

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from chatserver.files import settings as files_settings
 from chatserver.mail import settings as mail_settings
 
 DEFAULT_HOST = "127.0.0.1"
@@ -37,6 +38,8 @@ class Settings:
     # Help search by meaning as well as words (chatserver/embeddings.py); CHATSERVER_SEARCH_MEANING=off
     # leaves Whoosh alone, and saves the model's second of loading and ~120 MB.
     search_meaning: bool = True
+    # Files in chats (chatserver/files): where they live (CHATSERVER_FILES) and their limits.
+    files: files_settings.FilesSettings = field(default_factory=files_settings.FilesSettings)
 
     @property
     def store_url(self) -> str:
@@ -77,6 +80,10 @@ def load(
         raise ConfigError(
             "DATABASE_URL must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
         )
+    try:
+        files = files_settings.from_env(env)
+    except files_settings.FilesConfigError as bad:
+        raise ConfigError(str(bad)) from None
     if database_url.startswith("postgresql://"):
         database_url = "postgresql+asyncpg://" + database_url.removeprefix("postgresql://")
     return Settings(
@@ -91,4 +98,5 @@ def load(
         mail=mail_settings.from_env(env),
         smtp_port=smtp_port,
         search_meaning=meaning == "on",
+        files=files,
     )

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from chatserver.auth import Signer
 from chatserver.chat.messages import MessageWriter
 from chatserver.config import Settings
+from chatserver.files.storage import Storage, open_storage
 from chatserver.server.hub import Hub
 from chatserver.store import Store, new_id
 from chatserver.suggestions import Suggester
@@ -29,6 +30,9 @@ class Runtime:
     mail: MailService | None = None
     # Chat messages from every socket of this process, committed in shared transactions.
     writer: MessageWriter = field(init=False)
+    # Where files sent in chats live: the data dir, or S3 (chatserver/files/storage.py).
+    files: Storage = field(init=False)
 
     def __post_init__(self) -> None:
         self.writer = MessageWriter(self.store)
+        self.files = open_storage(self.settings.files, self.settings.data_dir)
