@@ -244,7 +244,8 @@ async def test_an_agent_who_does_not_hold_the_chat_may_not_send_files(
 ) -> None:
     ann, guest, conversation, key, cookie = await _chat(server, clients)
     await server.add_agent("cy@example.com", await _site_of(server, key))
-    async with httpx.AsyncClient(cookies={"chatserver_session": await login(server, "cy@example.com")}) as http:
+    cy = await login(server, "cy@example.com")
+    async with httpx.AsyncClient(cookies={"chatserver_session": cy}) as http:
         refused = await http.post(f"{server.http}/api/v1/conversations/{conversation}/files",
                                   params={"name": "x.txt"}, content=b"hello")
         foreign = await http.post(f"{server.http}/api/v1/conversations/{conversation}/files",

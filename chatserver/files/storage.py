@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import os
 import re
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Protocol
@@ -80,8 +80,9 @@ class DirStorage:
     async def put(self, key: str, path: Path, size: int, sha256: str) -> None:
         target = self.path(key)
         await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
-        # The spool lives under the same root (spool_dir), so this is a rename, not a copy.
-        await asyncio.to_thread(os.replace, path, target)
+        # An upload's spool lives under the same root (spool_dir), so this is a rename; a file
+        # brought by migrate-store from elsewhere is copied.
+        await asyncio.to_thread(shutil.move, path, target)
 
     async def read(self, key: str) -> AsyncIterator[bytes]:
         try:
