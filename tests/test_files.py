@@ -307,3 +307,45 @@ def test_storage_keys_are_ids_never_paths(tmp_path: Path) -> None:
     with pytest.raises(KeyError):
         storage.path("../../etc/passwd")
     assert storage.path("AbCdEfGh12345678") == tmp_path / "Ab" / "Cd" / "AbCdEfGh12345678"
+
+
+def test_transcripts_name_a_chats_files_and_link_them_when_the_server_has_an_address() -> None:
+    from chatserver.auth import Signer
+    from chatserver.chat.model import ChatMessage
+    from chatserver.files.links import mail_linker
+    from chatserver.tickets.handover import transcript
+
+    file = {"id": "F1le1d000001", "name": "foto.png", "type": "image/png", "size": 9, "inline": True}
+    chat = [ChatMessage("m1", "c1", 1, "visitor", "v1", "Vi", "x", "", 1, (file,))]
+    signer = Signer("secret")
+    [line] = transcript(chat, "Acme", mail_linker("https://chat.example", signer))
+    assert line["text"] == "foto.png"
+    url = line["files"][0]["url"]
+    assert url.startswith("https://chat.example/api/v1/files/F1le1d000001?sig=")
+    assert signer.file_of_link(url.split("sig=")[1].replace("%3A", ":"), 60) == "F1le1d000001"
+    assert transcript(chat, "Acme", mail_linker("", signer))[0]["files"] == [
+        {"name": "foto.png", "url": None}]
+
+
+@pytest.mark.shared_server
+async def test_a_signed_mail_link_opens_the_file_without_a_session(
+    server: Server, clients: list[Client]
+) -> None:
+    from chatserver import auth
+    from chatserver.files.links import mail_linker
+    from chatserver.store import Store
+
+    ann, guest, conversation, key, cookie = await _chat(server, clients)
+    sent = await _visitor_upload(server, key, guest.token or "", conversation, "a.png", png())
+    store = Store(server.store_url)
+    try:
+        signer = auth.Signer(await auth.instance_secret(store))
+    finally:
+        await store.close()
+    link = mail_linker(server.http, signer)(sent.json()["file"]["id"])
+    assert link is not None
+    async with httpx.AsyncClient() as http:
+        got = await http.get(link)
+        other = await http.get(link.replace(sent.json()["file"]["id"], "AAAAAAAAAAAAAAAA"))
+    assert got.status_code == 200 and got.content == png()
+    assert other.status_code == 403  # a link opens the one file it was made for

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -22,6 +21,7 @@ from chatserver.api import ApiError
 from chatserver.chat import commands
 from chatserver.chat.actors import Actor
 from chatserver.files import records, sniff
+from chatserver.files.links import MAIL_LINK_SECONDS
 from chatserver.files.storage import StorageError
 from chatserver.files.uploads import staff_of, visitor_of
 from chatserver.protocol import ProtocolError
@@ -29,14 +29,6 @@ from chatserver.runtime import Runtime
 
 log = logging.getLogger("chatserver.files")
 
-# A link in a mail (transcript, ticket) opens the file for this long: a customer reading the
-# mail a few weeks later still gets the screenshot; after that the console has it.
-MAIL_LINK_SECONDS = 30 * 24 * 3600
-
-
-def mail_link(rt: Runtime, base_url: str, file_id: str) -> str:
-    """Return an address that opens one file for MAIL_LINK_SECONDS, for mail."""
-    return f"{base_url.rstrip('/')}/api/v1/files/{file_id}?sig={quote(rt.signer.file_link(file_id))}"
 
 
 async def visitor_download(request: Request, rt: Runtime, site: sites.Site) -> Response:

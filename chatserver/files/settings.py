@@ -35,6 +35,9 @@ class FilesSettings:
     s3: S3Settings | None = None
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     max_conversation_bytes: int = DEFAULT_MAX_CONVERSATION_BYTES
+    # How readers of a mail reach this server (https://chat.example.com); without it, mails
+    # name a chat's files but cannot link them.
+    public_url: str = ""
 
 
 def _bytes(env: Mapping[str, str], name: str, default: int) -> int:
@@ -60,7 +63,10 @@ def from_env(env: Mapping[str, str]) -> FilesSettings:
     s3 = None
     if backend == "s3":
         s3 = s3_from_env(env)
-    return FilesSettings(backend, s3, max_file, max_conversation)
+    public_url = env.get("CHATSERVER_PUBLIC_URL", "").strip().rstrip("/")
+    if public_url and not public_url.startswith(("https://", "http://")):
+        raise FilesConfigError("CHATSERVER_PUBLIC_URL must be an http(s):// address")
+    return FilesSettings(backend, s3, max_file, max_conversation, public_url)
 
 
 def s3_from_env(env: Mapping[str, str]) -> S3Settings:
