@@ -15,7 +15,14 @@ from pathlib import Path
 
 from chatserver.config import Settings
 from chatserver.files import records
-from chatserver.files.storage import DirStorage, Storage, StorageError, open_storage, spool_dir
+from chatserver.files.storage import (
+    DirStorage,
+    Storage,
+    StorageError,
+    files_dir,
+    open_storage,
+    spool_dir,
+)
 from chatserver.store import Store
 
 
@@ -64,11 +71,11 @@ async def run(settings: Settings) -> int:
         raise FilesCopyError("migrate-store --files copies the data dir's files into S3: set "
                              "CHATSERVER_FILES=s3 and the CHATSERVER_S3_* settings first")
     store = Store(settings.store_url)
-    source = DirStorage(settings.data_dir / "files")
+    source = DirStorage(files_dir(settings.files, settings.data_dir))
     target = open_storage(settings.files, settings.data_dir)
     try:
         await store.migrate()
-        copied, skipped = await copy(store, source, target, spool_dir(settings.data_dir))
+        copied, skipped = await copy(store, source, target, spool_dir(settings.files, settings.data_dir))
     except StorageError as failed:
         raise FilesCopyError(f"{failed}; run the same command again to go on") from None
     finally:

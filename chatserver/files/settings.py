@@ -31,7 +31,10 @@ class S3Settings:
 
 @dataclass(frozen=True)
 class FilesSettings:
-    backend: str = "dir"  # "dir": <data dir>/files on this machine; "s3": shared by several
+    backend: str = "dir"  # "dir": a folder on this machine; "s3": shared by several machines
+    # The folder of the dir backend; empty is <data dir>/files. Several processes on one
+    # machine (each with its own data dir) share one folder here.
+    folder: str = ""
     s3: S3Settings | None = None
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     max_conversation_bytes: int = DEFAULT_MAX_CONVERSATION_BYTES
@@ -66,7 +69,8 @@ def from_env(env: Mapping[str, str]) -> FilesSettings:
     public_url = env.get("CHATSERVER_PUBLIC_URL", "").strip().rstrip("/")
     if public_url and not public_url.startswith(("https://", "http://")):
         raise FilesConfigError("CHATSERVER_PUBLIC_URL must be an http(s):// address")
-    return FilesSettings(backend, s3, max_file, max_conversation, public_url)
+    return FilesSettings(backend, env.get("CHATSERVER_FILES_DIR", "").strip(), s3, max_file,
+                         max_conversation, public_url)
 
 
 def s3_from_env(env: Mapping[str, str]) -> S3Settings:

@@ -58,7 +58,12 @@ def open_storage(settings: FilesSettings, data_dir: Path) -> Storage:
     if settings.backend == "s3":
         assert settings.s3 is not None
         return S3Storage(settings.s3)
-    return DirStorage(data_dir / "files")
+    return DirStorage(files_dir(settings, data_dir))
+
+
+def files_dir(settings: FilesSettings, data_dir: Path) -> Path:
+    """Return the dir backend's folder: CHATSERVER_FILES_DIR, else <data dir>/files."""
+    return Path(settings.folder) if settings.folder else data_dir / "files"
 
 
 class DirStorage:
@@ -120,9 +125,9 @@ class DirStorage:
         return None
 
 
-def spool_dir(data_dir: Path) -> Path:
+def spool_dir(settings: FilesSettings, data_dir: Path) -> Path:
     """Return where uploads are spooled while they arrive: beside the files, for a rename."""
-    return data_dir / "files" / ".incoming"
+    return files_dir(settings, data_dir) / ".incoming"
 
 
 class S3Storage:

@@ -135,7 +135,7 @@ def _how(kind: str, head: bytes) -> tuple[str, bool]:
 
 async def _spool(request: Request, rt: Runtime, limit: int) -> tuple[Path, int, str, bytes]:
     """Write the body to a spool file: counted, hashed and its head kept, never held whole."""
-    folder = spool_dir(rt.settings.data_dir)
+    folder = spool_dir(rt.settings.files, rt.settings.data_dir)
     await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
     handle, name = tempfile.mkstemp(dir=folder, prefix="up-")
     path = Path(name)
