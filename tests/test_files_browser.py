@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,8 @@ async def _assigned(ann: Client) -> str:
 
 async def _loaded(image: Any) -> None:
     """Wait until an <img> has decoded real pixels."""
-    await expect(image).to_be_visible(timeout=SEEN_TIMEOUT_MS)
+    await expect(image).to_have_attribute("src", re.compile(r"^blob:|/api/v1/files/"),
+                                          timeout=SEEN_TIMEOUT_MS)
     await image.evaluate("img => img.decode()")
     assert await image.evaluate("img => img.naturalWidth") == 40
 
