@@ -28,6 +28,7 @@ from chatserver import (
 )
 from chatserver.config import Settings
 from chatserver.console import blocks as console_blocks
+from chatserver.files import routes as files_routes
 from chatserver.mail import service as mail_service
 from chatserver.public_api import routes as public_api
 from chatserver.reports import api as reports_api
@@ -79,6 +80,7 @@ def create_app(settings: Settings) -> ASGIApp:
             await hub.broker.close()
             await rt.gate.close()
             suggester.close()
+            await rt.files.close()
             await store.close()
 
     routes = [
@@ -97,6 +99,7 @@ def create_app(settings: Settings) -> ASGIApp:
         *contact_form.routes(),
         *webhooks_api.routes(),
         *console_blocks.routes(),
+        *files_routes.routes(),
     ]
     web = Starlette(
         routes=routes, lifespan=lifespan,

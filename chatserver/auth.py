@@ -82,6 +82,7 @@ class Signer:
     def __init__(self, secret: str) -> None:
         self._visitors = URLSafeTimedSerializer(secret, salt="chatserver.visitor")
         self._sessions = URLSafeTimedSerializer(secret, salt="chatserver.session")
+        self._files = URLSafeTimedSerializer(secret, salt="chatserver.file")
         self._csrf_key = hashlib.sha256(b"chatserver.csrf|" + secret.encode()).digest()
 
     def visitor_token(self, identity: VisitorIdentity) -> str:
@@ -104,6 +105,18 @@ class Signer:
         """Return the form token for a browser's CSRF nonce, bound to its session if any."""
         message = f"{nonce}|{session_id or ''}".encode()
         return hmac.new(self._csrf_key, message, "sha256").hexdigest()
+
+    def file_link(self, file_id: str) -> str:
+        """Return a signature that lets whoever holds it fetch one file for a while (mail links)."""
+        return self._files.dumps(file_id)
+
+    def file_of_link(self, signature: str, max_age: int) -> str | None:
+        """Return the file id a signature grants, or None when it is wrong or too old."""
+        try:
+            value = self._files.loads(signature, max_age=max_age)
+        except BadSignature:
+            return None
+        return value if isinstance(value, str) else None
 
     def session_id(self, cookie: str) -> str | None:
         try:

@@ -27,6 +27,7 @@ from chatserver import (
     sites,
     suggestions,
 )
+from chatserver.files import copy as files_copy
 from chatserver.limits import cli as limits_cli
 from chatserver.mail import outbox
 from chatserver.public_api import cli as api_token_cli
@@ -127,6 +128,8 @@ def build_parser() -> Parser:
     move = commands.add_parser("migrate-store", help="copy the SQLite store into PostgreSQL")
     move.add_argument("--to", metavar="URL", default=os.environ.get("DATABASE_URL", ""),
                       help="an empty PostgreSQL database (default: env DATABASE_URL)")
+    move.add_argument("--files", action="store_true",
+                      help="instead, copy the data dir's chat files into S3 (CHATSERVER_FILES=s3)")
     _data_dir(move)
     reports_cli.add_commands(commands, _data_dir)
     api_token_cli.add_commands(commands, _data_dir)
@@ -144,11 +147,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                                smtp_port=getattr(args, "smtp_port", None))
         if args.command == "serve":
             return serve(settings)
+        if args.command == "migrate-store" and args.files:
+            return asyncio.run(files_copy.run(settings))
         if args.command == "migrate-store":
             return asyncio.run(store_copy.run(settings.data_dir, _postgres_url(args.to)))
         command = COMMANDS[(args.command, args.action)]
         return asyncio.run(_with_store(settings, lambda store: command(store, args)))
-    except (UsageError, config.ConfigError, ValueError, store_copy.CopyError) as problem:
+    except (UsageError, config.ConfigError, ValueError, store_copy.CopyError,
+            files_copy.FilesCopyError) as problem:
         print(f"chatserver: error: {problem}", file=sys.stderr)
         return 2
     except OSError as problem:

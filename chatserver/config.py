@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from chatserver.files import settings as files_settings
 from chatserver.mail import settings as mail_settings
 from chatserver.webhooks import settings as webhook_settings
 
@@ -45,6 +46,8 @@ class Settings:
     # Sockets one network may hold open on one process. Raise it where many people share an
     # address (a carrier's NAT, a campus) or for a load test from one machine.
     sockets_per_network: int = 500
+    # Files in chats (chatserver/files): where they live (CHATSERVER_FILES) and their limits.
+    files: files_settings.FilesSettings = field(default_factory=files_settings.FilesSettings)
 
     @property
     def store_url(self) -> str:
@@ -92,6 +95,10 @@ def load(
         raise ConfigError(
             "DATABASE_URL must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
         )
+    try:
+        files = files_settings.from_env(env)
+    except files_settings.FilesConfigError as bad:
+        raise ConfigError(str(bad)) from None
     if database_url.startswith("postgresql://"):
         database_url = "postgresql+asyncpg://" + database_url.removeprefix("postgresql://")
     try:
@@ -113,4 +120,5 @@ def load(
         webhooks=webhooks,
         limits=limits == "on",
         sockets_per_network=int(sockets_per_network),
+        files=files,
     )

@@ -477,16 +477,20 @@ class MessageEvent(TypedDict):
     client_id: str
     text: str
     created_at: int
+    files: NotRequired[list[dict[str, Any]]]  # only when the message carries files
 
 
 def message(m: ChatMessage, author_name: str | None = None) -> MessageEvent:
     """Describe a stored message; author_name, when given, is the name its sender goes by now."""
-    return {
+    event: MessageEvent = {
         "type": "message", "conversation": m.conversation_id, "seq": m.seq, "id": m.id,
         "author": {"kind": m.author_kind, "id": m.author_id,
                    "name": author_name if author_name is not None else m.author_name},
         "client_id": m.client_id, "text": m.body, "created_at": m.created_at,
     }
+    if m.files:
+        event["files"] = [dict(f) for f in m.files]
+    return event
 
 
 class ConversationEvent(TypedDict):

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from chatserver.auth import Signer
 from chatserver.chat.messages import MessageWriter
 from chatserver.config import Settings
+from chatserver.files.storage import Storage, open_storage
 from chatserver.limits import counter
 from chatserver.limits.blocks import BlockList
 from chatserver.limits.gate import Gate
@@ -37,8 +38,11 @@ class Runtime:
     writer: MessageWriter = field(init=False)
     # Budgets and blocks at every public door (limits/), counted in Redis when scaled out.
     gate: Gate = field(init=False)
+    # Where files sent in chats live: the data dir, or S3 (chatserver/files/storage.py).
+    files: Storage = field(init=False)
 
     def __post_init__(self) -> None:
         self.writer = MessageWriter(self.store)
         self.gate = Gate(counter.from_url(self.settings.broker_url), BlockList(self.store),
                          self.settings.limits, self.settings.sockets_per_network)
+        self.files = open_storage(self.settings.files, self.settings.data_dir)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Awaitable
-from typing import Literal
+from typing import Any, Literal
 
 from chatserver import (
     agents,
@@ -245,17 +245,19 @@ async def rate(
 
 
 async def send(
-    rt: Runtime, actor: Actor, conversation_id: str, client_id: str, text: str
+    rt: Runtime, actor: Actor, conversation_id: str, client_id: str, text: str,
+    files: tuple[dict[str, Any], ...] = (),
 ) -> Effects:
     """Store a message, ack it to its sender, deliver it to everyone else in the conversation.
 
     Status and holder are checked inside the write transaction (messages.py), so the hot
-    path reads nothing; only a refusal reads the conversation, to say why.
+    path reads nothing; only a refusal reads the conversation, to say why. files describe
+    files already stored (chatserver/files/uploads.py), which the message carries.
     """
     await _known(rt, actor, conversation_id, client_id)
     try:
         stored = await rt.writer.append(
-            conversation_id, actor.kind, actor.id, client_id, text, actor.holder_needed()
+            conversation_id, actor.kind, actor.id, client_id, text, actor.holder_needed(), files
         )
     except (ConversationClosed, NotHolder):
         conversation = await usable(rt, actor, conversation_id, client_id)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import sqlite3
 import time
@@ -73,6 +74,7 @@ class _Pending:
     client_id: str
     text: str
     holder: str | None  # when set, the conversation must be assigned to this agent
+    files: tuple[dict[str, Any], ...] = ()
     result: asyncio.Future[Appended] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -106,6 +108,7 @@ class MessageWriter:
         client_id: str,
         text: str,
         holder: str | None = None,
+        files: tuple[dict[str, Any], ...] = (),
     ) -> Appended:
         """Store a message; answer once it is committed, with the conversation's status then.
 
@@ -116,7 +119,7 @@ class MessageWriter:
         """
         if len(self._pending) >= MAX_PENDING:
             raise Overloaded(len(self._pending))
-        item = _Pending(conversation_id, author_kind, author_id, client_id, text, holder)
+        item = _Pending(conversation_id, author_kind, author_id, client_id, text, holder, files)
         self._pending.append(item)
         if self._flusher is None:
             self._flusher = asyncio.create_task(self._flush())
@@ -200,6 +203,7 @@ class MessageWriter:
 _STORED_COLUMNS = (
     messages.c.id, messages.c.conversation_id, messages.c.seq, messages.c.author_kind,
     messages.c.author_id, messages.c.client_id, messages.c.body, messages.c.created_at,
+    messages.c.files,
 )
 _EARLIER = select(*_STORED_COLUMNS).where(
     messages.c.conversation_id == bindparam("cid"), messages.c.author_kind == bindparam("kind"),
@@ -213,7 +217,12 @@ _INSERT = insert(messages)
 
 
 def _message(row: Any) -> ChatMessage:
-    return ChatMessage(row[0], row[1], row[2], row[3], row[4], None, row[5], row[6], row[7])
+    return ChatMessage(row[0], row[1], row[2], row[3], row[4], None, row[5], row[6], row[7],
+                       _files(row[8]))
+
+
+def _files(stored: str | None) -> tuple[dict[str, Any], ...]:
+    return tuple(json.loads(stored)) if stored else ()
 
 
 async def _stored(conn: AsyncConnection, batch: list[_Pending]) -> dict[Key, ChatMessage]:
@@ -277,7 +286,7 @@ def _plan(
         seq = seqs[item.conversation_id] = seqs.get(item.conversation_id, head[2]) + 1
         message = ChatMessage(
             new_id(), item.conversation_id, seq, item.author_kind, item.author_id, None,
-            item.client_id, item.text, now,
+            item.client_id, item.text, now, item.files,
         )
         made[item.key] = message
         outcomes.append(Appended(message, True, head[0]))
@@ -287,7 +296,8 @@ def _plan(
 def _row(m: ChatMessage) -> dict[str, object]:
     return {"id": m.id, "conversation_id": m.conversation_id, "seq": m.seq,
             "author_kind": m.author_kind, "author_id": m.author_id, "client_id": m.client_id,
-            "body": m.body, "created_at": m.created_at}
+            "body": m.body, "created_at": m.created_at,
+            "files": json.dumps(list(m.files)) if m.files else None}
 
 
 class _SqliteWriter:
@@ -397,7 +407,7 @@ _MESSAGE_COLUMNS = (
         (messages.c.author_kind == "integration", api_tokens.c.name),
         else_=None,
     ).label("author_name"),
-    messages.c.client_id, messages.c.body, messages.c.created_at,
+    messages.c.client_id, messages.c.body, messages.c.created_at, messages.c.files,
 )
 _MESSAGE_FROM = messages.outerjoin(
     agents, and_(messages.c.author_kind == "agent", agents.c.id == messages.c.author_id)
@@ -421,4 +431,5 @@ async def after(
         .limit(limit)
     )
     async with store.read() as conn:
-        return [ChatMessage(**row._mapping) for row in await conn.execute(query)]
+        return [ChatMessage(**{**row._mapping, "files": _files(row.files)})
+                for row in await conn.execute(query)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 AuthorKind = Literal["visitor", "agent", "system", "integration"]
 
@@ -102,6 +102,8 @@ class ChatMessage:
     client_id: str
     body: str
     created_at: int
+    # Files sent with it (chatserver/files): {id, name, type, size, inline} each.
+    files: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from chatserver.protocol import ProtocolError
 from chatserver.runtime import Runtime
 from chatserver.store import now_ms
 from chatserver.store.schema import outbox
-from chatserver.tickets.handover import TRANSCRIPT_LIMIT, mail_of, transcript
+from chatserver.tickets.handover import TRANSCRIPT_LIMIT, file_links, mail_of, transcript
 
 log = logging.getLogger("chatserver.mail")
 
@@ -62,7 +62,7 @@ async def send(
     context = {
         "site_name": site.name,
         "started_at": conversation.created_at,
-        "transcript": transcript(chat[:TRANSCRIPT_LIMIT], site.name),
+        "transcript": transcript(chat[:TRANSCRIPT_LIMIT], site.name, file_links(rt)),
         "truncated": len(chat) > TRANSCRIPT_LIMIT,
     }
     mids = [message_id(conversation.id, slot, mail.settings.domain) for slot in range(1, MAX_ADDRESSES + 1)]

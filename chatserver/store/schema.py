@@ -148,11 +148,31 @@ messages = Table(
     Column("client_id", String(64), nullable=False),
     Column("body", Text, nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    # The files the message carries, as JSON ([{id, name, type, size, inline}]); NULL for none.
+    Column("files", Text),
     UniqueConstraint("conversation_id", "seq", name="uq_messages_seq"),
     # A resend of the same client message id by the same author is the same message.
     UniqueConstraint(
         "conversation_id", "author_kind", "author_id", "client_id", name="uq_messages_client_id"
     ),
+)
+
+# Files and images sent in chats; the bytes live in the files storage (files/storage.py) under
+# the id. The type is what the bytes showed (files/sniff.py), never what the uploader said.
+files = Table(
+    "files",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("site_id", String(32), ForeignKey("sites.id"), nullable=False),
+    Column("conversation_id", String(32), ForeignKey("conversations.id"), nullable=False, index=True),
+    Column("uploader_kind", String(16), nullable=False),
+    Column("uploader_id", String(32), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("content_type", String(127), nullable=False),
+    Column("inline", Boolean, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
 )
 
 # Failed sign-ins per email (hashed), kept in the store so a lockout holds across processes.

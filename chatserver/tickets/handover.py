@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import and_, select
@@ -18,6 +19,7 @@ from chatserver.chat import commands, conversations, messages, topics
 from chatserver.chat.actors import Staff, Visitor
 from chatserver.chat.effects import Effects
 from chatserver.chat.model import ChatMessage, Conversation, Status
+from chatserver.files import links
 from chatserver.limits import mail_proof
 from chatserver.mail.service import MailService
 from chatserver.protocol import ProtocolError
@@ -62,15 +64,27 @@ def announce(
     ).publish(topics.visitor(ticket.contact_id), protocol.ticket_for_visitor(ticket))
 
 
-def transcript(chat: list[ChatMessage], site_name: str) -> list[dict[str, Any]]:
-    """Return a chat as mail templates show it: who, text, time."""
+def transcript(
+    chat: list[ChatMessage], site_name: str, link: Callable[[str], str | None] = lambda _: None
+) -> list[dict[str, Any]]:
+    """Return a chat as mail templates show it: who, text, time, and its files' names and links.
+
+    A message that is only files reads as their names, for views that show text alone.
+    """
     return [
         {
             "who": m.author_name or {"visitor": "Visitor", "agent": "Agent"}.get(m.author_kind, site_name),
-            "text": m.body, "at": m.created_at, "visitor": m.author_kind == "visitor",
+            "text": m.body or ", ".join(f["name"] for f in m.files), "at": m.created_at,
+            "visitor": m.author_kind == "visitor",
+            "files": [{"name": f["name"], "url": link(f["id"])} for f in m.files],
         }
         for m in chat
     ]
+
+
+def file_links(rt: Runtime) -> Callable[[str], str | None]:
+    """Return how mails link a chat's files (signed, CHATSERVER_PUBLIC_URL)."""
+    return links.mail_linker(rt.settings.files.public_url, rt.signer)
 
 
 async def _site(rt: Runtime, site_id: str) -> sites.Site:
@@ -88,7 +102,7 @@ async def _open_from_chat(
     return await open_ticket(
         rt.store, mail_of(rt).mailing(site), contact_id=conversation.contact_id, source=source,
         channel=conversation.channel, conversation_id=conversation.id,
-        transcript=transcript(chat, site.name), **details,
+        transcript=transcript(chat, site.name, file_links(rt)), **details,
     )
 
 

@@ -13,6 +13,7 @@
   var ICONS = {
     close: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M6 6l12 12M18 6L6 18"/></svg>',
     send: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 12l16-8-6 16-2-6z"/></svg>',
+    clip: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M20 11l-8 8a5 5 0 0 1-7-7l8-8a3 3 0 0 1 5 5l-8 8a1 1 0 0 1-3-3l7-7"/></svg>',
     sound: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 9h4l5-4v14l-5-4H4z"/><path class="cs-wave" d="M16 9a4 4 0 0 1 0 6M18.5 6.5a8 8 0 0 1 0 11"/></svg>'
   };
   var CSS =
@@ -60,7 +61,8 @@
     '.cs-compose{display:flex;align-items:flex-end;gap:8px;padding:10px 10px 10px 14px;border-top:1px solid #e5e7eb;background:#fff}' +
     '.cs-input{flex:1;resize:none;border:0;outline:0;font:inherit;color:#111;background:transparent;max-height:120px;min-height:22px;padding:6px 0;margin:0}' +
     '.cs-send{width:38px;height:38px;border-radius:50%;background:var(--cs-color);color:var(--cs-on)}.cs-send:hover{background:var(--cs-color);filter:brightness(1.08)}' +
-    '.cs-send svg{fill:currentColor;stroke:none;width:18px;height:18px}' +
+    '.cs-send svg{fill:currentColor;stroke:none;width:18px;height:18px}.cs-clip{color:#6b7280}.cs-file::before{content:"\\2193  "}.cs-clip:hover{background:#f1f5f9}' +
+    '.cs-img{display:block;max-width:100%;max-height:220px;border-radius:8px;margin:2px 0}.cs-drop .cs-log{outline:3px dashed var(--cs-color);outline-offset:-6px}' +
     '.cs-foot{text-align:center;font-size:11px;color:#9ca3af;padding:0 0 6px;background:#fff}' +
     ':focus-visible{outline:3px solid #f59e0b;outline-offset:2px}.cs-input:focus-visible{outline:0}.cs-compose:focus-within{box-shadow:inset 0 2px 0 var(--cs-color)}' +
     '.cs-hide{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}' +
@@ -168,6 +170,7 @@
   var input = el('textarea', 'cs-input', null, { rows: '1', maxlength: '5000' });
   var sendBtn = icon('send', 'cs-send', '');
   sendBtn.type = 'submit';
+  var clipBtn = icon('clip', 'cs-clip', ''), fileIn = el('input', 'cs-hide', null, { type: 'file', multiple: '', tabindex: '-1' });
   var foot = el('div', 'cs-foot', 'chatserver');
   var greetingRow = el('div', 'cs-row cs-them cs-greeting');
   var greetingBubble = el('div', 'cs-bubble');
@@ -176,7 +179,7 @@
   titles.append(title, sub);
   head.append(avatar, titles, soundBtn, closeBtn);
   log.appendChild(greetingRow);
-  form.append(input, sendBtn);
+  form.append(clipBtn, input, sendBtn, fileIn);
   panel.append(head, banner, log, typingRow, notice, form, foot);
   var wrap = el('div');
   wrap.appendChild(panel);
@@ -229,6 +232,7 @@
     input.setAttribute('placeholder', t('widget_placeholder'));
     input.setAttribute('aria-label', t('widget_placeholder'));
     sendBtn.setAttribute('aria-label', t('widget_send'));
+    clipBtn.setAttribute('aria-label', t('widget_attach'));
     closeBtn.setAttribute('aria-label', t('widget_close'));
     launcher.setAttribute('aria-label', t('widget_open'));
     log.setAttribute('aria-label', t('widget_messages'));
@@ -258,7 +262,7 @@
       row.appendChild(el('div', 'cs-who', author || t('widget_someone')));
     }
     row.setAttribute('data-author', author || '');
-    var bubble = el('div', 'cs-bubble');
+    var bubble = row.bubble = el('div', 'cs-bubble');
     richText(bubble, text);
     row.appendChild(bubble);
     var meta = el('div', 'cs-meta', kind === 'sys' ? '' : clock(when));
@@ -312,6 +316,7 @@
       row = addRow(kind, m.author.name, m.text, m.seq, m.created_at);
       if (kind === 'me') mine.push(row);
     }
+    if (m.files) showFiles(row, m.files);
     row.seq = m.seq;
     bySeq[m.seq] = row;
     lastSeq = Math.max(lastSeq, m.seq);
@@ -622,6 +627,79 @@
     place(card, lastSeq + 0.5);
     scroll();
   }
+
+  // ---- files: sent over HTTP with the visitor's token, the message comes back on the socket --
+  function fileUrl(path) {
+    return ctx.base + '/api/v1/sites/' + encodeURIComponent(ctx.key) + path;
+  }
+  function auth() {
+    return { Authorization: 'Bearer ' + store.token };
+  }
+  // A file is fetched with the token and shown from a blob: images as pictures, anything else
+  // only ever as a download (typed octet-stream, with a download name), never opened here.
+  function getFile(f) {
+    return fetch(fileUrl('/files/' + encodeURIComponent(f.id)), { headers: auth(), credentials: 'omit' })
+      .then(function (r) { if (!r.ok) throw new Error(r.status); return r.blob(); })
+      .then(function (b) { return URL.createObjectURL(new Blob([b], { type: f.inline ? f.type : 'application/octet-stream' })); });
+  }
+  function showFiles(row, list) {
+    var b = row.bubble;
+    b.textContent = '';
+    list.forEach(function (f) {
+      var a = el('a', 'cs-file', f.inline ? null : f.name, { href: '#', title: f.name });
+      if (f.inline) {
+        var img = el('img', 'cs-img', null, { alt: f.name });
+        a.appendChild(img);
+        getFile(f).then(function (u) { img.src = a.href = u; a.download = f.name; }, function () { img.alt = f.name; });
+      }
+      a.onclick = function (e) {
+        if (a.download) return;
+        e.preventDefault();
+        getFile(f).then(function (u) { a.href = u; a.download = f.name; a.click(); });
+      };
+      b.appendChild(a);
+    });
+  }
+  function upload(f) {
+    if (!conv || !store.token) { banner.textContent = t('widget_attach_first'); return; }
+    var cid = idFor(), row = addRow('me', '', f.name, 0, 0);
+    row.cid = cid;
+    byCid[cid] = row;
+    mine.push(row);
+    setState(row, 'sending');
+    fetch(fileUrl('/conversations/' + encodeURIComponent(conv) + '/files?client_id=' + cid + '&name=' + encodeURIComponent(f.name)), {
+      method: 'POST', body: f, headers: auth(), credentials: 'omit'
+    }).then(function (r) {
+      return r.json().then(function (a) {
+        if (!r.ok) throw new Error(a.message);
+        if (row.seq) return; // the socket brought the message first
+        show({ conversation: conv, seq: a.ack.seq, client_id: cid, created_at: a.ack.created_at, author: { kind: 'visitor' }, files: [a.file] });
+      });
+    }).catch(function (e) {
+      row.error = e.message;
+      setState(row, 'failed');
+    });
+  }
+  function uploadAll(files) {
+    [].forEach.call(files || [], upload);
+  }
+  clipBtn.onclick = function () { fileIn.click(); };
+  fileIn.onchange = function () { uploadAll(fileIn.files); fileIn.value = ''; };
+  input.addEventListener('paste', function (e) {
+    var fs = e.clipboardData && e.clipboardData.files;
+    if (fs && fs.length) { e.preventDefault(); uploadAll(fs); }
+  });
+  function dragging(e) {
+    return e.dataTransfer && [].indexOf.call(e.dataTransfer.types || [], 'Files') >= 0;
+  }
+  panel.addEventListener('dragover', function (e) {
+    if (dragging(e)) { e.preventDefault(); panel.classList.add('cs-drop'); }
+  });
+  panel.addEventListener('dragleave', function () { panel.classList.remove('cs-drop'); });
+  panel.addEventListener('drop', function (e) {
+    panel.classList.remove('cs-drop');
+    if (dragging(e)) { e.preventDefault(); uploadAll(e.dataTransfer.files); }
+  });
 
   // ---- sending --------------------------------------------------------------------------
   function submit() {

@@ -405,7 +405,8 @@
     if (kind === 'system') { li.append(el('span', 'msg-system', m.text)); return li; }
     var who = kind === 'visitor' ? m.author.name || name(s.c) : m.author.name || t('agent');
     li.append(el('span', 'msg-who', who));
-    li.append(el('div', 'msg-text', m.text));
+    if (m.text) li.append(el('div', 'msg-text', m.text));
+    (m.files || []).forEach(function (f) { li.append(fileLink(f)); });
     var meta = el('span', 'msg-meta', new Date(m.created_at).toLocaleTimeString(locale, { hour: '2-digit', minute: '2-digit' }));
     if (kind === 'agent') {
       var status = state || (m.seq <= s.visitorRead ? t('read') : m.seq <= s.visitorDelivered ? t('delivered') : t('sent'));
@@ -415,6 +416,43 @@
     li.append(meta);
     return li;
   }
+
+  // Files come from this origin with the session; each is served inert (a sandbox CSP,
+  // nosniff, and a download unless it is a raster image), so the link is safe to follow here.
+  function fileLink(f) {
+    var a = el('a', 'msg-file', f.inline ? '' : f.name);
+    a.href = '/api/v1/files/' + encodeURIComponent(f.id);
+    a.download = f.name;
+    a.title = f.name;
+    if (f.inline) {
+      var img = el('img', 'msg-img');
+      img.src = a.href;
+      img.alt = f.name;
+      a.append(img);
+    }
+    return a;
+  }
+
+  function upload(file) {
+    if (!active) return;
+    var url = '/api/v1/conversations/' + encodeURIComponent(active) + '/files?client_id=' + clientId() +
+      '&name=' + encodeURIComponent(file.name);
+    fetch(url, { method: 'POST', body: file, credentials: 'same-origin' }).then(function (r) {
+      return r.json().then(function (a) { if (!r.ok) throw new Error(a.message); });
+    }).catch(function (e) { toast(t('attach_failed', { name: file.name, error: e.message })); });
+  }
+  function uploadAll(files) { [].forEach.call(files || [], upload); }
+  $('attach').onclick = function () { $('attach-input').click(); };
+  $('attach-input').onchange = function () { uploadAll(this.files); this.value = ''; };
+  $('text').addEventListener('paste', function (e) {
+    var fs = e.clipboardData && e.clipboardData.files;
+    if (fs && fs.length) { e.preventDefault(); uploadAll(fs); }
+  });
+  $('composer').addEventListener('dragover', function (e) { e.preventDefault(); });
+  $('composer').addEventListener('drop', function (e) {
+    e.preventDefault();
+    uploadAll(e.dataTransfer && e.dataTransfer.files);
+  });
 
   function renderTyping() {
     var s = active && convs[active];
