@@ -41,6 +41,10 @@ REFUSED = Counter("chatserver_frames_refused_total", "Client frames answered wit
 QUEUED = Gauge("chatserver_queue_length", "Chats waiting for an agent", ["site"], registry=REGISTRY)
 OLDEST_QUEUED = Gauge("chatserver_queue_oldest_seconds", "Wait of the oldest queued chat",
                       ["site"], registry=REGISTRY)
+# Counted by the process that records the breach (sla_watch): sum over processes, and use
+# increase() since a restart starts the count again.
+SLA_BREACHES = Counter("chatserver_sla_breaches_total", "SLA targets breached, each clock once",
+                       ["site", "kind", "metric"], registry=REGISTRY)
 OUTBOX = Gauge("chatserver_mail_outbox", "Outgoing mail by state", ["state"], registry=REGISTRY)
 OLDEST_MAIL = Gauge("chatserver_mail_oldest_pending_seconds", "Age of the oldest mail not yet sent",
                     registry=REGISTRY)
