@@ -1,4 +1,4 @@
-"""python -m bench [relay|overload|storm|idle|durability|search|widget|start ...] [--smoke] [--out FILE]
+"""python -m bench [relay|overload|storm|peak|idle|durability|search|widget|start ...] [--smoke] [--out FILE]
 
 Runs each part (all by default), prints one table of every figure beside its baseline
 measured in the same run, with its budget, and writes the same rows as JSON.
@@ -20,7 +20,7 @@ from typing import Any
 
 from bench.common import ROOT, Mode, Row, raise_fd_limit
 
-PARTS = ("relay", "overload", "storm", "idle", "durability", "search", "widget", "start")
+PARTS = ("relay", "overload", "storm", "peak", "idle", "durability", "search", "widget", "start")
 RESULTS = ROOT / "bench" / "results" / "latest.json"
 
 

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PARTS = ["relay", "idle", "durability", "search", "widget", "start"]
+PARTS = ["relay", "overload", "storm", "peak", "idle", "durability", "search", "widget", "start"]
 
 
 def test_smoke_prints_the_table_and_writes_json(tmp_path: Path) -> None:
