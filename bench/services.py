@@ -75,7 +75,7 @@ def postgres() -> Iterator[str]:
              "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={workdir}",
              "-c", "max_connections=200"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, user=user, cwd=workdir)
-        wait_port(port, process, START_TIMEOUT)  # type: ignore[arg-type]
+        wait_port(port, process, START_TIMEOUT)
         deadline = time.monotonic() + START_TIMEOUT
         while subprocess.run([str(bindir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port), "-q"],
                              check=False).returncode != 0:
@@ -100,7 +100,7 @@ def redis() -> Iterator[str]:
          "--save", "", "--appendonly", "no", "--dir", str(workdir)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_port(port, process, START_TIMEOUT)  # type: ignore[arg-type]
+        wait_port(port, process, START_TIMEOUT)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         process.terminate()
