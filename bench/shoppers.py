@@ -312,8 +312,7 @@ class Hour:
         """Replay the hour's arrivals; return the servers' CPU share and peak memory."""
         self.figures = Figures()
         hour = self.shop.hour_seconds
-        pages = [asyncio.create_task(self._browse(client, n, http, hour))
-                 for n, client in enumerate(self.visitors)]
+        pages = [asyncio.create_task(self._browse(n, http)) for n in range(len(self.visitors))]
         arrivals, at = [], random.expovariate(self.shop.chats_per_hour / 3600)
         while at < 3600:
             arrivals.append(self.wall(at))
@@ -351,7 +350,7 @@ class Hour:
             usage["peak_rss"] = max(usage["peak_rss"], sum(rss_bytes(p) for p in self.pids))
             await asyncio.sleep(0.5)
 
-    async def _browse(self, client: Client, n: int, http: httpx.AsyncClient, hour: float) -> None:
+    async def _browse(self, n: int, http: httpx.AsyncClient) -> None:
         """View pages as the widget reports them, until cancelled."""
         base, token, key = self.base(n), self.ready.tokens[n], self.ready.site_key
         headers = {"Origin": base}
