@@ -20,7 +20,7 @@ from typing import Any
 
 from bench.common import ROOT, Mode, Row, raise_fd_limit
 
-PARTS = ("relay", "overload", "storm", "limits", "idle", "durability", "search", "widget", "start",
+PARTS = ("relay", "overload", "storm", "peak", "limits", "idle", "durability", "search", "widget", "start",
          "webhooks", "files")
 RESULTS = ROOT / "bench" / "results" / "latest.json"
 

@@ -86,7 +86,7 @@ def _check_us(mode: Mode) -> float:
 def _measure(data_dir: Path, ready: Prepared, setting: str, pairs: int, rate: int, seconds: float,
              rounds: int) -> dict[str, float]:
     """Relay at rate through a server with CHATSERVER_LIMITS=setting; return the figures."""
-    process, base = start_chatserver(data_dir, {"CHATSERVER_LIMITS": setting})
+    process, base = start_chatserver(data_dir, env={"CHATSERVER_LIMITS": setting})
     try:
         async def main() -> dict[int, dict[str, float]]:
             made = await chatserver_pairs(base, ready, pairs)

@@ -95,7 +95,7 @@ async def _storm(ready: Prepared, fetch_token: bool) -> dict[str, float]:
             restart = time.perf_counter()
             await asyncio.to_thread(stop, process)
             port = int(base.rsplit(":", 1)[1])
-            process, _ = await asyncio.to_thread(start_chatserver, ready.data_dir, None, port)
+            process, _ = await asyncio.to_thread(start_chatserver, ready.data_dir, port)
             healthy = time.perf_counter() - restart
             while time.perf_counter() - restart < GIVE_UP_SECONDS:
                 back = sorted(w.back_at - restart for w in widgets if w.back_at > restart)

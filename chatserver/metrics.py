@@ -45,6 +45,10 @@ RATE_LIMITED = Counter("chatserver_rate_limited_total",
 QUEUED = Gauge("chatserver_queue_length", "Chats waiting for an agent", ["site"], registry=REGISTRY)
 OLDEST_QUEUED = Gauge("chatserver_queue_oldest_seconds", "Wait of the oldest queued chat",
                       ["site"], registry=REGISTRY)
+# Counted by the process that records the breach (sla_watch): sum over processes, and use
+# increase() since a restart starts the count again.
+SLA_BREACHES = Counter("chatserver_sla_breaches_total", "SLA targets breached, each clock once",
+                       ["site", "kind", "metric"], registry=REGISTRY)
 OUTBOX = Gauge("chatserver_mail_outbox", "Outgoing mail by state", ["state"], registry=REGISTRY)
 WEBHOOKS = Gauge("chatserver_webhook_backlog", "Webhook deliveries not yet made, by state",
                  ["state"], registry=REGISTRY)

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import func, select, update
 
-from chatserver import agents, customers, sites
+from chatserver import agents, customers, metrics, sites
 from chatserver.chat import conversations
 from chatserver.chat.messages import MessageWriter
 from chatserver.reports import sla_watch
@@ -64,3 +64,21 @@ async def test_a_first_response_late_between_checks_is_recorded_once(store: Stor
     assert await sla_watch.record(store, site.id, clock, agent_id, now_ms()) is False
     async with store.read() as conn:
         assert (await conn.execute(select(func.count()).select_from(sla_breaches))).scalar() == 1
+
+
+async def test_each_breach_is_counted_once_in_the_metrics(store: Store) -> None:
+    site = await sites.create(store, "Shop", [])
+    async with store.write() as conn:
+        await conn.execute(update(sites_table).where(sites_table.c.id == site.id).values(
+            settings={"sla": {"chat_first_response_seconds": 60}}))
+    site = await sites.by_id(store, site.id)
+    assert site is not None
+    ann = await agents.create(store, "ann@example.com", "Ann", "x" * 12, site_ids=[site.id])
+    await _answered_chat(store, site, ann.id, wait_s=200)
+    labels = {"site": site.public_key, "kind": "chat", "metric": "first_response"}
+    before = metrics.REGISTRY.get_sample_value("chatserver_sla_breaches_total", labels) or 0.0
+
+    (clock, agent_id, _), = await sla_watch.stopped(store, site, since=now_ms() - 600_000)
+    assert await sla_watch.breach(store, site, clock, agent_id, now_ms()) is True
+    assert await sla_watch.breach(store, site, clock, agent_id, now_ms()) is False
+    assert metrics.REGISTRY.get_sample_value("chatserver_sla_breaches_total", labels) == before + 1

@@ -17,7 +17,7 @@ from sqlalchemy import exists, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from chatserver import hours as business_hours
-from chatserver import protocol, sites
+from chatserver import metrics, protocol, sites
 from chatserver.chat import topics
 from chatserver.reports import sla
 from chatserver.runtime import Runtime
@@ -109,6 +109,14 @@ async def stopped(store: Store, site: sites.Site, since: int) -> list[tuple[sla.
     return found
 
 
+async def breach(store: Store, site: sites.Site, clock: sla.Clock, agent_id: str | None, now: int) -> bool:
+    """Record a breached clock and count it in /metrics; False when it was recorded before."""
+    if not await record(store, site.id, clock, agent_id, now):
+        return False
+    metrics.SLA_BREACHES.labels(site.public_key, clock.kind, clock.metric).inc()
+    return True
+
+
 async def check(rt: Runtime) -> None:
     """Check every site's clocks once: record new breaches, announce the states."""
     now = now_ms()
@@ -118,7 +126,7 @@ async def check(rt: Runtime) -> None:
     for site in await sites.all_sites(rt.store):
         for clock, agent_id, stopped_at in await stopped(rt.store, site, since):
             if clock.due_at is not None and stopped_at > clock.due_at:
-                await record(rt.store, site.id, clock, agent_id, now)
+                await breach(rt.store, site, clock, agent_id, now)
         running = await clocks(rt, site)
         if not running:
             continue
@@ -129,7 +137,7 @@ async def check(rt: Runtime) -> None:
                        sla_breaches.c.subject_id.in_([k.subject_id for k, _ in running])))}
         for clock, agent_id in running:
             if clock.state(now) == "breached" and (clock.kind, clock.subject_id, clock.metric) not in seen:
-                await record(rt.store, site.id, clock, agent_id, now)
+                await breach(rt.store, site, clock, agent_id, now)
         await rt.hub.publish(topics.site(site.id), event(site.id, running, now))
 
 
