@@ -59,7 +59,8 @@ BUILT_KEYS = (
     N_("held_automatic"), N_("held_unauthenticated"), N_("report_chat"), N_("report_email"),
     N_("sla_nearing"), N_("sla_breached"), N_("sla_alert_nearing"), N_("sla_alert_breached"),
     N_("widget_sending"), N_("widget_queued"), N_("widget_sent"), N_("widget_delivered"),
-    N_("widget_read"), N_("widget_good"), N_("widget_bad"),
+    N_("widget_read"), N_("widget_good"), N_("widget_bad"), N_("widget_bad_email"),
+    N_("widget_bad_name"),
 )
 
 

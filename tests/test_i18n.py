@@ -18,10 +18,12 @@ ROOT = Path(__file__).resolve().parent.parent
 KEYWORDS = {**DEFAULT_KEYWORDS, "t": None, "N_": None, "tn": (1, 1)}
 # Words Dutch borrows as they are; any other Dutch text equal to the English is untranslated.
 SAME_IN_DUTCH = {
-    "article_slug", "channel_chat", "chat_label", "filter_status", "nav_inbox", "nav_label",
-    "nav_sites", "nav_tickets", "offline", "online", "report_chat", "report_download",
-    "report_volume", "site", "status", "ticket_status_open", "tickets_label", "wait_minutes",
-    "wait_seconds", "widget_chat",
+    "agent_sites", "article_slug", "channel_chat", "chat_label", "filter_status", "nav_inbox",
+    "nav_label", "nav_sites", "nav_tickets", "offline", "online", "report_chat",
+    "report_col_chat", "report_col_chats", "report_col_conversation", "report_col_tickets",
+    "report_kind_chat", "report_unit_d", "report_unit_min", "report_unit_s", "report_volume",
+    "site", "status", "ticket_status_open", "tickets_label", "wait_minutes", "wait_seconds",
+    "widget_chat",
 }
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 

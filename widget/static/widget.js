@@ -13,7 +13,9 @@
   var ICONS = {
     close: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M6 6l12 12M18 6L6 18"/></svg>',
     send: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 12l16-8-6 16-2-6z"/></svg>',
-    sound: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 9h4l5-4v14l-5-4H4z"/><path class="cs-wave" d="M16 9a4 4 0 0 1 0 6M18.5 6.5a8 8 0 0 1 0 11"/></svg>'
+    sound: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 9h4l5-4v14l-5-4H4z"/><path class="cs-wave" d="M16 9a4 4 0 0 1 0 6M18.5 6.5a8 8 0 0 1 0 11"/></svg>',
+    // Drawn, not emoji: a page without an emoji font shows emoji as empty boxes.
+    thumb: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M3 10h4v10H3zM7 10l4-8c1.4 0 2.5 1.1 2.5 2.5V9H19a2 2 0 0 1 2 2.3l-1.2 7a2 2 0 0 1-2 1.7H7"/></svg>'
   };
   var CSS =
     '*,*::before,*::after{box-sizing:border-box}' +
@@ -29,7 +31,7 @@
     '.cs-avatar::after{content:"";position:absolute;right:0;bottom:0;width:10px;height:10px;border-radius:50%;background:#9ca3af;box-shadow:0 0 0 2px var(--cs-color)}' +
     '.cs-on .cs-avatar::after{background:#22c55e}' +
     '.cs-titles{flex:1;min-width:0}.cs-title{margin:0;font-size:16px;font-weight:650;line-height:1.25;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}' +
-    '.cs-sub{font-size:12.5px;opacity:.88;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}' +
+    '.cs-sub{font-size:12.5px;opacity:.88;line-height:1.3}' +
     '.cs-icon{flex:none;width:34px;height:34px;border:0;border-radius:8px;background:transparent;color:inherit;cursor:pointer;display:flex;align-items:center;justify-content:center;padding:0}' +
     '.cs-icon:hover{background:rgba(255,255,255,.16)}.cs-icon svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-linecap:round;stroke-linejoin:round}' +
     '.cs-icon[aria-pressed=false] .cs-wave{opacity:.25}' +
@@ -50,6 +52,7 @@
     '.cs-actions{display:flex;gap:8px;flex-wrap:wrap}' +
     '.cs-btn{font:inherit;font-size:13px;font-weight:600;padding:7px 12px;border-radius:8px;border:1px solid var(--cs-color);background:var(--cs-color);color:var(--cs-on);cursor:pointer}' +
     '.cs-btn.cs-ghost{background:#fff;color:#1f2937;border-color:#d1d5db}.cs-btn:disabled{opacity:.5;cursor:default}' +
+    '.cs-btn svg{width:16px;height:16px;margin:0 6px -3px 0;fill:none;stroke:currentColor;stroke-width:2}.cs-bad svg{transform:scaleY(-1)}.cs-launcher.cs-off{filter:grayscale(1);opacity:.75}' +
     '.cs-field{display:block;margin:0 0 8px}.cs-field span{display:block;font-size:12px;color:#4b5563;margin-bottom:2px}' +
     '.cs-field input,.cs-field textarea{width:100%;font:inherit;padding:7px 9px;border:1px solid #d1d5db;border-radius:8px;background:#fff;color:#111}' +
     '.cs-err{color:#b91c1c}.cs-typing{min-height:22px;padding:0 18px;font-size:12px;color:#6b7280;background:#f8fafc}' +
@@ -392,17 +395,23 @@
   // ---- status line and notices -------------------------------------------------------------
   // The notice is drawn afresh on every change (queue moves, agents come and go); draft keeps
   // what the visitor was typing in its fields, and focus stays where it was.
-  var rated = false, draft = {}, formError = '', instead = false, wantTranscript = false;
+  var draft = {}, formError = '', instead = false, wantTranscript = false;
   function showStatus() {
     var had = root.activeElement, keep = had && notice.contains(had) && had.name;
     [].forEach.call(notice.querySelectorAll('[name]'), function (i) { draft[i.name] = i.value; });
-    var offline = !agentsOnline || !openNow;
+    var offline = !agentsOnline || !openNow || blocked;
     panel.classList.toggle('cs-on', !offline);
-    sub.textContent = status === 'assigned' && agentName ? t('widget_chatting', { name: agentName })
+    launcher.classList.toggle('cs-off', blocked);
+    input.disabled = sendBtn.disabled = blocked;
+    // Nobody can answer: the email form is the way on, not a button that queues for no one.
+    var person = suggested && suggested.querySelector('[name=person]');
+    if (person) person.hidden = offline;
+    sub.textContent = blocked ? t('widget_unavailable') : status === 'assigned' && agentName ? t('widget_chatting', { name: agentName })
       : !openNow ? (changeAt ? t('widget_closed_till', { when: when(changeAt) }) : t('widget_closed'))
       : status === 'queued' && agentsOnline ? t('widget_waiting')
       : agentsOnline ? t('widget_online') : t('widget_away');
     notice.textContent = '';
+    if (blocked) return;
     if (status === 'closed') endedNotice();
     else if ((status === 'queued' || status === 'new') && (offline || instead)) {
       emailNotice(!openNow ? t('widget_closed_form') : offline ? t('widget_nobody') : t('widget_wait_email'));
@@ -494,15 +503,19 @@
       // Handed over to email: the answer comes by mail, with the transcript in it.
       notice.appendChild(el('p', null, t('widget_emailed', { email: ticket.email })));
     } else {
-      if (features.indexOf('rating') >= 0 && !rated) {
+      // Rated: thanked from then on, also after a reload (the store remembers the chat rated).
+      if (store.rated === conv) notice.appendChild(el('p', 'cs-thanks', t('widget_thanks'), { role: 'status' }));
+      else if (features.indexOf('rating') >= 0) {
         var q = el('p', null, t('widget_rate')), box = el('div', 'cs-actions'), comment = field(t('widget_comment'), 'area', '', 'comment');
         ['good', 'bad'].forEach(function (score) {
-          box.appendChild(button((score === 'good' ? '👍 ' : '👎 ') + t(score === 'good' ? 'widget_good' : 'widget_bad'), function () {
+          var b = button(t(score === 'good' ? 'widget_good' : 'widget_bad'), function () {
             send({ type: 'rate', conversation: conv, score: score, comment: comment.input.value.trim() });
-            rated = true;
+            store.rated = conv;
+            save();
             showStatus();
-            notice.appendChild(el('p', null, t('widget_thanks')));
-          }, 'cs-ghost'));
+          }, 'cs-ghost cs-' + score);
+          b.insertAdjacentHTML('afterbegin', ICONS.thumb);
+          box.appendChild(b);
         });
         notice.append(q, comment, box);
       }
@@ -570,10 +583,10 @@
     conv = store.conv = null;
     status = null;
     agentName = null;
-    rated = instead = wantTranscript = false;
+    instead = wantTranscript = false;
     formError = '';
     draft = {};
-    queueInfo = store.ask = null;
+    queueInfo = store.ask = store.cards = null;
     store.seen = store.agentRead = 0;
     lastSeq = upTo = 0;
     filling = false;
@@ -590,7 +603,11 @@
     if (f.conversation !== conv || !f.articles || !f.articles.length) return;
     // A sync repeats the suggestions of a chat still waiting for an answer: show them once.
     if (suggested && suggested.parentNode) suggested.parentNode.removeChild(suggested);
-    var card = suggested = el('div', 'cs-card', null, { role: 'group', 'aria-label': t('widget_suggest'), 'data-seq': lastSeq + 0.5 });
+    // Right after the question they answer (seq), where a reload shows them again too.
+    f.seq = f.seq || lastSeq;
+    store.cards = f;
+    save();
+    var card = suggested = el('div', 'cs-card', null, { role: 'group', 'aria-label': t('widget_suggest') });
     var list = el('ul');
     card.appendChild(el('p', null, t('widget_suggest')));
     f.articles.slice(0, 5).forEach(function (a) {
@@ -607,7 +624,7 @@
     });
     var actions = el('div', 'cs-actions');
     var yes = el('button', 'cs-btn cs-ghost', t('widget_helped'), { type: 'button' });
-    var no = el('button', 'cs-btn', t('widget_person'), { type: 'button' });
+    var no = el('button', 'cs-btn', t('widget_person'), { type: 'button', name: 'person' });
     yes.onclick = function () {
       yes.disabled = no.disabled = true;
       send({ type: 'resolve', conversation: conv });
@@ -619,14 +636,15 @@
     };
     actions.append(yes, no);
     card.append(list, actions);
-    place(card, lastSeq + 0.5);
+    place(card, f.seq + 0.5);
+    showStatus();
     scroll();
   }
 
   // ---- sending --------------------------------------------------------------------------
   function submit() {
     var text = input.value.trim();
-    if (!text) return;
+    if (!text || blocked) return;
     if (text.length > maxChars) {
       banner.textContent = tn('widget_too_long', maxChars);
       return;
@@ -685,7 +703,7 @@
     if (a && (f.ref === a.client_id || f.ref === a.conversation)) {
       // Refused (a mistyped address, say): the form comes back with what was typed and why.
       store.ask = null;
-      formError = f.message;
+      formError = fix(f);
       save();
       showStatus();
     }
@@ -711,13 +729,18 @@
       if (starting === item.cid) starting = null; // a refused start holds back no later one
       save();
       var row = byCid[f.ref];
-      if (row) { row.error = f.code === 'channel_off' ? t('widget_channel_off') : f.message; setState(row, 'failed'); }
+      if (row) { row.error = f.code === 'channel_off' ? t('widget_channel_off') : f.code === 'too_large' ? tn('widget_too_long', maxChars) : t('widget_refused'); setState(row, 'failed'); }
       return;
     }
     if (f.code === 'not_found' && f.ref === conv) {
       conv = store.conv = null; // a conversation from another visitor token: start afresh
       save();
     }
+  }
+  // What to fix, in the visitor's words: the server's message names its fields ('email').
+  function fix(e) {
+    var m = e.message || '';
+    return t(/mail/.test(m) ? 'widget_bad_email' : /name/.test(m) ? 'widget_bad_name' : 'widget_refused');
   }
   function send(frame) {
     if (live && ws && frame.conversation !== null) ws.send(JSON.stringify(frame));
@@ -752,8 +775,8 @@
         // A name, address or identity the server refuses must not keep the chat away: say
         // why, forget it, and carry on as an anonymous visitor.
         return r.json().then(function (e) {
-          if (store.profile && store.profile.email) formError = e.message || '';
-          else banner.textContent = e.message || '';
+          if (store.profile && store.profile.email) formError = fix(e);
+          else banner.textContent = fix(e);
           delete store.profile;
           delete store.identity;
           save();
@@ -794,7 +817,14 @@
     }).catch(function (e) {
       connecting = false;
       if (blocked) {
-        banner.textContent = t('widget_unavailable');
+        // This origin may not use the site: nothing waits to be sent "when back online".
+        store.outbox.splice(0).forEach(function (item) {
+          var row = byCid[item.cid];
+          row.error = t('widget_unavailable');
+          setState(row, 'failed');
+        });
+        save();
+        showStatus();
         if (w.console) console.warn(e.message);
         return;
       }
@@ -1079,6 +1109,7 @@
     if (store.outbox[i].conv && store.outbox[i].conv !== conv) store.outbox[i].conv = null;
     pendingRow(store.outbox[i]);
   }
+  if (store.cards) onSuggestions(store.cards);
   if (conv || store.outbox.length) connect();
   if (store.open) open(true);
   ctx.ready(function (name, args) {
