@@ -116,6 +116,6 @@ def test_scripts_get_their_own_strings_only() -> None:
     assert widget["widget_send"] == "Versturen" and widget["widget_unread"] == ["%(num)s ongelezen"] * 2
     assert all(key.startswith("widget_") for key in widget)
     console = i18n.strings("nl", console=True)
-    assert console["with_you"] == "Bij jou" and console["sla_breached"] == "SLA overschreden"
+    assert console["with_you"] == "Met jou" and console["sla_breached"] == "SLA overschreden"
     assert not any(key.startswith(("widget_", "mail_", "help_", "report_")) for key in console)
     assert "<" not in i18n.strings_json("en", console=True)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from babel.dates import format_date
+from babel.numbers import format_decimal
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -46,14 +47,15 @@ def _charts(tables: dict[str, Table], t: Callable[..., str], locale: str) -> dic
     }
     for row in tables["times"].rows:
         kind, metric, _, median, p90, target = row[:6]
+        size, axis = display.time_unit(max(float(v or 0) for v in (median, p90, target)))
         drawn["times"].append(charts.bars(
             f"chart-{kind}-{metric}",
             f"{display.word('report_kind_', kind, t)} · {display.word('report_metric_', metric, t)}",
             [t("report_median"), t("report_p90")],
-            [charts.Series(display.word("report_kind_", kind, t), [median, p90])],  # type: ignore[list-item]
-            target=float(target or 0), target_label=t("report_target"),
-            y_label=t("report_axis_time"), width=440,
-            fmt=lambda seconds: display.duration(seconds, t)))
+            [charts.Series(display.word("report_kind_", kind, t),
+                           [None if v is None else float(v) / size for v in (median, p90)])],
+            target=float(target or 0) / size, target_label=t("report_target"),
+            y_label=t(axis), width=440, fmt=lambda v: format_decimal(round(v, 1), locale=locale)))
     rows = tables["forecast"].rows
     drawn["forecast"] = charts.bars(
         "chart-forecast", t("report_forecast_chart"),

@@ -71,6 +71,18 @@ def word(prefix: str, value: object, t: Translate) -> str:
     return t(key)
 
 
+def time_unit(longest: float) -> tuple[int, str]:
+    """Return the unit a chart of durations up to `longest` seconds counts in, and its axis label.
+
+    One unit a chart keeps its ticks round (0, 5, 10, 15 min) rather than "3 min 20 s".
+    """
+    for size, key in ((86400 * 2, N_("report_axis_days")), (3600 * 2, N_("report_axis_hours")),
+                      (120, N_("report_axis_minutes"))):
+        if longest >= size:
+            return size // 2, key
+    return 1, N_("report_axis_seconds")
+
+
 @dataclass(frozen=True)
 class Shown:
     """One cell as the page shows it: its text, a link if it opens something, and alignment."""
