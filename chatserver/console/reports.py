@@ -55,7 +55,7 @@ def _charts(tables: dict[str, Table], t: Callable[..., str], locale: str) -> dic
             [charts.Series(display.word("report_kind_", kind, t),
                            [None if v is None else float(v) / size for v in (median, p90)])],
             target=float(target or 0) / size, target_label=t("report_target"),
-            y_label=t(axis), width=440, fmt=lambda v: format_decimal(round(v, 1), locale=locale)))
+            y_label=t(axis), width=440, fmt=lambda v: format_decimal(round(v, 2), locale=locale)))
     rows = tables["forecast"].rows
     drawn["forecast"] = charts.bars(
         "chart-forecast", t("report_forecast_chart"),
