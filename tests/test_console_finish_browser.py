@@ -218,7 +218,8 @@ async def test_the_reports_page_reads_like_a_product_in_english_and_dutch(
     await page.goto(url)
     await page.select_option("#pref-locale", "nl")
     await expect(page.locator("h1")).to_have_text("Rapporten", timeout=SEEN_TIMEOUT_MS)
-    await page.goto(url)
+    # The language changed, the report shown did not (its site and range are kept).
+    assert page.url == url
     await expect(page.locator("#table-forecast")).to_contain_text("Benodigde medewerkers")
     headings = await page.locator("table.report th").all_inner_texts()
     assert {"Mediaan", "Binnen het doel", "Benodigde medewerkers"} <= set(headings), str(headings)
@@ -230,3 +231,22 @@ async def test_the_reports_page_reads_like_a_product_in_english_and_dutch(
     assert await page.evaluate("document.documentElement.scrollWidth <= innerWidth")
     assert await page.evaluate(_SMALLEST_CHART_TEXT) >= MIN_CHART_TEXT_PX
     await page.screenshot(path=str(SHOTS / "reports-nl.png"), full_page=True)
+
+
+async def test_relative_times_in_the_sidebar_keep_moving(server: Server, browser: Any) -> None:
+    site = await server.add_site()
+    await server.add_agent("ann@example.com", site)
+    guest = await visitor(server, site)
+    await guest.send(type="search", text="return a tent")
+    await guest.expect("suggestions")
+    await guest.send(type="start", client_id="q1", text="agent please")
+    conversation = (await guest.expect("ack"))["conversation"]
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    await page.clock.install()
+    await _sign_in(page, server, "ann@example.com")
+    await page.locator(f"#list-mine .conv[data-conversation='{conversation}'] .conv-open").click()
+    searched = page.locator("#cust-searches .past-when")
+    await expect(searched).to_have_text("this minute", timeout=SEEN_TIMEOUT_MS)
+    await page.clock.fast_forward("05:00")
+    await expect(searched).to_have_text("5 minutes ago")
+    await guest.close()
