@@ -68,7 +68,8 @@ async def test_the_reports_page_shows_the_charts(fast_sla: Server, browser: Any)
     await page.screenshot(path="/tmp/reports-page.png", full_page=True)
 
     await page.goto(f"{server.http}/console/reports?site={site.public_key}&from=2026-11-20&to=2026-11-01")
-    await expect(page.locator("[role=alert]")).to_have_text("from must not be after to")
+    await expect(page.locator("[role=alert]")).to_have_text(
+        "The start date is after the end date: swap them.")
 
 
 async def test_the_inbox_flags_a_chat_past_its_sla_and_alerts(fast_sla: Server, browser: Any) -> None:

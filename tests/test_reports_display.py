@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
+import pytest
+
 from chatserver import i18n
-from chatserver.reports import display
+from chatserver.reports import api, display
 from chatserver.reports.metrics import Table
+from chatserver.sites import Site
 
 EN, NL = i18n.translator("en"), i18n.translator("nl")
 
@@ -57,3 +62,14 @@ def test_days_and_hours_are_named() -> None:
     assert display.time_unit(90) == (1, "report_axis_seconds")
     assert display.time_unit(600) == (60, "report_axis_minutes")
     assert display.time_unit(3 * 86400) == (86400, "report_axis_days")
+
+
+def test_a_bad_range_or_figure_says_what_to_fix_without_field_names() -> None:
+    site = Site("s", "key", "Shop", (), {})
+    with pytest.raises(api.ParameterError) as bad:
+        api.parse_range(site, "2026-11-20", "2026-11-01", dt.date(2026, 11, 30))
+    assert NL(bad.value.key, **bad.value.values) == "De begindatum ligt na de einddatum: draai ze om."
+    assert bad.value.message == "from must not be after to"  # the API's words stay
+    with pytest.raises(api.ParameterError) as bad:
+        api.parse_range(site, "2025-01-01", "2026-12-31", dt.date(2026, 12, 31))
+    assert EN(bad.value.key, **bad.value.values).startswith("A report covers at most")

@@ -96,6 +96,12 @@ async def reports_page(request: Request) -> Response:
                                 for name, table in context["tables"].items()}
         except ApiError as problem:
             context["error"] = problem.message
+            if isinstance(problem, reports_api.ParameterError):
+                # What to fix in the admin's words; a field is named as the form labels it.
+                values = dict(problem.values)
+                if "name" in values:
+                    values["name"] = display.word("report_param_", values["name"], t)
+                context["error"] = t(problem.key, **values)
             context["tables"], context["charts"] = {}, {}
     return pages.render(request, "reports.html", who, status=400 if context["error"] else 200,
                         **context)

@@ -56,6 +56,7 @@ _KEYS = (
     N_("report_weekday_mon"), N_("report_weekday_tue"), N_("report_weekday_wed"),
     N_("report_weekday_thu"), N_("report_weekday_fri"), N_("report_weekday_sat"),
     N_("report_weekday_sun"), N_("report_lang_en"), N_("report_lang_nl"),
+    N_("report_param_surge"), N_("report_param_weeks"),
 )
 _SECONDS = {"median_s", "p90_s", "target_s", "elapsed_s", "chat_first_response_median_s",
             "ticket_first_response_median_s"}
