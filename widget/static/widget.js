@@ -14,7 +14,7 @@
     close: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M6 6l12 12M18 6L6 18"/></svg>',
     send: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 12l16-8-6 16-2-6z"/></svg>',
     sound: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 9h4l5-4v14l-5-4H4z"/><path class="cs-wave" d="M16 9a4 4 0 0 1 0 6M18.5 6.5a8 8 0 0 1 0 11"/></svg>',
-    // Drawn, not emoji: a page without an emoji font shows emoji as empty boxes.
+    // Drawn: emoji are empty boxes where no emoji font is installed.
     thumb: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M3 10h4v10H3zM7 10l4-8c1.4 0 2.5 1.1 2.5 2.5V9H19a2 2 0 0 1 2 2.3l-1.2 7a2 2 0 0 1-2 1.7H7"/></svg>'
   };
   var CSS =
@@ -403,7 +403,7 @@
     panel.classList.toggle('cs-on', !offline);
     launcher.classList.toggle('cs-off', blocked);
     input.disabled = sendBtn.disabled = blocked;
-    // Nobody can answer: the email form is the way on, not a button that queues for no one.
+    // Nobody to answer: the email form, not a button that queues for no one.
     var person = suggested && suggested.querySelector('[name=person]');
     if (person) person.hidden = offline;
     sub.textContent = blocked ? t('widget_unavailable') : status === 'assigned' && agentName ? t('widget_chatting', { name: agentName })
@@ -503,7 +503,7 @@
       // Handed over to email: the answer comes by mail, with the transcript in it.
       notice.appendChild(el('p', null, t('widget_emailed', { email: ticket.email })));
     } else {
-      // Rated: thanked from then on, also after a reload (the store remembers the chat rated).
+      // Thanked from then on, also after a reload.
       if (store.rated === conv) notice.appendChild(el('p', 'cs-thanks', t('widget_thanks'), { role: 'status' }));
       else if (features.indexOf('rating') >= 0) {
         var q = el('p', null, t('widget_rate')), box = el('div', 'cs-actions'), comment = field(t('widget_comment'), 'area', '', 'comment');
@@ -603,7 +603,7 @@
     if (f.conversation !== conv || !f.articles || !f.articles.length) return;
     // A sync repeats the suggestions of a chat still waiting for an answer: show them once.
     if (suggested && suggested.parentNode) suggested.parentNode.removeChild(suggested);
-    // Right after the question they answer (seq), where a reload shows them again too.
+    // After the question they answer (seq), also after a reload.
     f.seq = f.seq || lastSeq;
     store.cards = f;
     save();
@@ -737,7 +737,7 @@
       save();
     }
   }
-  // What to fix, in the visitor's words: the server's message names its fields ('email').
+  // What to fix, in the visitor's words; the server's message names the field.
   function fix(e) {
     var m = e.message || '';
     return t(/mail/.test(m) ? 'widget_bad_email' : /name/.test(m) ? 'widget_bad_name' : 'widget_refused');
@@ -817,7 +817,7 @@
     }).catch(function (e) {
       connecting = false;
       if (blocked) {
-        // This origin may not use the site: nothing waits to be sent "when back online".
+        // A refused origin: nothing waits to be sent "when back online".
         store.outbox.splice(0).forEach(function (item) {
           var row = byCid[item.cid];
           row.error = t('widget_unavailable');
