@@ -44,6 +44,13 @@ def check_email(email: str) -> str:
     return addresses.check_address(email).lower()
 
 
+def check_name(name: str) -> str:
+    """Return the display name trimmed; raise ValueError if it is empty or too long."""
+    if not name.strip() or len(name.strip()) > 200:
+        raise ValueError("name must be 1-200 characters")
+    return name.strip()
+
+
 async def create(
     store: Store,
     email: str,
@@ -59,10 +66,9 @@ async def create(
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     if not 1 <= max_chats <= 50:
         raise ValueError("max chats must be from 1 to 50")
-    if not name.strip() or len(name) > 200:
-        raise ValueError("name must be 1-200 characters")
+    name = check_name(name)
     password_hash = auth.hash_password(password)
-    agent = Agent(new_id(), email, name.strip(), role, max_chats, "online", False)
+    agent = Agent(new_id(), email, name, role, max_chats, "online", False)
     async with store.write() as conn:
         if (await conn.execute(select(agents.c.id).where(agents.c.email == email))).first():
             raise ValueError(f"an agent with email {email} already exists")
@@ -223,9 +229,16 @@ async def change(
     max_chats: int | None = None,
     disabled: bool | None = None,
     password: str | None = None,
+    name: str | None = None,
+    site_ids: list[str] | None = None,
 ) -> None:
-    """Change an agent's account; raise ValueError on bad input (nothing is stored then)."""
+    """Change an agent's account; raise ValueError on bad input (nothing is stored then).
+
+    site_ids replaces the sites the agent serves (admins serve every site whatever it says).
+    """
     values: dict[str, Any] = {}
+    if name is not None:
+        values["name"] = check_name(name)
     if role is not None:
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}")
@@ -238,9 +251,26 @@ async def change(
         values["disabled"] = disabled
     if password is not None:
         values["password_hash"] = auth.hash_password(password)
-    if values:
-        async with store.write() as conn:
+    if not values and site_ids is None:
+        return
+    async with store.write() as conn:
+        if values:
             await conn.execute(update(agents).where(agents.c.id == agent_id).values(**values))
+        if site_ids is not None:
+            known = set((await conn.execute(select(sites.c.id))).scalars())
+            if not set(site_ids) <= known:
+                raise ValueError("no such site")
+            await conn.execute(delete(agent_sites).where(agent_sites.c.agent_id == agent_id))
+            if site_ids:
+                await conn.execute(insert(agent_sites),
+                                   [{"agent_id": agent_id, "site_id": s} for s in dict.fromkeys(site_ids)])
+
+
+async def member_sites(store: Store, agent_id: str) -> list[str]:
+    """Return the ids of the sites the agent was given (admins serve all sites besides)."""
+    async with store.read() as conn:
+        return list((await conn.execute(
+            select(agent_sites.c.site_id).where(agent_sites.c.agent_id == agent_id))).scalars())
 
 
 async def signed_in(

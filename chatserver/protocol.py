@@ -607,11 +607,17 @@ class Suggestions(TypedDict):
     conversation: str | None
     query: str
     articles: list[dict[str, Any]]
+    seq: NotRequired[int]
 
 
-def suggestions(conversation_id: str | None, query: str, articles: list[dict[str, Any]]) -> Suggestions:
-    return {"type": "suggestions", "conversation": conversation_id, "query": query,
-            "articles": articles}
+def suggestions(conversation_id: str | None, query: str, articles: list[dict[str, Any]],
+                seq: int | None = None) -> Suggestions:
+    """Suggest articles; seq is the message they answer, where a client shows them."""
+    event: Suggestions = {"type": "suggestions", "conversation": conversation_id, "query": query,
+                          "articles": articles}
+    if seq is not None:
+        event["seq"] = seq
+    return event
 
 
 class AvailabilityEvent(TypedDict):
@@ -724,10 +730,21 @@ def sla(site_id: str, now: int, items: list[dict[str, Any]]) -> Sla:
     return {"type": "sla", "site": site_id, "now": now, "items": items}
 
 
+class CannedEvent(TypedDict):
+    type: Literal["canned"]
+    site: str
+    canned: list[dict[str, Any]]
+
+
+def canned(site_id: str, replies: list[dict[str, Any]]) -> CannedEvent:
+    """Give a site's agents its canned replies as they are after a change."""
+    return {"type": "canned", "site": site_id, "canned": replies}
+
+
 SERVER_EVENTS: tuple[type, ...] = (
     VisitorWelcome, AgentWelcome, Ack, MessageEvent, ConversationEvent, TypingEvent, ReceiptEvent,
     Synced, PresenceEvent, Error, Pong, Suggestions, AvailabilityEvent, Resync, TicketEvent,
-    TranscriptEvent, NoteEvent, Sla, EmailProof,
+    TranscriptEvent, NoteEvent, Sla, EmailProof, CannedEvent,
 )
 SERVER_TYPES: tuple[str, ...] = tuple(dict.fromkeys(
     get_args(get_type_hints(event)["type"])[0] for event in SERVER_EVENTS

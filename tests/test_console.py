@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select
 from websockets.exceptions import ConnectionClosed
 
+from chatserver.console import customer
 from chatserver.store import Store
 from chatserver.store.schema import conversations
 from conftest import PASSWORD, Chat, Server, agent, visitor
@@ -326,3 +327,11 @@ async def test_a_disabled_agents_chats_go_to_a_colleague(
     await guest.expect("conversation", conversation=Chat(conversation, "assigned", {"name": "cat"}))
     for client in (bob_socket, cat, guest):
         await client.close()
+
+
+def test_devices_and_languages_are_named_in_the_readers_language() -> None:
+    chrome = "Mozilla/5.0 (Windows NT 10.0) AppleWebKit/537.36 Chrome/126.0 Safari/537.36"
+    assert customer.device(chrome, "en") == "Chrome on Windows"
+    assert customer.device(chrome, "nl") == "Chrome op Windows"
+    assert customer.device("Mozilla/5.0 (iPhone) Safari/604.1", "nl") == "Safari op iPhone"
+    assert customer.language("nl", "en") == "Dutch" and customer.language("de", "nl") == "Duits"

@@ -198,7 +198,7 @@ async def test_the_console_speaks_dutch_when_the_agent_chooses_it(server: Server
     await _sign_in(page, server, "admin@example.com")
     await page.select_option("#pref-locale", "nl")
     await expect(page.locator("#h-queue")).to_contain_text("Wachtrij", timeout=SEEN_TIMEOUT_MS)
-    await expect(page.locator("#signout")).to_have_text("Afmelden")
+    await expect(page.locator("#signout")).to_have_text("Uitloggen")
     await page.goto(f"{server.http}/console/admin/sites")
     await page.locator("table a").first.click()
     await expect(page.locator("h2").first).to_have_text("Code om te plakken")

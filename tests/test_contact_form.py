@@ -120,7 +120,7 @@ async def test_mistakes_come_back_in_the_visitors_language_with_what_they_typed(
     wrong = await _post(mail_server, site, {**QUESTION, "email": "kim at example", "message": "",
                                              "lang": "nl"})
     assert wrong.status_code == 400
-    assert "Vul een e-mailadres in" in wrong.text and "Schrijf uw bericht." in wrong.text
+    assert "Vul een e-mailadres in" in wrong.text and "Schrijf je bericht." in wrong.text
     assert 'value="Kim de Vries"' in wrong.text and 'aria-invalid="true"' in wrong.text
     long = await _post(mail_server, site, {**QUESTION, "message": "x" * 5001},
                        Accept="application/json")

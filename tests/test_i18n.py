@@ -18,10 +18,12 @@ ROOT = Path(__file__).resolve().parent.parent
 KEYWORDS = {**DEFAULT_KEYWORDS, "t": None, "N_": None, "tn": (1, 1)}
 # Words Dutch borrows as they are; any other Dutch text equal to the English is untranslated.
 SAME_IN_DUTCH = {
-    "article_slug", "channel_chat", "chat_label", "filter_status", "nav_inbox", "nav_label",
-    "nav_sites", "nav_tickets", "webhooks", "offline", "online", "report_chat", "report_download",
-    "report_volume", "site", "status", "ticket_status_open", "tickets_label", "wait_minutes",
-    "wait_seconds", "widget_chat",
+    "agent_sites", "article_slug", "channel_chat", "chat_label", "filter_status", "nav_inbox",
+    "nav_label", "nav_sites", "nav_tickets", "webhooks", "offline", "online", "report_chat",
+    "report_col_chat", "report_col_chats", "report_col_conversation", "report_col_tickets",
+    "report_kind_chat", "report_unit_d", "report_unit_min", "report_unit_s", "report_volume",
+    "site", "status", "ticket_status_open", "tickets_label", "wait_minutes", "wait_seconds",
+    "widget_chat",
 }
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
@@ -114,6 +116,6 @@ def test_scripts_get_their_own_strings_only() -> None:
     assert widget["widget_send"] == "Versturen" and widget["widget_unread"] == ["%(num)s ongelezen"] * 2
     assert all(key.startswith("widget_") for key in widget)
     console = i18n.strings("nl", console=True)
-    assert console["with_you"] == "Bij jou" and console["sla_breached"] == "SLA overschreden"
+    assert console["with_you"] == "Met jou" and console["sla_breached"] == "SLA overschreden"
     assert not any(key.startswith(("widget_", "mail_", "help_", "report_")) for key in console)
     assert "<" not in i18n.strings_json("en", console=True)

@@ -177,7 +177,7 @@ async def start(
     effects.happened(events.message(first.message, visitor.name, conversation.site_id))
     # Self-service first: a person is asked for when the visitor asks for one or when no
     # article is good enough.
-    found = await _suggest(rt, visitor, conversation.id, text, locale)
+    found = await _suggest(rt, visitor, conversation.id, text, locale, first.message.seq)
     if found is None:
         return effects.extend(await _queue(rt, conversation))
     # The site's agents see the new chat at once (in "All open"), and may take it.
@@ -194,7 +194,8 @@ async def search(rt: Runtime, visitor: Visitor, text: str, locale: str | None) -
 
 
 async def _suggest(
-    rt: Runtime, visitor: Visitor, conversation_id: str | None, question: str, locale: str | None
+    rt: Runtime, visitor: Visitor, conversation_id: str | None, question: str, locale: str | None,
+    seq: int | None = None,
 ) -> protocol.Suggestions | None:
     """Return the articles that answer question as a suggestions event, or None if none do."""
     if person_request.asks_for_person(question):
@@ -202,7 +203,8 @@ async def _suggest(
     hits = await rt.suggester.suggest(question[: protocol.MAX_QUERY_CHARS], locale)
     if not hits:
         return None
-    return protocol.suggestions(conversation_id, question, suggestions.as_links(hits, visitor.base_url))
+    return protocol.suggestions(conversation_id, question, suggestions.as_links(hits, visitor.base_url),
+                                seq)
 
 
 async def escalate(rt: Runtime, visitor: Visitor, conversation_id: str) -> Effects:
@@ -337,7 +339,8 @@ async def sync(rt: Runtime, actor: Actor, conversation_id: str, after: int) -> E
     if isinstance(actor, Visitor) and conversation.status is Status.NEW:
         # A reloaded page shows the suggestions again rather than a chat with no way on.
         first = await messages.after(rt.store, conversation.id, 0, limit=1)
-        found = await _suggest(rt, actor, conversation.id, first[0].body, None) if first else None
+        found = (await _suggest(rt, actor, conversation.id, first[0].body, None, first[0].seq)
+                 if first else None)
         if found is not None:
             effects.reply(found)
         else:

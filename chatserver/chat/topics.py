@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def site(site_id: str) -> str:
-    """Agent sockets of the site: `conversation` (agents' view), `presence`, `ticket`, `sla`."""
+    """Agent sockets of the site: `conversation` (agents' view), `presence`, `ticket`, `sla`, `canned`."""
     return f"site:{site_id}"
 
 

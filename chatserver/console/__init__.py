@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Route
 
 from chatserver.console import (
+    account,
     admin,
     articles_admin,
     chatview,
@@ -26,6 +27,8 @@ def routes() -> list[BaseRoute]:
         Route("/console/signin", signin.signin, methods=["POST"]),
         Route("/console/signout", signin.signout, methods=["POST"]),
         Route("/console/preferences", inbox.preferences, methods=["POST"]),
+        Route("/console/account", account.account_page, methods=["GET"]),
+        Route("/console/account", account.account_save, methods=["POST"]),
         Route("/console/api/agents", inbox.site_agents),
         Route("/console/api/canned", inbox.site_canned),
         Route("/console/api/contacts/{contact_id}", inbox.contact),
@@ -48,6 +51,7 @@ def routes() -> list[BaseRoute]:
         Route("/console/admin/agents/{agent_id}", admin.agent_change, methods=["POST"]),
         Route("/console/admin/canned", admin.canned_list, methods=["GET"]),
         Route("/console/admin/canned", admin.canned_add, methods=["POST"]),
+        Route("/console/admin/canned/{canned_id}", admin.canned_save, methods=["POST"]),
         Route("/console/admin/canned/{canned_id}/delete", admin.canned_delete, methods=["POST"]),
         Route("/console/admin/held", held_mail.held_list, methods=["GET"]),
         Route("/console/admin/held/{held_id}/release", held_mail.held_release, methods=["POST"]),

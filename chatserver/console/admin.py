@@ -240,10 +240,13 @@ async def _agents_page(
     notice: tuple[str, dict[str, Any]] | None = None, password: tuple[str, str] | None = None,
     form: dict[str, str] | None = None,
 ) -> Response:
-    listed = await agents.all_agents(pages.runtime(request).store)
+    store = pages.runtime(request).store
+    listed = await agents.all_agents(store)
     return pages.render(
         request, "admin_agents.html", who, status=status, agents=listed, error=error,
         notice=notice, password=password, roles=agents.ROLES, f=form or _NEW_AGENT,
+        sites=await sites.all_sites(store),
+        serving={a.id: set(await agents.member_sites(store, a.id)) for a in listed},
     )
 
 
@@ -291,7 +294,7 @@ async def agent_add(request: Request, who: Viewer) -> Response:
 
 @admins_only
 async def agent_change(request: Request, who: Viewer) -> Response:
-    """Apply one action to an agent: save role and cap, disable, enable, or a new password."""
+    """Apply one action to an agent: save name, role, cap and sites; disable, enable, or a new password."""
     rt = pages.runtime(request)
     target = await agents.by_id(rt.store, request.path_params["agent_id"])
     if target is None:
@@ -309,9 +312,19 @@ async def agent_change(request: Request, who: Viewer) -> Response:
                 raise ValueError("you cannot take away your own admin role")
             if role not in agents.ROLES:
                 raise ValueError(f"role must be one of {', '.join(agents.ROLES)}")
-            await agents.change(rt.store, target.id, role=role,
+            # Sites come as site:<id>=on checkboxes; a form without the list keeps them as they are.
+            chosen = ([key.removeprefix("site:") for key, on in fields.items()
+                       if key.startswith("site:") and on == "on"]
+                      if fields.get("sites_listed") == "1" else None)
+            name = fields.get("name", target.name)
+            before = set(await agents.member_sites(rt.store, target.id))
+            await agents.change(rt.store, target.id, role=role, name=name, site_ids=chosen,
                                 max_chats=_cap(fields.get("max_chats"), target.max_chats))
-            notice = (N_("agent_saved"), {"name": target.name})
+            if chosen is not None and not before <= set(chosen):
+                # A socket knows its sites from its hello: closed, it comes back without the
+                # sites taken away (the session stays, so the console just reconnects).
+                await rt.hub.revoke(target.id)
+            notice = (N_("agent_saved"), {"name": name.strip()})
         elif action == "disable":
             if myself:
                 raise ValueError("you cannot disable yourself")
@@ -345,15 +358,18 @@ async def agent_change(request: Request, who: Viewer) -> Response:
 
 async def _canned_page(
     request: Request, who: Viewer, *, status: int = 200, error: str | None = None,
-    form: dict[str, str] | None = None,
+    form: dict[str, str] | None = None, editing: str | None = None,
+    edit_form: dict[str, str] | None = None,
 ) -> Response:
     store = pages.runtime(request).store
     listed = await sites.all_sites(store)
     replies = await canned.for_sites(store, [s.id for s in listed])
     return pages.render(
         request, "admin_canned.html", who, status=status, sites=listed, replies=replies,
-        names={s.id: s.name for s in listed}, error=error,
+        names={s.id: s.name for s in listed}, error=error if editing is None else None,
         f=form or {"site": listed[0].id if listed else "", "shortcut": "", "body": ""},
+        editing=editing, edit_error=error if editing else None, edit_form=edit_form or {},
+        saved=request.query_params.get("saved"),
     )
 
 
@@ -375,14 +391,41 @@ async def canned_add(request: Request, who: Viewer) -> Response:
         await canned.add(rt.store, fields["site"], fields.get("shortcut", ""), fields.get("body", ""))
     except ValueError as bad:
         return await _canned_page(request, who, status=400, error=str(bad), form=fields)
+    await rt.hub.deliver(await canned.told(rt.store, fields["site"]))
     return RedirectResponse("/console/admin/canned", status_code=303)
 
 
 @admins_only
+async def canned_save(request: Request, who: Viewer) -> Response:
+    """Change a reply's shortcut and text; open consoles of its site get the new list."""
+    rt = pages.runtime(request)
+    try:
+        fields = await pages.form(request, who)
+    except FormRefused as refused:
+        return pages.refused(request, who, refused)
+    canned_id = request.path_params["canned_id"]
+    try:
+        changed = await canned.change(rt.store, canned_id, fields.get("shortcut", ""),
+                                      fields.get("body", ""))
+    except ValueError as bad:
+        return await _canned_page(request, who, status=400, error=str(bad), editing=canned_id,
+                                  edit_form=fields)
+    if changed is None:
+        return pages.render(request, "refused.html", who, status=404, message_key=N_("error_no_canned"))
+    log.info("event=canned_changed canned=%s by=%s", canned_id, who.agent.id)
+    await rt.hub.deliver(await canned.told(rt.store, changed.site_id))
+    return RedirectResponse(f"/console/admin/canned?saved={canned_id}", status_code=303)
+
+
+@admins_only
 async def canned_delete(request: Request, who: Viewer) -> Response:
+    rt = pages.runtime(request)
     try:
         await pages.form(request, who)
     except FormRefused as refused:
         return pages.refused(request, who, refused)
-    await canned.remove(pages.runtime(request).store, request.path_params["canned_id"])
+    gone = await canned.by_id(rt.store, request.path_params["canned_id"])
+    if gone is not None:
+        await canned.remove(rt.store, gone.id)
+        await rt.hub.deliver(await canned.told(rt.store, gone.site_id))
     return RedirectResponse("/console/admin/canned", status_code=303)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from babel import Locale, UnknownLocaleError
 from sqlalchemy import and_, select
 
-from chatserver import customers
+from chatserver import customers, i18n
 from chatserver.store import Store, now_ms
 from chatserver.store.schema import article_views, articles, contacts
 
@@ -19,20 +20,34 @@ _SYSTEMS = (("Android", "Android"), ("iPhone", "iPhone"), ("iPad", "iPad"), ("Wi
             ("Mac OS X", "macOS"), ("CrOS", "ChromeOS"), ("Linux", "Linux"))
 
 
-def device(user_agent: str | None) -> str | None:
-    """Return "Browser on System" from a User-Agent header, or None when unknown."""
+def device(user_agent: str | None, locale: str = i18n.DEFAULT) -> str | None:
+    """Return "Chrome on Windows" ("Chrome op Windows") from a User-Agent header, or None."""
     if not user_agent:
         return None
+    t = i18n.translator(locale)
     browser = next((name for key, name in _BROWSERS if key in user_agent), None)
     system = next((name for key, name in _SYSTEMS if key in user_agent), None)
     if re.search(r"HeadlessChrome", user_agent):
-        browser = "Chrome (headless)"
-    parts = [p for p in (browser, system) if p]
-    return " on ".join(parts) if parts else None
+        browser = t("device_headless")
+    if browser and system:
+        return t("device_on", browser=browser, system=system)
+    return browser or system
 
 
-async def profile(store: Store, contact_id: str, site_ids: list[str]) -> dict[str, Any] | None:
-    """Return the sidebar data of a contact of one of these sites, or None."""
+def language(code: str | None, locale: str = i18n.DEFAULT) -> str | None:
+    """Return a language code as its name in the reader's language: "nl" is "Dutch" or "Nederlands"."""
+    if not code:
+        return None
+    try:
+        return Locale.parse(code).get_display_name(locale) or code
+    except (ValueError, UnknownLocaleError):
+        return code
+
+
+async def profile(
+    store: Store, contact_id: str, site_ids: list[str], locale: str = i18n.DEFAULT
+) -> dict[str, Any] | None:
+    """Return the sidebar data of a contact of one of these sites, in the reader's language, or None."""
     async with store.read() as conn:
         contact = (
             await conn.execute(
@@ -60,8 +75,8 @@ async def profile(store: Store, contact_id: str, site_ids: list[str]) -> dict[st
         ("verified", "yes" if contact.external_id else "no"),
         ("page", contact.page_title or contact.page_url),
         ("referrer", contact.referrer),
-        ("device", device(contact.user_agent)),
-        ("language", contact.locale),
+        ("device", device(contact.user_agent, locale)),
+        ("language", language(contact.locale, locale)),
         ("local_time", customers.local_time(contact.timezone, now_ms())),
     ]
     return {

@@ -69,9 +69,9 @@ async def contact(request: Request) -> Response:
     found = await _viewer_sites(request)
     if isinstance(found, Response):
         return found
-    _, site_ids = found
+    who, site_ids = found
     data = await customer.profile(
-        pages.runtime(request).store, request.path_params["contact_id"], site_ids
+        pages.runtime(request).store, request.path_params["contact_id"], site_ids, who.locale
     )
     if data is None:
         return _error(404, "not_found", "no such contact")

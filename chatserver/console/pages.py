@@ -145,6 +145,8 @@ def render(
     token = runtime(request).signer.csrf_token(nonce, who.session_id if who else None)
     html = _templates.get_template(template).render(
         locale=locale, csrf=token, viewer=who, path=request.url.path,
+        # Where the language switch comes back to: the same page, its query kept (a report's range).
+        here=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
         static=static_url, strings=i18n.strings(locale, console=True), **context,
     )
     response = HTMLResponse(html, status_code=status, headers=security_headers(request))

@@ -27,7 +27,8 @@ async def signin_page(request: Request) -> Response:
     if await pages.viewer(request):
         return RedirectResponse(_next(request.query_params.get("next")), status_code=303)
     return pages.render(
-        request, "signin.html", None, email="", error=None, next=_next(request.query_params.get("next"))
+        request, "signin.html", None, email="", error=None, next=_next(request.query_params.get("next")),
+        changed=request.query_params.get("changed") == "1",
     )
 
 

@@ -21,6 +21,7 @@ from chatserver import agents, auth, sites
 from chatserver import hours as business_hours
 from chatserver.agents import Agent
 from chatserver.api import ApiError
+from chatserver.i18n import N_
 from chatserver.reports import forecast, history, metrics
 from chatserver.runtime import Runtime
 from chatserver.sites import Site
@@ -40,17 +41,27 @@ class Range:
     end_ms: int
 
 
+class ParameterError(ApiError):
+    """A bad date range or figure: the API's English message, and a key for the console page."""
+
+    def __init__(self, message: str, key: str, **values: object) -> None:
+        super().__init__(400, "invalid_parameter", message)
+        self.key = key
+        self.values = values
+
+
 def parse_range(site: Site, first: str | None, last: str | None, today: dt.date) -> Range:
     """Return the instants of a date range in the site's zone; raise ApiError on a bad one."""
     try:
         end_day = dt.date.fromisoformat(last) if last else today
         start_day = dt.date.fromisoformat(first) if first else end_day - dt.timedelta(days=DEFAULT_DAYS - 1)
     except ValueError:
-        raise ApiError(400, "invalid_parameter", "from and to must be dates like 2026-11-30") from None
+        raise ParameterError("from and to must be dates like 2026-11-30", N_("report_error_dates")) from None
     if start_day > end_day:
-        raise ApiError(400, "invalid_parameter", "from must not be after to")
+        raise ParameterError("from must not be after to", N_("report_error_order"))
     if (end_day - start_day).days >= MAX_DAYS:
-        raise ApiError(400, "invalid_parameter", f"a report covers at most {MAX_DAYS} days")
+        raise ParameterError(f"a report covers at most {MAX_DAYS} days", N_("report_error_range"),
+                             max=MAX_DAYS)
     tz = business_hours.zone(site.settings.get("hours"))
 
     def midnight(day: dt.date) -> int:
@@ -83,9 +94,11 @@ def _number(raw: str | None, default: float, name: str, low: float, high: float)
     try:
         value = float(raw)
     except ValueError:
-        raise ApiError(400, "invalid_parameter", f"{name} must be a number") from None
+        raise ParameterError(f"{name} must be a number", N_("report_error_number"), name=name,
+                             low=f"{low:g}", high=f"{high:g}") from None
     if not low <= value <= high:
-        raise ApiError(400, "invalid_parameter", f"{name} must be from {low:g} to {high:g}")
+        raise ParameterError(f"{name} must be from {low:g} to {high:g}", N_("report_error_number"),
+                             name=name, low=f"{low:g}", high=f"{high:g}")
     return value
 
 

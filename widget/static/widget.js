@@ -14,7 +14,9 @@
     close: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M6 6l12 12M18 6L6 18"/></svg>',
     send: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 12l16-8-6 16-2-6z"/></svg>',
     clip: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M20 11l-8 8a5 5 0 0 1-7-7l8-8a3 3 0 0 1 5 5l-8 8a1 1 0 0 1-3-3l7-7"/></svg>',
-    sound: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 9h4l5-4v14l-5-4H4z"/><path class="cs-wave" d="M16 9a4 4 0 0 1 0 6M18.5 6.5a8 8 0 0 1 0 11"/></svg>'
+    sound: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 9h4l5-4v14l-5-4H4z"/><path class="cs-wave" d="M16 9a4 4 0 0 1 0 6M18.5 6.5a8 8 0 0 1 0 11"/></svg>',
+    // Drawn: emoji are empty boxes where no emoji font is installed.
+    thumb: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M3 10h4v10H3zM7 10l4-8c1.4 0 2.5 1.1 2.5 2.5V9H19a2 2 0 0 1 2 2.3l-1.2 7a2 2 0 0 1-2 1.7H7"/></svg>'
   };
   var CSS =
     '*,*::before,*::after{box-sizing:border-box}' +
@@ -30,7 +32,7 @@
     '.cs-avatar::after{content:"";position:absolute;right:0;bottom:0;width:10px;height:10px;border-radius:50%;background:#9ca3af;box-shadow:0 0 0 2px var(--cs-color)}' +
     '.cs-on .cs-avatar::after{background:#22c55e}' +
     '.cs-titles{flex:1;min-width:0}.cs-title{margin:0;font-size:16px;font-weight:650;line-height:1.25;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}' +
-    '.cs-sub{font-size:12.5px;opacity:.88;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}' +
+    '.cs-sub{font-size:12.5px;opacity:.88;line-height:1.3}' +
     '.cs-icon{flex:none;width:34px;height:34px;border:0;border-radius:8px;background:transparent;color:inherit;cursor:pointer;display:flex;align-items:center;justify-content:center;padding:0}' +
     '.cs-icon:hover{background:rgba(255,255,255,.16)}.cs-icon svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-linecap:round;stroke-linejoin:round}' +
     '.cs-icon[aria-pressed=false] .cs-wave{opacity:.25}' +
@@ -51,6 +53,7 @@
     '.cs-actions{display:flex;gap:8px;flex-wrap:wrap}' +
     '.cs-btn{font:inherit;font-size:13px;font-weight:600;padding:7px 12px;border-radius:8px;border:1px solid var(--cs-color);background:var(--cs-color);color:var(--cs-on);cursor:pointer}' +
     '.cs-btn.cs-ghost{background:#fff;color:#1f2937;border-color:#d1d5db}.cs-btn:disabled{opacity:.5;cursor:default}' +
+    '.cs-btn svg{width:16px;height:16px;margin:0 6px -3px 0;fill:none;stroke:currentColor;stroke-width:2}.cs-bad svg{transform:scaleY(-1)}.cs-launcher.cs-off{filter:grayscale(1);opacity:.75}' +
     '.cs-field{display:block;margin:0 0 8px}.cs-field span{display:block;font-size:12px;color:#4b5563;margin-bottom:2px}' +
     '.cs-field input,.cs-field textarea{width:100%;font:inherit;padding:7px 9px;border:1px solid #d1d5db;border-radius:8px;background:#fff;color:#111}' +
     '.cs-err{color:#b91c1c}.cs-typing{min-height:22px;padding:0 18px;font-size:12px;color:#6b7280;background:#f8fafc}' +
@@ -397,17 +400,23 @@
   // ---- status line and notices -------------------------------------------------------------
   // The notice is drawn afresh on every change (queue moves, agents come and go); draft keeps
   // what the visitor was typing in its fields, and focus stays where it was.
-  var rated = false, draft = {}, formError = '', instead = false, wantTranscript = false;
+  var draft = {}, formError = '', instead = false, wantTranscript = false;
   function showStatus() {
     var had = root.activeElement, keep = had && notice.contains(had) && had.name;
     [].forEach.call(notice.querySelectorAll('[name]'), function (i) { draft[i.name] = i.value; });
-    var offline = !agentsOnline || !openNow;
+    var offline = !agentsOnline || !openNow || blocked;
     panel.classList.toggle('cs-on', !offline);
-    sub.textContent = status === 'assigned' && agentName ? t('widget_chatting', { name: agentName })
+    launcher.classList.toggle('cs-off', blocked);
+    input.disabled = sendBtn.disabled = blocked;
+    // Nobody to answer: the email form, not a button that queues for no one.
+    var person = suggested && suggested.querySelector('[name=person]');
+    if (person) person.hidden = offline;
+    sub.textContent = blocked ? t('widget_unavailable') : status === 'assigned' && agentName ? t('widget_chatting', { name: agentName })
       : !openNow ? (changeAt ? t('widget_closed_till', { when: when(changeAt) }) : t('widget_closed'))
       : status === 'queued' && agentsOnline ? t('widget_waiting')
       : agentsOnline ? t('widget_online') : t('widget_away');
     notice.textContent = '';
+    if (blocked) return;
     if (status === 'closed') endedNotice();
     else if ((status === 'queued' || status === 'new') && (offline || instead)) {
       emailNotice(!openNow ? t('widget_closed_form') : offline ? t('widget_nobody') : t('widget_wait_email'));
@@ -499,15 +508,19 @@
       // Handed over to email: the answer comes by mail, with the transcript in it.
       notice.appendChild(el('p', null, t('widget_emailed', { email: ticket.email })));
     } else {
-      if (features.indexOf('rating') >= 0 && !rated) {
+      // Thanked from then on, also after a reload.
+      if (store.rated === conv) notice.appendChild(el('p', 'cs-thanks', t('widget_thanks'), { role: 'status' }));
+      else if (features.indexOf('rating') >= 0) {
         var q = el('p', null, t('widget_rate')), box = el('div', 'cs-actions'), comment = field(t('widget_comment'), 'area', '', 'comment');
         ['good', 'bad'].forEach(function (score) {
-          box.appendChild(button((score === 'good' ? '👍 ' : '👎 ') + t(score === 'good' ? 'widget_good' : 'widget_bad'), function () {
+          var b = button(t(score === 'good' ? 'widget_good' : 'widget_bad'), function () {
             send({ type: 'rate', conversation: conv, score: score, comment: comment.input.value.trim() });
-            rated = true;
+            store.rated = conv;
+            save();
             showStatus();
-            notice.appendChild(el('p', null, t('widget_thanks')));
-          }, 'cs-ghost'));
+          }, 'cs-ghost cs-' + score);
+          b.insertAdjacentHTML('afterbegin', ICONS.thumb);
+          box.appendChild(b);
         });
         notice.append(q, comment, box);
       }
@@ -575,10 +588,10 @@
     conv = store.conv = null;
     status = null;
     agentName = null;
-    rated = instead = wantTranscript = false;
+    instead = wantTranscript = false;
     formError = '';
     draft = {};
-    queueInfo = store.ask = null;
+    queueInfo = store.ask = store.cards = null;
     store.seen = store.agentRead = 0;
     lastSeq = upTo = 0;
     filling = false;
@@ -595,7 +608,11 @@
     if (f.conversation !== conv || !f.articles || !f.articles.length) return;
     // A sync repeats the suggestions of a chat still waiting for an answer: show them once.
     if (suggested && suggested.parentNode) suggested.parentNode.removeChild(suggested);
-    var card = suggested = el('div', 'cs-card', null, { role: 'group', 'aria-label': t('widget_suggest'), 'data-seq': lastSeq + 0.5 });
+    // After the question they answer (seq), also after a reload.
+    f.seq = f.seq || lastSeq;
+    store.cards = f;
+    save();
+    var card = suggested = el('div', 'cs-card', null, { role: 'group', 'aria-label': t('widget_suggest') });
     var list = el('ul');
     card.appendChild(el('p', null, t('widget_suggest')));
     f.articles.slice(0, 5).forEach(function (a) {
@@ -612,7 +629,7 @@
     });
     var actions = el('div', 'cs-actions');
     var yes = el('button', 'cs-btn cs-ghost', t('widget_helped'), { type: 'button' });
-    var no = el('button', 'cs-btn', t('widget_person'), { type: 'button' });
+    var no = el('button', 'cs-btn', t('widget_person'), { type: 'button', name: 'person' });
     yes.onclick = function () {
       yes.disabled = no.disabled = true;
       send({ type: 'resolve', conversation: conv });
@@ -624,7 +641,8 @@
     };
     actions.append(yes, no);
     card.append(list, actions);
-    place(card, lastSeq + 0.5);
+    place(card, f.seq + 0.5);
+    showStatus();
     scroll();
   }
 
@@ -704,7 +722,7 @@
   // ---- sending --------------------------------------------------------------------------
   function submit() {
     var text = input.value.trim();
-    if (!text) return;
+    if (!text || blocked) return;
     if (text.length > maxChars) {
       banner.textContent = tn('widget_too_long', maxChars);
       return;
@@ -759,9 +777,12 @@
     if (!item.conv) flush();
   }
   // Refusals a visitor can meet (limits, blocks, mail rules) in their language.
+  // What a refusal means to the visitor, in their language, without the server's field names.
   function said(f) {
-    var key = 'widget_err_' + f.code;
-    return T[key] ? t(key, { seconds: Math.ceil(f.retry_after || 1) }) : f.message;
+    var key = 'widget_err_' + f.code, m = f.message || '';
+    if (T[key]) return t(key, { seconds: Math.ceil(f.retry_after || 1) });
+    if (f.code === 'too_large') return tn('widget_too_long', maxChars);
+    return t(/mail/.test(m) ? 'widget_bad_email' : /name/.test(m) ? 'widget_bad_name' : 'widget_refused');
   }
   function onError(f) {
     var a = store.ask;
@@ -802,6 +823,7 @@
       save();
     }
   }
+  // What to fix, in the visitor's words; the server's message names the field.
   function send(frame) {
     if (live && ws && frame.conversation !== null) ws.send(JSON.stringify(frame));
   }
@@ -838,8 +860,8 @@
         // A name, address or identity the server refuses must not keep the chat away: say
         // why, forget it, and carry on as an anonymous visitor.
         return r.json().then(function (e) {
-          if (store.profile && store.profile.email) formError = e.message || '';
-          else banner.textContent = e.message || '';
+          if (store.profile && store.profile.email) formError = said(e);
+          else banner.textContent = said(e);
           delete store.profile;
           delete store.identity;
           save();
@@ -880,7 +902,17 @@
     }).catch(function (e) {
       connecting = false;
       if (blocked) {
-        banner.textContent = blocked === true ? t('widget_unavailable') : blocked;
+        // Refused (an origin the site does not allow, or a blocked visitor): nothing waits to be
+        // sent "when back online".
+        var why = blocked === true ? t('widget_unavailable') : blocked;
+        store.outbox.splice(0).forEach(function (item) {
+          var row = byCid[item.cid];
+          row.error = why;
+          setState(row, 'failed');
+        });
+        save();
+        showStatus();
+        if (blocked !== true) banner.textContent = blocked;
         if (w.console) console.warn(e.message);
         return;
       }
@@ -1165,6 +1197,7 @@
     if (store.outbox[i].conv && store.outbox[i].conv !== conv) store.outbox[i].conv = null;
     pendingRow(store.outbox[i]);
   }
+  if (store.cards) onSuggestions(store.cards);
   if (conv || store.outbox.length) connect();
   if (store.open) open(true);
   ctx.ready(function (name, args) {

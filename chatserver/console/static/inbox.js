@@ -84,6 +84,7 @@
           convs[id].c.status = 'closed';
         }
       }
+      if (!welcomed) restoreTabs(open);
       tabs.forEach(follow);
       welcomed = true;
       render();
@@ -98,6 +99,11 @@
       });
     },
     message: function (f) { addMessage(f); },
+    // An admin changed the site's canned replies: the next /shortcut inserts the new text.
+    canned: function (f) {
+      cannedBySite[f.site] = f.canned;
+      if (!cannedBox.hidden) showCanned();
+    },
     ack: function (f) {
       var waiting = pending[f.ref];
       if (!waiting) return;
@@ -158,6 +164,7 @@
     var s = state(c.id);
     var before = s.c;
     s.c = c;
+    if (c.id === linked) { linked = null; setTimeout(function () { openTab(c.id, true); }); }
     s.lastSeq = Math.max(s.lastSeq, c.last_seq || 0);
     s.visitorRead = Math.max(s.visitorRead, c.visitor_read_seq || 0);
     s.visitorDelivered = Math.max(s.visitorDelivered, s.visitorRead);
@@ -291,8 +298,27 @@
 
   // Tabs and the chat ----------------------------------------------------------------------
 
+  // Open tabs and the one shown survive a reload (per agent, in this browser); a tab whose
+  // chat closed meanwhile is let go then.
+  var TABS_KEY = 'cs-inbox-tabs:' + me.id;
+  // A link to one conversation (/console#c=<id>, from the reports): synced, then opened.
+  var linked = (/^#c=([\w-]{1,64})$/.exec(location.hash) || [])[1] || null;
+  function saveTabs() {
+    try { localStorage.setItem(TABS_KEY, JSON.stringify({ tabs: tabs, active: active })); } catch (e) { /* private mode */ }
+  }
+  function restoreTabs(open) {
+    var saved = {};
+    try { saved = JSON.parse(localStorage.getItem(TABS_KEY)) || {}; } catch (e) { /* none */ }
+    (saved.tabs || []).forEach(function (id) { if (open[id] && tabs.indexOf(id) < 0) tabs.push(id); });
+    if (saved.active && tabs.indexOf(saved.active) >= 0) setTimeout(function () { show(saved.active); });
+    else if (tabs.length) setTimeout(function () { show(tabs[0]); });
+    saveTabs();
+    if (linked) { state(linked); follow(linked); }
+  }
+
   function openTab(id, focus) {
     if (tabs.indexOf(id) < 0) tabs.push(id);
+    saveTabs();
     follow(id);
     if (focus || !active) show(id);
     else renderTabs();
@@ -301,6 +327,7 @@
   function show(id) {
     stopTyping();
     active = id;
+    saveTabs();
     render();
     markRead(id);
     loadCustomer(convs[id].c);
@@ -316,6 +343,7 @@
       active = tabs[Math.min(at, tabs.length - 1)] || null;
       if (active) return show(active);
     }
+    saveTabs();
     render();
   }
 
@@ -634,6 +662,19 @@
     return '';
   }
 
+  function when(ms) {
+    var span = el('span', 'past-when', ago(ms));
+    span.dataset.at = ms;
+    return span;
+  }
+  // "2 minutes ago" becomes "3 minutes ago", "this morning" "yesterday", without a reload.
+  setInterval(function () {
+    d.querySelectorAll('#customer .past-when[data-at]').forEach(function (span) { span.textContent = ago(+span.dataset.at); });
+    d.querySelectorAll('#customer .past-channel').forEach(function (span) {
+      if (span.said) span.textContent = window.CSConsole.said(span.said, locale);
+    });
+  }, 30000);
+
   function loadCustomer(c) {
     var contact = c && c.contact;
     if (!contact) return;
@@ -655,7 +696,9 @@
         if (h.id === c.id) return;
         var li = el('li', 'past');
         var line = el('span', 'past-top');
-        line.append(el('span', 'past-channel', window.CSConsole.said(h, locale)));
+        var channel = el('span', 'past-channel', window.CSConsole.said(h, locale));
+        channel.said = h;
+        line.append(channel);
         li.append(line, el('span', 'past-text', h.summary || '…'));
         if (h.rating) li.append(el('span', 'pill pill-' + h.rating, tk('rating_', h.rating)));
         history.append(li);
@@ -665,7 +708,7 @@
       articles.textContent = '';
       (r.articles || []).forEach(function (a) {
         var li = el('li', 'past');
-        li.append(el('span', 'past-text', a.title), el('span', 'past-when', ago(a.viewed_at)));
+        li.append(el('span', 'past-text', a.title), when(a.viewed_at));
         articles.append(li);
       });
       $('cust-articles-box').hidden = !articles.children.length;
@@ -673,7 +716,7 @@
       searches.textContent = '';
       (r.searches || []).forEach(function (q) {
         var li = el('li', 'past');
-        li.append(el('span', 'past-text', q.query), el('span', 'past-when', ago(q.searched_at)));
+        li.append(el('span', 'past-text', q.query), when(q.searched_at));
         searches.append(li);
       });
       $('cust-searches-box').hidden = !searches.children.length;
