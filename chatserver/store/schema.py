@@ -482,3 +482,15 @@ webhook_deliveries = Table(
     Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
     Index("ix_webhook_deliveries_site", "site_id", "status", "created_at"),
 )
+
+# Who a contact is on a messaging platform an integration bridges (api:telegram's user 42):
+# the key is (site, channel, platform id), so the same number on two platforms is two people.
+channel_users = Table(
+    "channel_users",
+    metadata,
+    Column("site_id", String(32), ForeignKey("sites.id"), primary_key=True),
+    Column("channel", String(64), primary_key=True),
+    Column("user_id", String(200), primary_key=True),
+    Column("contact_id", String(32), ForeignKey("contacts.id"), nullable=False, index=True),
+    Column("created_at", BigInteger, nullable=False),
+)
