@@ -20,7 +20,8 @@ from typing import Any
 
 from bench.common import ROOT, Mode, Row, raise_fd_limit
 
-PARTS = ("relay", "overload", "storm", "idle", "durability", "search", "widget", "start", "webhooks")
+PARTS = ("relay", "overload", "storm", "idle", "durability", "search", "widget", "start", "webhooks",
+         "api_latency")
 RESULTS = ROOT / "bench" / "results" / "latest.json"
 
 

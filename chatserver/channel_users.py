@@ -28,21 +28,19 @@ async def find(store: Store, site_id: str, channel: str, user_id: str) -> tuple[
     return (row.id, row.name) if row else None
 
 
-async def contact(
+async def rename(store: Store, contact_id: str, name: str) -> None:
+    """Take the name the platform gives now: people rename themselves."""
+    async with store.write() as conn:
+        await conn.execute(update(contacts).where(contacts.c.id == contact_id).values(name=name))
+
+
+async def add(
     store: Store, site_id: str, channel: str, user_id: str, name: str | None, email: str | None
 ) -> tuple[str, bool]:
-    """Return the contact of the platform's user on this channel of the site; True if made now.
+    """Make the contact of a platform user seen for the first time; True if made now.
 
-    A name the platform now gives replaces the stored one (people rename themselves); an
-    email is taken only for a new contact: the platform vouches for nothing.
+    The email is kept as the user gave it: the platform vouches for nothing.
     """
-    found = await find(store, site_id, channel, user_id)
-    if found is not None:
-        contact_id, known = found
-        if name and name != known:
-            async with store.write() as conn:
-                await conn.execute(update(contacts).where(contacts.c.id == contact_id).values(name=name))
-        return contact_id, False
     contact_id, now = new_id(), now_ms()
     try:
         async with store.write() as conn:

@@ -174,19 +174,29 @@ async def start(
                            protocol.conversation_for_agents(conversation)).reply(found)
 
 
-async def arrive(rt: Runtime, visitor: Visitor, channel: str, client_id: str, text: str) -> Effects:
+async def arrive(
+    rt: Runtime, visitor: Visitor, channel: str, client_id: str, text: str
+) -> tuple[Conversation, Effects]:
     """A customer wrote on an integration's channel (api:telegram): continue their open
     conversation there, or open one and queue it for a person at once.
 
     No suggestions: a platform's user has no "that helped" button and wrote to reach people.
-    A channel switched off refuses a new conversation only; an open one goes on.
+    A channel switched off refuses a new conversation only; an open one goes on. Returns the
+    conversation as this message left it, and the effects.
     """
     mine = await conversations.find(rt.store, contact_id=visitor.contact_id)
     current = next((c for c in reversed(mine) if c.channel == channel), None)
     if current is not None:
-        return await send(rt, visitor, current.id, client_id, text)
+        visitor.remember(current.id)  # just read: send need not read it again
+        effects = await send(rt, visitor, current.id, client_id, text)
+        seq = max(current.last_seq, effects.replies[0]["seq"])
+        return dataclasses.replace(current, last_seq=seq), effects
     conversation, effects, created = await _open(rt, visitor, channel, client_id, text)
-    return effects.extend(await _queue(rt, conversation)) if created else effects
+    if created:
+        effects.extend(await _queue(rt, conversation))
+        async with rt.store.read() as conn:
+            conversation = await conversations.get(conn, conversation.id) or conversation
+    return conversation, effects
 
 
 async def _open(

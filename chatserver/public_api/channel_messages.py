@@ -13,7 +13,7 @@ from typing import Any
 from chatserver import channel_users, channels, protocol
 from chatserver.api import ApiError
 from chatserver.chat import commands
-from chatserver.chat.actors import Integration, Visitor
+from chatserver.chat.actors import Visitor
 from chatserver.mail.addresses import AddressError, check_address
 from chatserver.public_api.conversations import CONVERSATION, MESSAGE, describe
 from chatserver.public_api.operations import Call, Operation
@@ -62,20 +62,23 @@ async def post_message(call: Call) -> dict[str, Any]:
             email = check_address(email)
         except AddressError as bad:
             raise ApiError(400, "invalid_message", f"body.user.email: {bad}") from None
-    if await channel_users.find(call.rt.store, call.site.id, channel, user_id) is None:
+    found = await channel_users.find(call.rt.store, call.site.id, channel, user_id)
+    if found is None:
         # A stranger on a channel that is off leaves no contact behind.
         await commands.require_channel(call.rt, call.site.id, channel, client_id)
-    contact_id, made = await channel_users.contact(call.rt.store, call.site.id, channel, user_id, name, email)
-    customer = Visitor(call.site, contact_id, name, call.base_url)
-    effects = await commands.arrive(call.rt, customer, channel, client_id, text)
+        contact_id, made = await channel_users.add(call.rt.store, call.site.id, channel, user_id, name, email)
+    else:
+        contact_id, made = found[0], False
+        if name and name != found[1]:
+            await channel_users.rename(call.rt.store, contact_id, name)
+    customer = Visitor(call.site, contact_id, name or (found[1] if found else None), call.base_url)
+    conversation, effects = await commands.arrive(call.rt, customer, channel, client_id, text)
     await call.rt.hub.deliver(effects)
     ack = effects.replies[0]
-    integration = Integration(call.token.id, call.token.name, call.site.id)
-    conversation = await commands.usable(call.rt, integration, ack["conversation"])
     return {
         "conversation": describe(conversation),
         "message": {"id": ack["id"], "conversation": conversation.id, "seq": ack["seq"],
-                    "author": {"kind": "visitor", "id": contact_id, "name": name},
+                    "author": {"kind": "visitor", "id": contact_id, "name": customer.name},
                     "client_id": client_id, "text": text, "created_at": ack["created_at"]},
         "contact": {"id": contact_id, "created": made},
         "duplicate": ack["duplicate"],
