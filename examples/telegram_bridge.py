@@ -29,7 +29,6 @@ import hmac
 import json
 import logging
 import os
-import sys
 import threading
 import time
 from collections import OrderedDict
@@ -230,4 +229,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
