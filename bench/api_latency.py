@@ -2,11 +2,13 @@
 same message over the widget's socket, in one run.
 
 One agent holds two chats of one site: a widget chat and an API-channel chat (api:bench).
-Messages alternate between the two (one at a time, so neither waits on the other): the
-widget's goes as a `message` frame on the visitor's socket, the API's as
-`POST /api/v2/channels/bench/messages` on a kept-alive HTTP connection. Each is timed from
-just before it is sent to its arrival on the agent's socket. What the API adds is the
-HTTP request, the token, finding the platform user's contact and open conversation.
+Messages take turns (one at a time, so none waits on another): the widget's goes as a
+`message` frame on the visitor's socket, the API channel's as
+`POST /api/v2/channels/bench/messages` on a kept-alive HTTP connection, and, to tell the
+API's door from the channel's own work, the same text as an integration's message with
+`POST /api/v2/conversations/{id}/messages`. Each is timed from just before it is sent to
+its arrival on the agent's socket. What the channel adds is the HTTP request, the token,
+and finding the platform user's contact and open conversation.
 
     python -m bench api_latency [--smoke]
 """
@@ -41,7 +43,7 @@ from chatserver.store import Store
 CHANNEL = "api:bench"
 # A token makes at most limits.CALLS_PER_MINUTE calls a minute; the run spreads its posts
 # over tokens of the same integration so that the limit never shapes the figure.
-CALLS_PER_TOKEN = limits.CALLS_PER_MINUTE // 2
+CALLS_PER_TOKEN = limits.CALLS_PER_MINUTE // 4
 
 
 async def _tokens(ready: Prepared, count: int) -> list[str]:
@@ -86,7 +88,7 @@ async def _measure(base: str, ready: Prepared, secrets: list[str], samples: int)
         for chat in (widget_chat, api_chat):
             await agent.send(json.dumps({"type": "sync", "conversation": chat, "after": 0}))
             await _until(agent, "synced")
-        times: dict[str, list[float]] = {"widget": [], "api": []}
+        times: dict[str, list[float]] = {"widget": [], "api": [], "door": []}
         try:
             for n in range(samples):
                 text = f"m{n:06d}".ljust(100, "x")
@@ -102,6 +104,14 @@ async def _measure(base: str, ready: Prepared, secrets: list[str], samples: int)
                     json={"user": {"id": "bench-user"}, "text": text, "client_id": f"a{n}"}))
                 await _until(agent, "message", text)
                 times["api"].append(time.perf_counter() - began)
+                (await posted).raise_for_status()
+                began = time.perf_counter()
+                posted = asyncio.create_task(http.post(
+                    f"/api/v2/conversations/{api_chat}/messages",
+                    headers={"Authorization": f"Bearer {secrets[n // CALLS_PER_TOKEN]}"},
+                    json={"text": text + "d"}))
+                await _until(agent, "message", text + "d")
+                times["door"].append(time.perf_counter() - began)
                 (await posted).raise_for_status()
         finally:
             await visitor.close()
@@ -121,7 +131,7 @@ def run(mode: Mode) -> list[Row]:
             times: dict[str, list[float]] = run_async(lambda: _measure(base, ready, secrets, samples))
         finally:
             stop(process)
-    api, widget = times["api"], times["widget"]
+    api, widget, door = times["api"], times["widget"], times["door"]
     return [
         Row("api_latency", "API message to agent socket, p50", median(api) * 1000, median(widget) * 1000,
             "ms", note="baseline: the same message over the widget's socket"),
@@ -129,4 +139,7 @@ def run(mode: Mode) -> list[Row]:
             percentile(widget, 0.99) * 1000, "ms"),
         Row("api_latency", "added by the API, p50", (median(api) - median(widget)) * 1000, None, "ms",
             "ours<=10"),
+        Row("api_latency", "of which the API's door: any API message to agent socket, p50",
+            median(door) * 1000, median(widget) * 1000, "ms",
+            note="POST /conversations/{id}/messages: token, site, body, one append; no contact lookup"),
     ]
