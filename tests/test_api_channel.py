@@ -4,6 +4,7 @@ integration's receiver on loopback (the instance allow-list names 127.0.0.0/8)."
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Iterator
 from typing import Any
@@ -26,7 +27,9 @@ def hooked(tmp_path_factory: pytest.TempPathFactory, server_template: Template,
     """One server for the module, allowed to deliver to loopback; tests keep apart by site."""
     data_dir = server_template.copy_data_dir(tmp_path_factory.mktemp("apichan") / "data")
     running = Server(data_dir, {**server_template.copy_database(request), **FAST,
-                                "CHATSERVER_WEBHOOK_ALLOW": "127.0.0.0/8"})
+                                "CHATSERVER_WEBHOOK_ALLOW": "127.0.0.0/8",
+                                # A widget visitor silent this long, with an address, gets a ticket.
+                                "CHATSERVER_TICKET_GRACE_SECONDS": "1"})
     running.start()
     yield running
     running.stop()
@@ -193,3 +196,18 @@ async def test_platform_ids_are_per_channel_and_an_off_channel_refuses_newcomers
     await switch(hooked, site.id, on=("api:telegram",))
     back = (await telegram.call("POST", "/channels/telegram/messages", said("42", "me again", "m4"))).json()
     assert back["contact"] == {"id": on_whatsapp["contact"]["id"], "created": False}
+
+
+async def test_a_waiting_platform_user_is_not_handed_over_to_email(hooked: Server) -> None:
+    # A widget visitor who falls silent has left the page; a platform user is still there,
+    # waiting for an answer where they wrote, however long it takes.
+    site = await hooked.add_site(f"Nobody in {next(numbers)}")
+    await switch(hooked, site.id, on=("api:telegram",))
+    bot = Api(hooked, await token(hooked, site, "write", name="Telegram"))
+    posted = await bot.call("POST", "/channels/telegram/messages",
+                            said("9001", "Is the shop open on Sunday?", "q1", email="eve@example.com"))
+    assert posted.status_code == 201, posted.text
+    chat = posted.json()["conversation"]["id"]
+    await asyncio.sleep(3)  # the grace period and a few sweeps of the unanswered-chat timer
+    assert (await bot.call("GET", f"/conversations/{chat}")).json()["status"] == "queued"
+    assert (await bot.call("GET", "/tickets")).json()["data"] == []
