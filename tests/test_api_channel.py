@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from browser import expect
+from test_console_browser import SEEN_TIMEOUT_MS, _sign_in
 from test_public_api import Api, refused, token
 from test_webhooks import FAST, Admin, Receiver
 
@@ -211,3 +213,21 @@ async def test_a_waiting_platform_user_is_not_handed_over_to_email(hooked: Serve
     await asyncio.sleep(3)  # the grace period and a few sweeps of the unanswered-chat timer
     assert (await bot.call("GET", f"/conversations/{chat}")).json()["status"] == "queued"
     assert (await bot.call("GET", "/tickets")).json()["data"] == []
+
+
+async def test_the_console_says_which_platform_a_chat_came_by(hooked: Server, browser: Any) -> None:
+    n = next(numbers)
+    site = await hooked.add_site(f"Seen {n}")
+    await hooked.add_agent(f"cleo{n}@example.com", site, name="Cleo")
+    await switch(hooked, site.id, on=("api:telegram",))
+    page = await browser.new_page()
+    await _sign_in(page, hooked, f"cleo{n}@example.com")
+    bot = Api(hooked, await token(hooked, site, "write", name="Telegram"))
+    posted = await bot.call("POST", "/channels/telegram/messages", said("31", "Hoi!", "c1", name="Mies"))
+    assert posted.status_code == 201, posted.text
+    mine = page.locator("#list-mine .conv-open")
+    await expect(mine).to_have_count(1, timeout=SEEN_TIMEOUT_MS)
+    await mine.click()
+    await expect(page.locator("#chat-title")).to_have_text("Mies")
+    await expect(page.locator("#chat-sub")).to_have_text("With you · via Telegram")
+    await expect(page.locator(".msg-visitor .msg-text")).to_have_text(["Hoi!"])
