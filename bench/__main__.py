@@ -21,7 +21,7 @@ from typing import Any
 from bench.common import ROOT, Mode, Row, raise_fd_limit
 
 PARTS = ("relay", "overload", "storm", "peak", "limits", "idle", "durability", "search", "widget", "start",
-         "webhooks", "files")
+         "webhooks", "files", "api_latency")
 RESULTS = ROOT / "bench" / "results" / "latest.json"
 
 

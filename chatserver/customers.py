@@ -15,6 +15,7 @@ from chatserver.store import Store, new_id, now_ms
 from chatserver.store.schema import (
     article_views,
     blocks,
+    channel_users,
     contacts,
     conversations,
     email_proofs,
@@ -75,9 +76,9 @@ async def add(
 async def merge(store: Store, site_id: str, keep_id: str, gone_id: str) -> None:
     """Fold one contact of the site into another: one person, one history.
 
-    Chats, tickets, their messages and entries, articles read and searches become the kept
-    contact's; what the kept one does not know (an email, an external id) is taken over; the
-    other contact is deleted. LookupError if either is not the site's; ContactError when
+    Chats, tickets, their messages and entries, articles read, searches and platform ids
+    become the kept contact's; what the kept one does not know (an email, an external id) is
+    taken over; the other contact is deleted. LookupError if either is not the site's; ContactError when
     both are different verified users. Resend keys (client ids) that would clash are replaced
     by the row's own id: a start resent after a merge is new, which beats losing a chat.
     """
@@ -104,7 +105,7 @@ async def merge(store: Store, site_id: str, keep_id: str, gone_id: str) -> None:
         await conn.execute(update(ticket_entries).where(
             ticket_entries.c.kind == "customer", ticket_entries.c.author_id == gone_id
         ).values(author_id=keep_id))
-        for trace in (article_views, visitor_searches):
+        for trace in (article_views, visitor_searches, channel_users):
             await conn.execute(update(trace).where(trace.c.contact_id == gone_id).values(contact_id=keep_id))
         # Proactive caps count shows per contact; the kept contact's count stands.
         await conn.execute(delete(proactive_shows).where(proactive_shows.c.contact_id == gone_id))

@@ -11,7 +11,7 @@ import json
 import re
 from typing import Any, Literal, NotRequired, TypedDict, get_args, get_type_hints
 
-from chatserver import json_input
+from chatserver import channels, json_input
 from chatserver.chat.model import ChatMessage, ChatNote, Conversation
 from chatserver.mail.addresses import AddressError, check_address, check_line, check_name
 from chatserver.tickets.rules import Ticket
@@ -509,6 +509,7 @@ def conversation_for_agents(c: Conversation) -> ConversationEvent:
             "last_seq": c.last_seq, "visitor_read_seq": c.visitor_read_seq,
             "created_at": c.created_at, "queued_at": c.queued_at, "resolution": c.resolution,
             "rating": c.rating, "channel": c.channel,
+            "channel_name": channels.display_name(c.channel),
         },
     }
 

@@ -161,29 +161,62 @@ async def start(
     rt: Runtime, visitor: Visitor, client_id: str, text: str, locale: str | None
 ) -> Effects:
     """Open a conversation with the visitor's question; suggest articles, or queue it."""
-    await require_channel(rt, visitor.site.id, channels.CHAT, client_id)
-    conversation, _ = await conversations.open(
-        rt.store, visitor.site.id, visitor.contact_id, client_id, channels.CHAT
-    )
-    await visitor.follow(topics.conversation(conversation.id))
-    visitor.remember(conversation.id)
-    first = await rt.writer.append(conversation.id, "visitor", visitor.contact_id, client_id, text)
-    effects = Effects().reply(protocol.ack(first.message, duplicate=not first.created))
-    if not first.created:
+    conversation, effects, created = await _open(rt, visitor, channels.CHAT, client_id, text)
+    if not created:
         return effects
-    effects.publish(topics.conversation(conversation.id),
-                    protocol.message(first.message, visitor.name), skip_actor=True)
-    effects.happened(events.conversation(events.CONVERSATION_CREATED, conversation))
-    effects.happened(events.message(first.message, visitor.name, conversation.site_id))
     # Self-service first: a person is asked for when the visitor asks for one or when no
     # article is good enough.
     found = await _suggest(rt, visitor, conversation.id, text, locale, first.message.seq)
     if found is None:
         return effects.extend(await _queue(rt, conversation))
     # The site's agents see the new chat at once (in "All open"), and may take it.
-    shown = dataclasses.replace(conversation, last_seq=first.message.seq)
     return effects.publish(topics.site(conversation.site_id),
-                           protocol.conversation_for_agents(shown)).reply(found)
+                           protocol.conversation_for_agents(conversation)).reply(found)
+
+
+async def arrive(
+    rt: Runtime, visitor: Visitor, channel: str, client_id: str, text: str
+) -> tuple[Conversation, Effects]:
+    """A customer wrote on an integration's channel (api:telegram): continue their open
+    conversation there, or open one and queue it for a person at once.
+
+    No suggestions: a platform's user has no "that helped" button and wrote to reach people.
+    A channel switched off refuses a new conversation only; an open one goes on. Returns the
+    conversation as this message left it, and the effects.
+    """
+    mine = await conversations.find(rt.store, contact_id=visitor.contact_id)
+    current = next((c for c in reversed(mine) if c.channel == channel), None)
+    if current is not None:
+        visitor.remember(current.id)  # just read: send need not read it again
+        effects = await send(rt, visitor, current.id, client_id, text)
+        seq = max(current.last_seq, effects.replies[0]["seq"])
+        return dataclasses.replace(current, last_seq=seq), effects
+    conversation, effects, created = await _open(rt, visitor, channel, client_id, text)
+    if created:
+        effects.extend(await _queue(rt, conversation))
+        async with rt.store.read() as conn:
+            conversation = await conversations.get(conn, conversation.id) or conversation
+    return conversation, effects
+
+
+async def _open(
+    rt: Runtime, visitor: Visitor, channel: str, client_id: str, text: str
+) -> tuple[Conversation, Effects, bool]:
+    """Open a conversation on a channel with its first message; False when a resend found it."""
+    await require_channel(rt, visitor.site.id, channel, client_id)
+    conversation, _ = await conversations.open(
+        rt.store, visitor.site.id, visitor.contact_id, client_id, channel
+    )
+    await visitor.follow(topics.conversation(conversation.id))
+    visitor.remember(conversation.id)
+    first = await rt.writer.append(conversation.id, "visitor", visitor.contact_id, client_id, text)
+    effects = Effects().reply(protocol.ack(first.message, duplicate=not first.created))
+    if first.created:
+        effects.publish(topics.conversation(conversation.id),
+                        protocol.message(first.message, visitor.name), skip_actor=True)
+        effects.happened(events.conversation(events.CONVERSATION_CREATED, conversation))
+        effects.happened(events.message(first.message, visitor.name, conversation.site_id))
+    return dataclasses.replace(conversation, last_seq=first.message.seq), effects, first.created
 
 
 async def search(rt: Runtime, visitor: Visitor, text: str, locale: str | None) -> Effects:

@@ -26,7 +26,7 @@ CONTACT = obj({
     "last_seen_at": nullable({"type": "integer"}),
 }, ("id", "name", "email", "external_id", "created_at"), closed=False)
 HISTORY_ENTRY = obj({
-    "channel": {"type": "string", "enum": ["chat", "email"]}, "id": string(64),
+    "channel": string(64, description="chat, email, form or api:<integration>"), "id": string(64),
     "status": string(16), "created_at": {"type": "integer"}, "summary": nullable(string(10_000)),
     "rating": nullable(string(8)), "conversation": nullable(string(64)),
 }, closed=False)

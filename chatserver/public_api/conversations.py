@@ -30,6 +30,8 @@ CONVERSATION = obj({
     "visitor_read_seq": {"type": "integer"}, "created_at": {"type": "integer"},
     "queued_at": nullable({"type": "integer"}), "resolution": nullable(string(16)),
     "rating": nullable(string(8)),
+    "channel": string(64, description="where it came from: chat or api:<integration>"),
+    "channel_name": nullable(string(64, description="an integration's name as people write it")),
 }, ("id", "status", "contact", "last_seq", "created_at"), closed=False)
 MESSAGE = obj({
     "id": string(64), "conversation": string(64), "seq": {"type": "integer"},

@@ -6,12 +6,20 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from chatserver.public_api import articles, contacts, conversations, openapi, reports, tickets
+from chatserver.public_api import (
+    articles,
+    channel_messages,
+    contacts,
+    conversations,
+    openapi,
+    reports,
+    tickets,
+)
 from chatserver.public_api.operations import Operation, Page, route
 
 OPERATIONS: list[Operation] = [
     *contacts.OPERATIONS, *conversations.OPERATIONS, *tickets.OPERATIONS, *articles.OPERATIONS,
-    *reports.OPERATIONS,
+    *reports.OPERATIONS, *channel_messages.OPERATIONS,
 ]
 
 

@@ -535,3 +535,15 @@ email_proofs = Table(
     Column("proven_at", BigInteger),
     Column("created_at", BigInteger, nullable=False),
 )
+
+# Who a contact is on a messaging platform an integration bridges (api:telegram's user 42):
+# the key is (site, channel, platform id), so the same number on two platforms is two people.
+channel_users = Table(
+    "channel_users",
+    metadata,
+    Column("site_id", String(32), ForeignKey("sites.id"), primary_key=True),
+    Column("channel", String(64), primary_key=True),
+    Column("user_id", String(200), primary_key=True),
+    Column("contact_id", String(32), ForeignKey("contacts.id"), nullable=False, index=True),
+    Column("created_at", BigInteger, nullable=False),
+)

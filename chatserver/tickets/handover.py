@@ -177,7 +177,8 @@ async def _email_of(rt: Runtime, contact_id: str) -> str | None:
 
 
 async def sweep_unanswered(rt: Runtime) -> tuple[list[Ticket], Effects]:
-    """Turn chats whose visitor fell silent after a question, with an address known, into tickets."""
+    """Turn chats whose visitor fell silent after a question, with an address known, into tickets
+    (an integration's chats excepted)."""
     grace_ms = int(mail_of(rt).settings.grace_seconds * 1000)
     now = now_ms()
     conv = conversations_table
@@ -190,6 +191,9 @@ async def sweep_unanswered(rt: Runtime) -> tuple[list[Ticket], Effects]:
             .outerjoin(tickets, tickets.c.conversation_id == conv.c.id)
         )
         .where(conv.c.status != Status.CLOSED.value, contacts.c.email.is_not(None))
+        # A messaging platform's user has not left a page: they wait on the platform, where
+        # the answer goes (docs/channels.md), so their chat is never handed over to email.
+        .where(conv.c.channel.not_like(channels.API_PREFIX + "%"))
         .where(tickets.c.id.is_(None), last.c.author_kind == "visitor")
         .where(last.c.created_at <= now - grace_ms)
         .limit(SWEEP_BATCH)

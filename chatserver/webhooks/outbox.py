@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from chatserver.chat.effects import Fact
 from chatserver.store import Store, new_id, now_ms
 from chatserver.store.schema import (
+    channel_users,
     conversations,
     sites,
     webhook_allow,
@@ -43,7 +44,7 @@ MAX_BACKOFF_SECONDS = 3600.0
 # A subscription made on another process is heard within this long (this process's own
 # changes are heard at once, through forget).
 SUBSCRIBERS_SECONDS = 5.0
-# Conversation -> site, which never changes: enough for every chat open at once on a process.
+# Conversation -> its route, which never changes: enough for every chat open at once on a process.
 SITE_CACHE = 10_000
 MAX_ERROR_CHARS = 500
 
@@ -70,6 +71,19 @@ class Subscriber:
     events: frozenset[str]
 
 
+@dataclass(frozen=True)
+class Route:
+    """Where a conversation's events belong: its site, and for a bridge, its channel and the
+    platform's user id (an api: channel's customer), so a reply can be sent on."""
+
+    site_id: str
+    channel: str
+    user_id: str | None
+
+    def describe(self) -> dict[str, str | None]:
+        return {"name": self.channel, "user_id": self.user_id}
+
+
 class Recorder:
     """Writes Facts as deliveries for the subscriptions that want them (Hub.recorder)."""
 
@@ -77,23 +91,30 @@ class Recorder:
         self.store = store
         self.wake = wake
         self._subscribers: dict[str, tuple[float, str, list[Subscriber]]] = {}
-        self._sites: dict[str, str] = {}
+        self._routes: dict[str, Route] = {}
 
     def forget(self, site_id: str) -> None:
         """Read the site's subscriptions again at its next event (they just changed)."""
         self._subscribers.pop(site_id, None)
 
-    async def _site_of(self, conn: Reader, conversation_id: str) -> str | None:
-        if conversation_id not in self._sites:
+    async def _route_of(self, conn: Reader, conversation_id: str) -> Route | None:
+        if conversation_id not in self._routes:
+            platform = and_(channel_users.c.site_id == conversations.c.site_id,
+                            channel_users.c.channel == conversations.c.channel,
+                            channel_users.c.contact_id == conversations.c.contact_id)
             found = (await (await conn()).execute(
-                select(conversations.c.site_id).where(conversations.c.id == conversation_id)
-            )).scalar()
+                select(conversations.c.site_id, conversations.c.channel, channel_users.c.user_id)
+                .select_from(conversations.outerjoin(channel_users, platform))
+                .where(conversations.c.id == conversation_id)
+                # A merged contact may have two ids on one platform: the newest answers.
+                .order_by(channel_users.c.created_at.desc()).limit(1)
+            )).first()
             if found is None:
                 return None
-            if len(self._sites) >= SITE_CACHE:
-                self._sites.pop(next(iter(self._sites)))
-            self._sites[conversation_id] = found
-        return self._sites[conversation_id]
+            if len(self._routes) >= SITE_CACHE:
+                self._routes.pop(next(iter(self._routes)))
+            self._routes[conversation_id] = Route(found.site_id, found.channel, found.user_id)
+        return self._routes[conversation_id]
 
     async def _of(self, conn: Reader, site_id: str) -> tuple[str, list[Subscriber]]:
         cached = self._subscribers.get(site_id)
@@ -113,22 +134,29 @@ class Recorder:
             opened: list[AsyncConnection] = []
 
             async def conn() -> AsyncConnection:
-                # Opened only on a cache miss: a message in a chat whose site and
+                # Opened only on a cache miss: a message in a chat whose route and
                 # subscriptions are known costs no read.
                 if not opened:
                     opened.append(await stack.enter_async_context(self.store.read()))
                 return opened[0]
 
             for fact in facts:
+                conversation_id = _conversation_of(fact)
                 site_id = fact.site_id
                 if site_id is None:
-                    site_id = await self._site_of(conn, _conversation_of(fact))
+                    route = await self._route_of(conn, conversation_id)
+                    site_id = route.site_id if route else None
                 if site_id is None:
                     continue
                 key, subscribers = await self._of(conn, site_id)
                 wanted = [s for s in subscribers if fact.name in s.events]
-                if wanted:
-                    rows += _rows(site_id, key, fact.name, fact.data, [s.id for s in wanted])
+                if not wanted:
+                    continue
+                data = fact.data
+                route = await self._route_of(conn, conversation_id) if conversation_id else None
+                if route is not None:
+                    data = {**data, "channel": route.describe()}
+                rows += _rows(site_id, key, fact.name, data, [s.id for s in wanted])
         if rows:
             await insert_rows(self.store, rows)
             self.wake()

@@ -389,6 +389,7 @@
     $('chat-sub').textContent = c.status === 'assigned' && c.agent
       ? (c.agent.id === me.id ? t('with_you') : t('with_agent', { name: c.agent.name }))
       : tk('status_', c.status);
+    if (c.channel_name) $('chat-sub').textContent = t('chat_via', { status: $('chat-sub').textContent, name: c.channel_name });
     $('accept').hidden = !takeable(c);
     $('transfer-box').hidden = !holds(c);
     $('close').hidden = !open(c) || (c.status === 'assigned' && !holds(c));
