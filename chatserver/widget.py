@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +50,11 @@ class Asset:
 
 _cache: dict[tuple[Path, str], Asset] = {}
 
+# Comments are for whoever reads the source: browsers get the scripts without their
+# whole-line comments (2.5 KB less gzipped). Neither script has template literals, so no
+# line of a string can begin with //.
+_COMMENT_LINE = re.compile(rb"^[ \t]*//.*\n", re.M)
+
 
 def _asset(path: Path, content_type: str, fill: dict[str, str] | None = None, variant: str = "") -> Asset:
     """Return the file with its placeholders filled, gzipped and hashed once, and again
@@ -59,6 +65,8 @@ def _asset(path: Path, content_type: str, fill: dict[str, str] | None = None, va
     if cached and cached.mtime == mtime and cached.filled == fill:
         return cached
     body = path.read_bytes()
+    if path.suffix == ".js":
+        body = _COMMENT_LINE.sub(b"", body)
     for name, value in fill.items():
         body = body.replace(name.encode(), value.encode())
     asset = _made(body, content_type, mtime, fill)

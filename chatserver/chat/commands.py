@@ -166,7 +166,7 @@ async def start(
         return effects
     # Self-service first: a person is asked for when the visitor asks for one or when no
     # article is good enough.
-    found = await _suggest(rt, visitor, conversation.id, text, locale, first.message.seq)
+    found = await _suggest(rt, visitor, conversation.id, text, locale, conversation.last_seq)
     if found is None:
         return effects.extend(await _queue(rt, conversation))
     # The site's agents see the new chat at once (in "All open"), and may take it.
