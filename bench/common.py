@@ -207,6 +207,8 @@ SERVER_ENV = {
     "CHATSERVER_MAIL_CONNECTIONS_PER_IP": "10000",
     "CHATSERVER_MAIL_MESSAGES_PER_IP_MINUTE": "100000",
     "CHATSERVER_SOCKETS_PER_NETWORK": "100000",
+    # Only the parts that ask for help articles load the sentence model (peak turns it on).
+    "CHATSERVER_SEARCH_MEANING": "off",
 }
 
 
