@@ -18,7 +18,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 from websockets.asyncio.client import connect
 from websockets.exceptions import WebSocketException
 
@@ -46,7 +45,26 @@ class Widget:
     tries: int = 0
 
 
-async def _live(widget: Widget, base: str, key: str, http: httpx.AsyncClient, stop_event: asyncio.Event,
+async def _new_token(base: str, key: str) -> str:
+    """POST for a visitor token on a connection of its own, as each browser tab would. (A
+    shared httpx pool with thousands of waiting requests costs the client more than the
+    server, which would make the baseline measure the client.)"""
+    host, port = base.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write((f"POST /api/v1/sites/{key}/visitors HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                      f"Origin: {base}\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
+                      "Connection: close\r\n\r\n{}").encode())
+        answer = await asyncio.wait_for(reader.read(), 30)
+    finally:
+        writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 200"):
+        raise OSError(head.split(b"\r\n", 1)[0].decode(errors="replace"))
+    return str(json.loads(body)["token"])
+
+
+async def _live(widget: Widget, base: str, key: str, stop_event: asyncio.Event,
                 first: asyncio.Event, arrives_in: float) -> None:
     """Stay connected until stop_event, reconnecting like the widget."""
     ws_url = f"{base.replace('http', 'ws', 1)}/ws/visitor?site={key}"
@@ -55,10 +73,7 @@ async def _live(widget: Widget, base: str, key: str, http: httpx.AsyncClient, st
     while not stop_event.is_set():
         try:
             if widget.fetch_token and not initial:
-                answer = await http.post(f"{base}/api/v1/sites/{key}/visitors", json={},
-                                         headers={"Origin": base})
-                answer.raise_for_status()
-                widget.token = answer.json()["token"]
+                widget.token = await _new_token(base, key)
             async with connect(ws_url, origin=base, ping_interval=None,  # type: ignore[arg-type]
                                compression=None, open_timeout=30) as ws:
                 await ws.send(json.dumps({"type": "hello", "token": widget.token}))
@@ -68,7 +83,7 @@ async def _live(widget: Widget, base: str, key: str, http: httpx.AsyncClient, st
                         widget.tries = 0
                         initial = False
                         first.set()
-        except (OSError, WebSocketException, httpx.HTTPError, TimeoutError):
+        except (OSError, WebSocketException, TimeoutError, ValueError):
             pass
         if stop_event.is_set():
             return
@@ -83,30 +98,28 @@ async def _storm(ready: Prepared, fetch_token: bool) -> dict[str, float]:
     key = ready.site_keys[0]
     widgets = [Widget(token, fetch_token) for token in ready.tokens[0]]
     stop_event = asyncio.Event()
-    limits = httpx.Limits(max_connections=200)
-    async with httpx.AsyncClient(limits=limits, timeout=30) as http:
-        firsts = [asyncio.Event() for _ in widgets]
-        # Visitors arrive over a few seconds before the storm, not all in one instant.
-        tasks = [asyncio.create_task(_live(w, base, key, http, stop_event, f, n / ARRIVALS_PER_S))
-                 for n, (w, f) in enumerate(zip(widgets, firsts, strict=True))]
-        try:
-            await asyncio.wait_for(asyncio.gather(*(f.wait() for f in firsts)), GIVE_UP_SECONDS)
-            print(f"storm: {len(widgets)} widgets connected; restarting the server", flush=True)
-            restart = time.perf_counter()
-            await asyncio.to_thread(stop, process)
-            port = int(base.rsplit(":", 1)[1])
-            process, _ = await asyncio.to_thread(start_chatserver, ready.data_dir, port)
-            healthy = time.perf_counter() - restart
-            while time.perf_counter() - restart < GIVE_UP_SECONDS:
-                back = sorted(w.back_at - restart for w in widgets if w.back_at > restart)
-                if len(back) == len(widgets):
-                    break
-                await asyncio.sleep(0.05)
+    firsts = [asyncio.Event() for _ in widgets]
+    # Visitors arrive over a few seconds before the storm, not all in one instant.
+    tasks = [asyncio.create_task(_live(w, base, key, stop_event, f, n / ARRIVALS_PER_S))
+             for n, (w, f) in enumerate(zip(widgets, firsts, strict=True))]
+    try:
+        await asyncio.wait_for(asyncio.gather(*(f.wait() for f in firsts)), GIVE_UP_SECONDS)
+        print(f"storm: {len(widgets)} widgets connected; restarting the server", flush=True)
+        restart = time.perf_counter()
+        await asyncio.to_thread(stop, process)
+        port = int(base.rsplit(":", 1)[1])
+        process, _ = await asyncio.to_thread(start_chatserver, ready.data_dir, port)
+        healthy = time.perf_counter() - restart
+        while time.perf_counter() - restart < GIVE_UP_SECONDS:
             back = sorted(w.back_at - restart for w in widgets if w.back_at > restart)
-        finally:
-            stop_event.set()
-            stop(process)
-            await asyncio.gather(*tasks, return_exceptions=True)
+            if len(back) == len(widgets):
+                break
+            await asyncio.sleep(0.05)
+        back = sorted(w.back_at - restart for w in widgets if w.back_at > restart)
+    finally:
+        stop_event.set()
+        stop(process)
+        await asyncio.gather(*tasks, return_exceptions=True)
     missing = len(widgets) - len(back)
     return {
         "healthy_s": healthy,
