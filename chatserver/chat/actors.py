@@ -62,6 +62,10 @@ class Actor:
         """Return the agent who must hold a conversation for this actor to write in it."""
         return None
 
+    def only_site(self) -> str | None:
+        """Return the one site whose conversations this actor can be in, if there is one."""
+        return None
+
     def may_write(self, conversation: Conversation) -> bool:
         return True
 
@@ -100,6 +104,9 @@ class Visitor(Actor):
 
     def may_use(self, conversation: Conversation) -> bool:
         return conversation.contact_id == self.contact_id and conversation.site_id == self.site.id
+
+    def only_site(self) -> str | None:
+        return self.site.id
 
 
 class Staff(Actor):
@@ -146,6 +153,9 @@ class Staff(Actor):
             return self.agent.id
         return None
 
+    def only_site(self) -> str | None:
+        return self.site_ids[0] if len(self.site_ids) == 1 else None
+
 
 class Integration(Actor):
     """A site's own system acting through the public API with one of the site's API tokens.
@@ -178,3 +188,6 @@ class Integration(Actor):
 
     def may_use(self, conversation: Conversation) -> bool:
         return conversation.site_id == self.site_id
+
+    def only_site(self) -> str | None:
+        return self.site_id

@@ -310,7 +310,7 @@ async def send(
         return effects
     effects.publish(topics.conversation(conversation_id),
                     protocol.message(stored.message, actor.name), skip_actor=True)
-    effects.happened(events.message(stored.message, actor.name))
+    effects.happened(events.message(stored.message, actor.name, actor.only_site()))
     if actor.kind == "visitor" and stored.status == Status.NEW.value:
         # Writing on instead of choosing after the suggestions is asking for a person: a new
         # conversation never waits for a button nobody will press.

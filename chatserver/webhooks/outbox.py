@@ -13,7 +13,9 @@ a row is dead: listed for an admin, who can replay it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -41,6 +43,8 @@ PENDING, SENT, DEAD = "pending", "sent", "dead"
 BATCH = 64
 # Longest wait between two tries, whatever the attempt count.
 MAX_BACKOFF_SECONDS = 3600.0
+log = logging.getLogger("chatserver.webhooks.outbox")
+
 # A subscription made on another process is heard within this long (this process's own
 # changes are heard at once, through forget).
 SUBSCRIBERS_SECONDS = 5.0
@@ -91,6 +95,8 @@ class Recorder:
         self.store = store
         self.wake = wake
         self._subscribers: dict[str, tuple[float, str, list[Subscriber]]] = {}
+        self._refreshing: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self._routes: dict[str, Route] = {}
 
     def forget(self, site_id: str) -> None:
@@ -118,12 +124,31 @@ class Recorder:
 
     async def _of(self, conn: Reader, site_id: str) -> tuple[str, list[Subscriber]]:
         cached = self._subscribers.get(site_id)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1], cached[2]
-        reader = await conn()
-        key = (await reader.execute(select(sites.c.public_key).where(sites.c.id == site_id))).scalar()
-        rows = await reader.execute(select(subs.c.id, subs.c.events)
-                                    .where(subs.c.site_id == site_id, subs.c.enabled.is_(True)))
+        if cached is None:
+            return await self._read(await conn(), site_id)
+        if cached[0] <= time.monotonic() and site_id not in self._refreshing:
+            # Stale: every message of the site would wait on its own read of the same rows
+            # (at thousands a second, a pile of reads that doubles the cost of a message).
+            # The old list answers while one read refreshes it.
+            self._refreshing.add(site_id)
+            task = asyncio.get_running_loop().create_task(self._refresh(site_id))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return cached[1], cached[2]
+
+    async def _refresh(self, site_id: str) -> None:
+        try:
+            async with self.store.read() as conn:
+                await self._read(conn, site_id)
+        except Exception:
+            log.exception("event=webhook_subscribers_unread site=%s", site_id)
+        finally:
+            self._refreshing.discard(site_id)
+
+    async def _read(self, conn: AsyncConnection, site_id: str) -> tuple[str, list[Subscriber]]:
+        key = (await conn.execute(select(sites.c.public_key).where(sites.c.id == site_id))).scalar()
+        rows = await conn.execute(select(subs.c.id, subs.c.events)
+                                  .where(subs.c.site_id == site_id, subs.c.enabled.is_(True)))
         found = [Subscriber(row.id, frozenset(row.events)) for row in rows]
         self._subscribers[site_id] = (time.monotonic() + SUBSCRIBERS_SECONDS, key or "", found)
         return key or "", found
