@@ -160,7 +160,7 @@ def widget_endpoint(
             rt = _runtime(request)
             with refusals():
                 rt.gate.blocked(site, host=blocks.address(client))
-                await rt.gate.check(site, door, network=rules.network(client))
+                await rt.gate.check(site, door, network=lockout.network(client))
             response = await handler(request, rt, site)
         except ApiError as refused:
             return error_response(refused.status, refused.code, refused.message,

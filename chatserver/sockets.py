@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 from starlette.websockets import WebSocket
 
-from chatserver import agents, auth, customers, metrics, protocol, sites
+from chatserver import agents, auth, customers, lockout, metrics, protocol, sites
 from chatserver.chat import commands, transcripts
 from chatserver.chat.actors import Actor, Staff, Visitor
 from chatserver.chat.effects import Effects
@@ -108,7 +108,7 @@ async def visitor_endpoint(websocket: WebSocket) -> None:
     scheme = "https" if websocket.url.scheme == "wss" else "http"
     base_url = f"{scheme}://{websocket.headers.get('host', websocket.url.netloc)}"
     client = websocket.client.host if websocket.client else None
-    address, network = blocks.address(client), rules.network(client)
+    address, network = blocks.address(client), lockout.network(client)
     await websocket.accept()
     try:
         # Before hello: a socket that never says hello is counted too.

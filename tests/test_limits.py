@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from chatserver import lockout
 from chatserver.limits import rules
 from chatserver.limits.counter import MemoryCounter, RedisCounter
 from chatserver.limits.rules import Budget
@@ -88,10 +89,10 @@ def test_a_sites_overrides_replace_the_defaults_and_bad_ones_are_refused() -> No
 
 
 def test_one_sender_is_an_ipv4_address_or_an_ipv6_64() -> None:
-    assert rules.network("203.0.113.9") == "203.0.113.9"
-    assert rules.network("2001:db8:1:2:3:4:5:6") == "2001:db8:1:2::/64"
-    assert rules.network("2001:db8:1:2:ffff::1") == "2001:db8:1:2::/64"
-    assert rules.network("::ffff:203.0.113.9") == "203.0.113.9"
+    assert lockout.network("203.0.113.9") == "203.0.113.9"
+    assert lockout.network("2001:db8:1:2:3:4:5:6") == "2001:db8:1:2::/64"
+    assert lockout.network("2001:db8:1:2:ffff::1") == "2001:db8:1:2::/64"
+    assert lockout.network("::ffff:203.0.113.9") == "203.0.113.9"
 
 
 def test_the_defaults_stop_the_findings_and_leave_room_for_a_person() -> None:

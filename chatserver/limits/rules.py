@@ -14,7 +14,6 @@ family behind one address, and an office or a mobile network's shared address.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -92,22 +91,6 @@ DEFAULTS: dict[Door, dict[Scope, Budget]] = {
 
 class RuleError(ValueError):
     """A per-site limit that cannot be used; the message names it."""
-
-
-def network(host: str | None) -> str:
-    """Return what counts as one sender: an IPv4 address, or the IPv6 /64 it is part of.
-
-    An IPv6 host usually holds a whole /64, so counting its addresses apart would be no limit.
-    """
-    try:
-        address = ipaddress.ip_address(host or "")
-    except ValueError:
-        return host or "unknown"
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.IPv6Network(f"{address}/64", strict=False))
-    return str(address)
 
 
 def budgets(door: Door, overrides: Any = None) -> dict[Scope, Budget]:
