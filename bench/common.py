@@ -26,10 +26,23 @@ from chatserver.limits import rules  # noqa: E402
 from chatserver.store import Store  # noqa: E402
 from chatserver.store.schema import sites as sites_table  # noqa: E402
 
-# A benchmark's clients are no persons: its sites allow them everything, so the limiters
-# run (and cost what they cost) but refuse nothing.
-BENCH_LIMITS = {door: {scope: [rules.MAX_COUNT, 1] for scope in rules.SCOPES
-                       if scope != "recipient" or door == "mail"} for door in rules.DOORS}
+
+def lifted_limits(scopes: tuple[rules.Scope, ...] = rules.SCOPES) -> dict[str, dict[str, list[int]]]:
+    """A site's limits with the budgets of scopes lifted: the limiters run (and cost what
+    they cost) but refuse nothing there."""
+    return {door: {scope: [rules.MAX_COUNT, 1] for scope in scopes
+                   if scope != "recipient" or door == "mail"} for door in rules.DOORS}
+
+
+async def set_limits(store: Store, site_id: str, limits: dict[str, dict[str, list[int]]]) -> None:
+    async with store.write() as conn:
+        row = (await conn.execute(sites_table.select().where(sites_table.c.id == site_id))).one()
+        await conn.execute(sites_table.update().where(sites_table.c.id == site_id)
+                           .values(settings={**row.settings, "limits": limits}))
+
+
+# A benchmark's clients are no persons: its sites allow them everything.
+BENCH_LIMITS = lifted_limits()
 
 PASSWORD = "bench-password-123"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -182,9 +195,7 @@ async def _prepare(
         made = Prepared(data_dir)
         for n in range(site_count):
             site = await sites.create(store, f"Bench {n}", origins)
-            async with store.write() as conn:
-                await conn.execute(sites_table.update().where(sites_table.c.id == site.id)
-                                   .values(settings={**site.settings, "limits": BENCH_LIMITS}))
+            await set_limits(store, site.id, BENCH_LIMITS)
             email = f"bench{n}@example.com"
             await agents.create(store, email, f"Agent {n}", PASSWORD, role="agent",
                                 max_chats=50, site_ids=[site.id])
