@@ -23,6 +23,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from bench import services
 from bench.common import PASSWORD, ROOT, cpu_seconds, gather_limited, rss_bytes
+from bench.pages import Pages
 
 # Shop time: what people do, in seconds of the real hour (divided by the factor on the wall).
 PAGE_VIEW_EVERY = 600.0  # a browsing visitor views a page every 10 minutes on average
@@ -258,6 +259,7 @@ class Hour:
         self.cookies: list[str] = []
         self.questions = _questions()
         self.chat_numbers = iter(range(10**9))
+        self.pages = {base: Pages(base) for base in bases}
 
     def wall(self, shop_seconds: float) -> float:
         return shop_seconds / self.shop.factor
@@ -312,7 +314,7 @@ class Hour:
         """Replay the hour's arrivals; return the servers' CPU share and peak memory."""
         self.figures = Figures()
         hour = self.shop.hour_seconds
-        pages = [asyncio.create_task(self._browse(n, http)) for n in range(len(self.visitors))]
+        pages = [asyncio.create_task(self._browse(n)) for n in range(len(self.visitors))]
         arrivals, at = [], random.expovariate(self.shop.chats_per_hour / 3600)
         while at < 3600:
             arrivals.append(self.wall(at))
@@ -350,10 +352,9 @@ class Hour:
             usage["peak_rss"] = max(usage["peak_rss"], sum(rss_bytes(p) for p in self.pids))
             await asyncio.sleep(0.5)
 
-    async def _browse(self, n: int, http: httpx.AsyncClient) -> None:
+    async def _browse(self, n: int) -> None:
         """View pages as the widget reports them, until cancelled."""
-        base, token, key = self.base(n), self.ready.tokens[n], self.ready.site_key
-        headers = {"Origin": base}
+        pages, token, key = self.pages[self.base(n)], self.ready.tokens[n], self.ready.site_key
         shown = False
         while True:
             await asyncio.sleep(self.wall(random.expovariate(1 / PAGE_VIEW_EVERY)))
@@ -361,19 +362,16 @@ class Hour:
             path = f"/checkout/step{n % 3}" if checkout else f"/products/{random.randrange(500)}"
             began = time.perf_counter()
             try:
-                renewed = await http.post(f"{base}/api/v1/sites/{key}/visitors", headers=headers, json={
+                await pages.request("POST", f"/api/v1/sites/{key}/visitors", {
                     "token": token, "page": {"url": f"https://shop.example{path}", "title": "Shop"}})
-                rules = await http.get(f"{base}/api/v1/sites/{key}/proactive", headers=headers)
-                renewed.raise_for_status()
-                rules.raise_for_status()
+                rules = await pages.request("GET", f"/api/v1/sites/{key}/proactive")
                 if checkout and not shown:
-                    rule = rules.json()["rules"][0]["id"]
-                    answer = await http.post(f"{base}/api/v1/sites/{key}/proactive/{rule}/shown",
-                                             headers=headers, json={"token": token})
-                    answer.raise_for_status()
+                    rule = rules["rules"][0]["id"]
+                    answer = await pages.request("POST", f"/api/v1/sites/{key}/proactive/{rule}/shown",
+                                                 {"token": token})
                     shown = True
-                    self.figures.proactive_shown += answer.json()["show"] is True
-            except (httpx.HTTPError, KeyError, IndexError):
+                    self.figures.proactive_shown += answer["show"] is True
+            except (OSError, asyncio.IncompleteReadError, ValueError, KeyError, IndexError):
                 self.figures.page_view_errors += 1
                 continue
             self.figures.page_views.append((time.perf_counter() - began) * 1000)
