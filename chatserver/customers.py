@@ -4,6 +4,7 @@ and the one history of their chats and tickets that every view shows."""
 from __future__ import annotations
 
 import zoneinfo
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -125,11 +126,20 @@ async def merge(store: Store, site_id: str, keep_id: str, gone_id: str) -> None:
             await conn.execute(update(contacts).where(contacts.c.id == keep_id).values(**taken))
 
 
-async def name(store: Store, contact_id: str) -> str | None:
-    """Return the name a contact gave (or their site vouched for), or None."""
+@dataclass(frozen=True)
+class Known:
+    """A contact of a site as a visitor's socket needs it: the name it gave, if any."""
+
+    name: str | None
+
+
+async def of_site(store: Store, contact_id: str, site_id: str) -> Known | None:
+    """Return the contact if it exists and is the site's (one read: a reconnect's first)."""
     async with store.read() as conn:
-        found = await conn.execute(select(contacts.c.name).where(contacts.c.id == contact_id))
-        return found.scalar()
+        row = (await conn.execute(
+            select(contacts.c.name).where(contacts.c.id == contact_id, contacts.c.site_id == site_id)
+        )).first()
+    return Known(row.name) if row else None
 
 
 async def belongs(store: Store, contact_id: str, site_id: str) -> bool:

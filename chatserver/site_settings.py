@@ -212,6 +212,7 @@ async def save(store: Store, site_id: str, name: str, origins: list[str], settin
             .where(sites_table.c.id == site_id)
             .values(name=name, allowed_origins=origins, settings=settings)
         )
+    sites.forget()
 
 
 async def set_channels(
@@ -232,6 +233,7 @@ async def set_channels(
         switches = channels.switched(stored, on, off)
         await conn.execute(update(sites_table).where(sites_table.c.id == site_id)
                            .values(settings={**stored, "channels": switches}))
+    sites.forget()
     return switches
 
 

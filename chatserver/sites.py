@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -111,11 +112,35 @@ async def create(store: Store, name: str, origins: list[str]) -> Site:
     return site
 
 
+# Every socket and page view looks its site up by key, and sites change seldom: a process
+# keeps what it read for a moment. Its own changes it forgets at once (forget()); another
+# process's change reaches new sockets here within CACHE_SECONDS. (An open socket keeps the
+# site it was opened with in any case.)
+CACHE_SECONDS = 2.0
+_CACHE_MAX = 10_000
+_by_key: dict[str, tuple[float, Site]] = {}
+
+
 async def by_key(store: Store, public_key: str) -> Site | None:
     """Return the site with this public key, or None."""
+    now = time.monotonic()
+    cached = _by_key.get(public_key)
+    if cached is not None and now - cached[0] < CACHE_SECONDS:
+        return cached[1]
     async with store.read() as conn:
         row = (await conn.execute(select(sites).where(sites.c.public_key == public_key))).first()
-    return _site(row) if row else None
+    if row is None:
+        return None  # not kept: a flood of made-up keys must not fill the cache
+    site = _site(row)
+    if len(_by_key) >= _CACHE_MAX:
+        _by_key.clear()
+    _by_key[public_key] = (now, site)
+    return site
+
+
+def forget() -> None:
+    """Drop what this process keeps of sites: one of them was just changed."""
+    _by_key.clear()
 
 
 async def by_id(store: Store, site_id: str) -> Site | None:

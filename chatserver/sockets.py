@@ -121,11 +121,9 @@ async def visitor_endpoint(websocket: WebSocket) -> None:
     if hello is None:
         return
     identity = rt.signer.visitor(hello.get("token", ""))
-    if (
-        identity is None
-        or identity.site_id != site.id
-        or not await customers.belongs(rt.store, identity.contact_id, site.id)
-    ):
+    known = (await customers.of_site(rt.store, identity.contact_id, site.id)
+             if identity is not None and identity.site_id == site.id else None)
+    if identity is None or known is None:
         await _refuse(websocket, "unauthorized", "the visitor token is wrong or expired")
         return
     contact_id = identity.contact_id
@@ -139,8 +137,7 @@ async def visitor_endpoint(websocket: WebSocket) -> None:
         return
     try:
         connection = Connection(websocket)
-        name = await customers.name(rt.store, contact_id)
-        visitor = Visitor(site, contact_id, name, base_url, _follower(rt, connection), address, network)
+        visitor = Visitor(site, contact_id, known.name, base_url, _follower(rt, connection), address, network)
         await _serve(rt, websocket, connection, visitor, VISITOR, commands.welcome_visitor(rt, visitor),
                      _guard(rt, visitor))
     finally:

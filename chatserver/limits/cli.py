@@ -102,6 +102,7 @@ async def _save(store: Store, site: sites.Site, limits: dict[str, Any]) -> None:
         settings["limits"] = rules.check(limits)
     async with store.write() as conn:
         await conn.execute(update(sites_table).where(sites_table.c.id == site.id).values(settings=settings))
+    sites.forget()
 
 
 async def limits_set(store: Store, args: argparse.Namespace) -> int:
