@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatserver import auth
 from chatserver.chat.pairing import Candidate
@@ -32,6 +36,20 @@ class Agent:
     max_chats: int
     availability: str
     disabled: bool
+
+
+ANSWERING_SECONDS = 1.0
+_answering: dict[str, tuple[float, bool]] = {}
+
+
+@asynccontextmanager
+async def _changing(store: Store) -> AsyncIterator[AsyncConnection]:
+    """A write to agents, their sites or presence: what answering() kept is stale after it."""
+    try:
+        async with store.write() as conn:
+            yield conn
+    finally:
+        _answering.clear()
 
 
 def _agent(row: Any) -> Agent:
@@ -69,7 +87,7 @@ async def create(
     name = check_name(name)
     password_hash = auth.hash_password(password)
     agent = Agent(new_id(), email, name, role, max_chats, "online", False)
-    async with store.write() as conn:
+    async with _changing(store) as conn:
         if (await conn.execute(select(agents.c.id).where(agents.c.email == email))).first():
             raise ValueError(f"an agent with email {email} already exists")
         await conn.execute(
@@ -133,7 +151,7 @@ async def serves(store: Store, agent: Agent, site_id: str) -> bool:
 
 async def set_availability(store: Store, agent_id: str, availability: str) -> None:
     """Record the availability the agent chose (online, away, offline)."""
-    async with store.write() as conn:
+    async with _changing(store) as conn:
         await conn.execute(
             update(agents).where(agents.c.id == agent_id).values(availability=availability)
         )
@@ -141,7 +159,7 @@ async def set_availability(store: Store, agent_id: str, availability: str) -> No
 
 async def connect(store: Store, agent_id: str, socket_id: str, process_id: str) -> None:
     """Record a live socket of the agent, so routing sees them connected."""
-    async with store.write() as conn:
+    async with _changing(store) as conn:
         await conn.execute(
             insert(presence).values(
                 socket_id=socket_id, agent_id=agent_id, process_id=process_id, seen_at=now_ms()
@@ -151,20 +169,20 @@ async def connect(store: Store, agent_id: str, socket_id: str, process_id: str) 
 
 async def disconnect(store: Store, socket_id: str) -> None:
     """Forget a socket that closed."""
-    async with store.write() as conn:
+    async with _changing(store) as conn:
         await conn.execute(delete(presence).where(presence.c.socket_id == socket_id))
 
 
 async def forget_presence(store: Store, agent_id: str) -> None:
     """Forget every socket of an agent being signed out everywhere, before they close."""
-    async with store.write() as conn:
+    async with _changing(store) as conn:
         await conn.execute(delete(presence).where(presence.c.agent_id == agent_id))
 
 
 async def refresh_presence(store: Store, process_id: str) -> None:
     """Mark this process's sockets as still alive and drop rows of processes long gone."""
     now = now_ms()
-    async with store.write() as conn:
+    async with _changing(store) as conn:
         await conn.execute(
             update(presence).where(presence.c.process_id == process_id).values(seen_at=now)
         )
@@ -198,7 +216,18 @@ async def answering(store: Store, site_id: str) -> bool:
     Away agents get no chats assigned but see the queue and take chats by hand, so a visitor
     is told someone may answer, never "nobody is online" while a chat sits before an agent.
     """
-    return bool(await _working(store, site_id, ("online", "away")))
+    # Every visitor's welcome asks, thousands a second after a restart: the answer read in
+    # the last ANSWERING_SECONDS serves. This process's own changes forget it at once;
+    # another's reach new visitors within that time (open widgets are told by a frame).
+    now = time.monotonic()
+    kept = _answering.get(site_id)
+    if kept is not None and now - kept[0] < ANSWERING_SECONDS:
+        return kept[1]
+    anyone = bool(await _working(store, site_id, ("online", "away")))
+    if len(_answering) >= 10_000:
+        _answering.clear()
+    _answering[site_id] = (now, anyone)
+    return anyone
 
 
 async def _working(store: Store, site_id: str, availabilities: tuple[str, ...]) -> list[Candidate]:
@@ -253,7 +282,7 @@ async def change(
         values["password_hash"] = auth.hash_password(password)
     if not values and site_ids is None:
         return
-    async with store.write() as conn:
+    async with _changing(store) as conn:
         if values:
             await conn.execute(update(agents).where(agents.c.id == agent_id).values(**values))
         if site_ids is not None:
