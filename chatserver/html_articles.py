@@ -32,7 +32,8 @@ _SAFE_LINK = re.compile(r"(?:https?://|mailto:)[^\s<>()]+$", re.I)
 _EXPORT_LINK = re.compile(r"^(?:\.{0,2}/)*(?:[\w.-]+/)*([\w.-]+?)\.html?(?:#.*)?$", re.I)
 # Markdown would read these as markup in text that was plain in the page.
 _ESCAPE = re.compile(r"([\\`*_\[\]<>])")
-_BLOCK_START = re.compile(r"^([#>+=-]|\d+[.)])")
+# At the start of a block, "# " would be a heading, "- " or "1. " a list: the mark is escaped.
+_BLOCK_START = re.compile(r"^(\d*)([#>+=.)-])")
 _SPACE = re.compile(r"\s+")
 # A page title usually ends with the site's name: "Returns – Help Center".
 _TITLE_SUFFIX = re.compile(r"\s+[|–—]\s+[^|–—]*$")
@@ -164,7 +165,7 @@ class _Writer:
             text = self.inline(_Node("p", children=run[:]))
             run.clear()
             if text:
-                found.append(_BLOCK_START.sub(r"\\\1", text))
+                found.append(_BLOCK_START.sub(r"\1\\\2", text))
 
         for child in node.children:
             if isinstance(child, str) or child.tag not in _BLOCKS:
