@@ -46,6 +46,12 @@ class Article:
     # Where the help centre lists it; not searched, so not part of the content hash.
     category: str = ""
 
+    @property
+    def section(self) -> str:
+        """Return where the help centre lists it: its category, else its first tag (the console's
+        rule before categories were their own field)."""
+        return self.category or (category_name(self.tags[0]) if self.tags else "")
+
     @classmethod
     def build(
         cls,

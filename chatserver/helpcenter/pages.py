@@ -138,7 +138,7 @@ def _by_category(listed: list[Article]) -> list[tuple[str, list[Article]]]:
     """Return the categories in name order, each with its articles by title; none ("") last."""
     grouped: dict[str, list[Article]] = defaultdict(list)
     for article in sorted(listed, key=lambda a: a.title.lower()):
-        grouped[article.category].append(article)
+        grouped[article.section].append(article)
     return sorted(grouped.items(), key=lambda kv: (not kv[0], kv[0].lower()))
 
 
@@ -160,10 +160,10 @@ async def category_page(request: Request) -> Response:
     rt: Runtime = request.app.state.runtime
     locale, key = request.path_params["locale"], request.path_params["key"]
     every = await articles.all_articles(rt.store)
-    listed = [a for a in every if a.locale == locale and a.category and key_of(a.category) == key]
+    listed = [a for a in every if a.locale == locale and a.section and key_of(a.section) == key]
     if locale not in LOCALES or not listed:
         return await _page(request, "missing.html", locale if locale in LOCALES else "en", 404)
-    return await _page(request, "category.html", locale, listed=every, category=listed[0].category,
+    return await _page(request, "category.html", locale, listed=every, category=listed[0].section,
                        articles=sorted(listed, key=lambda a: a.title.lower()))
 
 
