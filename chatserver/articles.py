@@ -139,12 +139,18 @@ def category_name(folder: str) -> str:
     return words[:1].upper() + words[1:]
 
 
+def _locale_folder(name: str) -> str:
+    """Return the language a folder is named for ("nl", or "en-us" as help centres name them)."""
+    language, _, region = name.lower().replace("_", "-").partition("-")
+    return language if language in LOCALES and len(region) <= 4 and (not region or region.isalpha()) else ""
+
+
 def _placed(path: Path, root: Path | None, default_locale: str) -> tuple[str, str]:
     """Return the locale and category a file's folders give it, below root."""
     folders = list(path.relative_to(root).parts[:-1]) if root else [path.parent.name]
     locale = default_locale
-    if folders and folders[0] in LOCALES:
-        locale = folders.pop(0)
+    if folders and _locale_folder(folders[0]):
+        locale = _locale_folder(folders.pop(0))
     elif path.parent.name in LOCALES:
         locale = path.parent.name
     return locale, category_name(folders[0]) if root and folders else ""

@@ -116,7 +116,7 @@ STATIC_PAGE = """<html lang="nl"><head><title>Retourneren | Winkel</title></head
 
 def test_an_html_export_imports_titles_text_and_categories(tmp_path: Path) -> None:
     export = write(tmp_path / "export", {
-        "Orders/360001234567-How-do-I-change-my-delivery-address.html": ZENDESK_PAGE,
+        "en-us/Orders/360001234567-How-do-I-change-my-delivery-address.html": ZENDESK_PAGE,
         "Returns/retourneren/index.html": STATIC_PAGE,
         "Returns/nav-only.html": "<title>Menu</title><body><nav>Home</nav><script>x()</script></body>",
         "assets/theme.css": "body {}",

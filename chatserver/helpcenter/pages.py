@@ -184,7 +184,7 @@ async def article_page(request: Request) -> Response:
         vote_token=votes.form_token(rt.signer, voter),
         problem=request.query_params.get("vote_problem", ""),
     )
-    if fresh:
+    if fresh and site is not None:
         # Lax: sent when a visitor follows a link here from the shop, never with another
         # site's post (the form token is the second guard).
         response.set_cookie(votes.VOTER_COOKIE, voter, max_age=votes.VOTER_MAX_AGE, path="/help",
