@@ -22,6 +22,7 @@ from chatserver import (
     auth,
     bootstrap,
     config,
+    i18n,
     kb,
     site_settings,
     sites,
@@ -105,9 +106,14 @@ def build_parser() -> Parser:
     kb_cmd = commands.add_parser("kb", help="the help centre and its search").add_subparsers(
         dest="action", required=True, metavar="ACTION"
     )
-    index = kb_cmd.add_parser("index", help="import a folder of Markdown articles and index it")
+    index = kb_cmd.add_parser(
+        "index", help="import a folder of Markdown articles or an HTML help-centre export and index it"
+    )
     index.add_argument("--source", type=Path, default=articles.DEFAULT_SOURCE,
                        help="folder of articles (replaces the current set; default: the shipped one)")
+    index.add_argument("--locale", choices=articles.LOCALES, default=i18n.DEFAULT,
+                       help="the language of articles that neither front matter, <html lang> nor an "
+                       "en/ or nl/ folder names (default: %(default)s)")
     _data_dir(index)
     search = kb_cmd.add_parser("search", help="ask the help centre a question")
     search.add_argument("question")
@@ -284,7 +290,7 @@ async def _suggester(store: Store, args: argparse.Namespace) -> Suggester:
 
 
 async def kb_index(store: Store, args: argparse.Namespace) -> int:
-    found, problems = articles.load_articles(args.source)
+    found, problems = articles.load_articles(args.source, args.locale)
     for problem in problems:
         print(f"skipped {problem}", file=sys.stderr)
     if not found:

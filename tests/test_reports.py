@@ -31,7 +31,7 @@ from chatserver.store.schema import sites as sites_table
 from conftest import Server, agent, login, visitor
 
 REPORTS = ("volume", "hours", "times", "breaches", "ratings", "comments", "self_service",
-           "articles", "gaps", "agents", "proactive", "forecast")
+           "articles", "votes", "gaps", "agents", "proactive", "forecast")
 
 
 def utc(day: int, hour: int, minute: int = 0, second: int = 0) -> int:

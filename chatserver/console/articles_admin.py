@@ -77,15 +77,20 @@ def check(form: dict[str, str]) -> Article:
     if not tags:
         raise ArticleInvalid("tags", "give at least one tag: the first is the article's category")
     synonyms = _words(form.get("synonyms", ""), "synonyms", MAX_SYNONYMS)
-    return Article.build(slug=slug, locale=locale, title=title, body=body, tags=tags, synonyms=synonyms)
+    category = " ".join(form.get("category", "").split())
+    if len(category) > articles.MAX_CATEGORY_CHARS:
+        raise ArticleInvalid("category", f"the category must be 0-{articles.MAX_CATEGORY_CHARS} characters")
+    return Article.build(slug=slug, locale=locale, title=title, body=body, tags=tags, synonyms=synonyms,
+                         category=category)
 
 
 def _fields(article: Article | None) -> dict[str, str]:
     if article is None:
-        return {"slug": "", "locale": "en", "title": "", "tags": "", "synonyms": "", "body": ""}
+        return {"slug": "", "locale": "en", "title": "", "tags": "", "synonyms": "", "category": "",
+                "body": ""}
     return {"slug": article.slug, "locale": article.locale, "title": article.title,
             "tags": ", ".join(article.tags), "synonyms": ", ".join(article.synonyms),
-            "body": article.body}
+            "category": article.category, "body": article.body}
 
 
 def _form_page(

@@ -25,7 +25,7 @@ from chatserver.reports import charts, display
 from chatserver.reports.metrics import Table
 
 SECTIONS = ("volume", "hours", "times", "breaches", "ratings", "comments", "self_service",
-            "articles", "gaps", "agents", "proactive", "forecast")
+            "articles", "votes", "gaps", "agents", "proactive", "forecast")
 
 
 def _charts(tables: dict[str, Table], t: Callable[..., str], locale: str) -> dict[str, Any]:

@@ -28,6 +28,7 @@ _WORDS: Schema = {"type": "array", "items": string(60)}
 ARTICLE = obj({
     "locale": {"type": "string", "enum": list(articles.LOCALES)}, "slug": string(100),
     "title": string(200), "tags": _WORDS, "synonyms": _WORDS, "body": string(MAX_BODY_CHARS),
+    "category": string(articles.MAX_CATEGORY_CHARS, description="where the help centre lists it"),
     "url": string(2000, description="the public help-centre page"),
 }, ("locale", "slug", "title", "tags", "body"), closed=False)
 
@@ -35,7 +36,7 @@ ARTICLE = obj({
 def describe(article: Article, base_url: str) -> dict[str, Any]:
     return {"locale": article.locale, "slug": article.slug, "title": article.title,
             "tags": list(article.tags), "synonyms": list(article.synonyms), "body": article.body,
-            "url": f"{base_url}/help/{article.locale}/{article.slug}"}
+            "category": article.category, "url": f"{base_url}/help/{article.locale}/{article.slug}"}
 
 
 def _locale_slug(call: Call) -> tuple[str, str]:
@@ -87,7 +88,7 @@ async def update_article(call: Call) -> dict[str, Any]:
     if found is None:
         raise ApiError(404, "not_found", "no such article")
     current = {"locale": locale, "slug": slug, "title": found.title, "body": found.body,
-               "tags": list(found.tags), "synonyms": list(found.synonyms)}
+               "tags": list(found.tags), "synonyms": list(found.synonyms), "category": found.category}
     article = _built({**current, **call.body})
     if not await articles.save(call.rt.store, article):
         raise ApiError(404, "not_found", "no such article")
@@ -97,7 +98,8 @@ async def update_article(call: Call) -> dict[str, Any]:
 
 _TEXT = {"title": string(200), "body": string(MAX_BODY_CHARS),
          "tags": {**_WORDS, "maxItems": MAX_TAGS, "description": "the first is the category"},
-         "synonyms": {**_WORDS, "maxItems": MAX_SYNONYMS}}
+         "synonyms": {**_WORDS, "maxItems": MAX_SYNONYMS},
+         "category": string(articles.MAX_CATEGORY_CHARS, description="where the help centre lists it")}
 OPERATIONS = [
     Operation("GET", "/articles", "List the help articles", TAG, "read", list_articles, page(ARTICLE),
               query=(Param("locale", {"type": "string", "enum": list(articles.LOCALES)},

@@ -29,7 +29,7 @@ COLUMN_KEYS = {
         "question", "agent", "tickets", "chat_first_response_median_s",
         "ticket_first_response_median_s", "rule", "shown", "conversion", "weekday", "hour",
         "chats_per_hour", "agents_needed", "surge_chats_per_hour", "surge_agents_needed",
-        "surge_service_level", "agents_scheduled",
+        "surge_service_level", "agents_scheduled", "title", "helpful", "not_helpful", "share_helpful",
     )
 }
 # Written out so that `pybabel extract` keeps them and the catalogue test checks them.
@@ -50,7 +50,8 @@ _KEYS = (
     N_("report_col_shown"), N_("report_col_conversion"), N_("report_col_weekday"),
     N_("report_col_hour"), N_("report_col_chats_per_hour"), N_("report_col_agents_needed"),
     N_("report_col_surge_chats_per_hour"), N_("report_col_surge_agents_needed"),
-    N_("report_col_surge_service_level"), N_("report_col_agents_scheduled"),
+    N_("report_col_surge_service_level"), N_("report_col_agents_scheduled"), N_("report_col_title"),
+    N_("report_col_helpful"), N_("report_col_not_helpful"), N_("report_col_share_helpful"),
     N_("report_kind_chat"), N_("report_kind_ticket"), N_("report_metric_first_response"),
     N_("report_metric_resolution"), N_("report_clock_running"), N_("report_clock_stopped"),
     N_("report_weekday_mon"), N_("report_weekday_tue"), N_("report_weekday_wed"),
@@ -60,7 +61,8 @@ _KEYS = (
 )
 _SECONDS = {"median_s", "p90_s", "target_s", "elapsed_s", "chat_first_response_median_s",
             "ticket_first_response_median_s"}
-_SHARES = {"within_target", "share_good", "share_self_served", "conversion", "surge_service_level"}
+_SHARES = {"within_target", "share_good", "share_self_served", "conversion", "surge_service_level",
+           "share_helpful"}
 # Columns whose values are words from a short list, each with its own key.
 _WORDS = {"kind": "report_kind_", "metric": "report_metric_", "clock": "report_clock_",
           "weekday": "report_weekday_", "rating": "rating_", "locale": "report_lang_"}

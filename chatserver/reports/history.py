@@ -13,6 +13,8 @@ from chatserver.store.schema import (
     agent_sites,
     agents,
     article_views,
+    article_votes,
+    articles,
     contacts,
     conversations,
     messages,
@@ -85,7 +87,8 @@ async def _tickets(conn: AsyncConnection, site_id: str, start: int, end: int) ->
 
 
 async def load(store: Store, site: Site, start: int, end: int, now: int) -> metrics.History:
-    """Return the site's chats, tickets, article views and proactive shows created in [start, end)."""
+    """Return the site's chats, tickets, article views, proactive shows and help-centre votes
+    created (votes: last changed) in [start, end)."""
     async with store.read() as conn:
         chats = await _chats(conn, site.id, start, end)
         ticket_rows = await _tickets(conn, site.id, start, end)
@@ -108,6 +111,16 @@ async def load(store: Store, site: Site, start: int, end: int, now: int) -> metr
                        proactive_shows.c.shown_at < end)
             )
         ]
+        votes = [
+            metrics.Vote(r.locale, r.slug, r.title, bool(r.helpful)) for r in await conn.execute(
+                select(article_votes.c.locale, article_votes.c.slug, articles.c.title,
+                       article_votes.c.helpful)
+                .select_from(article_votes.outerjoin(articles, and_(
+                    articles.c.locale == article_votes.c.locale, articles.c.slug == article_votes.c.slug)))
+                .where(article_votes.c.site_id == site.id, article_votes.c.updated_at >= start,
+                       article_votes.c.updated_at < end)
+            )
+        ]
         later: list[metrics.Chat] = []
         if shows:
             later = await _chats(conn, site.id, end, end + metrics.CONVERSION_WINDOW_MS,
@@ -115,7 +128,7 @@ async def load(store: Store, site: Site, start: int, end: int, now: int) -> metr
     hours = site.settings.get("hours")
     return metrics.History(
         chats, ticket_rows, views, shows, sla.targets(site.settings), business_hours.parse(hours),
-        business_hours.zone(hours), now, later,
+        business_hours.zone(hours), now, later, votes,
     )
 
 

@@ -73,6 +73,16 @@ class ArticleView:
 
 
 @dataclass(frozen=True)
+class Vote:
+    """A help-centre reader's latest answer to "Was this helpful?" for one article."""
+
+    locale: str
+    slug: str
+    title: str | None  # None once the article is gone
+    helpful: bool
+
+
+@dataclass(frozen=True)
 class Show:
     rule_id: str
     rule_name: str
@@ -94,6 +104,7 @@ class History:
     now_ms: int
     # Chats by any contact, also just after the range: a show on the last day may convert.
     later_chats: Sequence[Chat] = ()
+    votes: Sequence[Vote] = ()
 
 
 def percentile(values: Iterable[float], p: float) -> float | None:
@@ -240,6 +251,20 @@ def top_articles(h: History) -> Table:
                  [(loc, slug, n, helped[(loc, slug)]) for (loc, slug), n in ranked])
 
 
+def article_votes(h: History) -> Table:
+    """Help-centre articles by "Was this helpful?" answers given in the range, most answered first."""
+    counts: dict[tuple[str, str], list[int]] = {}
+    titles: dict[tuple[str, str], str | None] = {}
+    for v in h.votes:
+        tally = counts.setdefault((v.locale, v.slug), [0, 0])
+        tally[0 if v.helpful else 1] += 1
+        titles[(v.locale, v.slug)] = v.title
+    ranked = sorted(counts.items(), key=lambda kv: (-sum(kv[1]), kv[0]))
+    return Table("votes", ("locale", "slug", "title", "helpful", "not_helpful", "share_helpful"),
+                 [(loc, slug, titles[(loc, slug)], yes, no, round(yes / (yes + no), 4))
+                  for (loc, slug), (yes, no) in ranked])
+
+
 def _normalise(question: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"[^\w\s]", " ", question.lower())).strip()[:120]
 
@@ -330,6 +355,7 @@ REPORTS = {
     "comments": comments,
     "self_service": self_service,
     "articles": top_articles,
+    "votes": article_votes,
     "gaps": content_gaps,
     "agents": per_agent,
     "proactive": proactive,

@@ -219,6 +219,26 @@ articles = Table(
     Column("body", Text, nullable=False),
     Column("content_hash", String(64), nullable=False),
     Column("updated_at", BigInteger, nullable=False, index=True),
+    # Where the help centre lists the article ("" for none): from front matter or a folder.
+    Column("category", String(80), nullable=False, server_default=""),
+)
+
+# "Was this helpful?" on help-centre pages: one vote per browser (a hashed cookie) per article
+# and language, which that browser may change. The network is kept only as a keyed hash, to
+# bound a flood of votes from one address that drops its cookie each time.
+article_votes = Table(
+    "article_votes",
+    metadata,
+    Column("site_id", String(32), ForeignKey("sites.id"), primary_key=True),
+    Column("locale", String(8), primary_key=True),
+    Column("slug", String(200), primary_key=True),
+    Column("voter", String(64), primary_key=True),
+    Column("helpful", Boolean, nullable=False),
+    Column("network", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_article_votes_network", "site_id", "locale", "slug", "network", "created_at"),
+    Index("ix_article_votes_updated_at", "site_id", "updated_at"),
 )
 
 # Articles a visitor opened, so the agent knows what they already read.
