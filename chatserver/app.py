@@ -20,6 +20,7 @@ from chatserver import (
     console,
     contact_form,
     helpcenter,
+    live_visitors,
     metrics,
     proactive,
     sockets,
@@ -137,3 +138,4 @@ async def _keep_presence(rt: Runtime) -> None:
     while True:
         await asyncio.sleep(agents.PRESENCE_REFRESH_SECONDS)
         await agents.refresh_presence(rt.store, rt.process_id)
+        await live_visitors.refresh(rt.store, rt.process_id)

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -88,6 +88,22 @@ async def add(store: Store, site_id: str, name: str, trigger: str, value: str, m
             id=rule.id, site_id=site_id, name=name, trigger=trigger, value=value, message=message,
             cap=cap, enabled=True, created_at=now_ms()))
     return rule
+
+
+async def change(store: Store, site_id: str, rule_id: str, name: str, trigger: str, value: str,
+                 message: str, cap: int, enabled: bool) -> Rule:
+    """Save new fields for a rule of the site (checked first); LookupError if there is none.
+
+    Rules are switched off, never deleted: their shows stay counted in the reports.
+    """
+    name, trigger, value, message, cap = check(name, trigger, value, message, cap)
+    async with store.write() as conn:
+        done = await conn.execute(update(proactive_rules).where(
+            proactive_rules.c.id == rule_id, proactive_rules.c.site_id == site_id
+        ).values(name=name, trigger=trigger, value=value, message=message, cap=cap, enabled=enabled))
+    if done.rowcount != 1:
+        raise LookupError(rule_id)
+    return Rule(rule_id, site_id, name, trigger, value, message, cap, enabled)
 
 
 async def rules(store: Store, site_id: str, enabled_only: bool = False) -> list[Rule]:

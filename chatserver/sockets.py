@@ -8,6 +8,7 @@ dispatch tables below, and the command's effects are delivered by the hub.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 from collections.abc import Awaitable, Callable
@@ -16,7 +17,7 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 from starlette.websockets import WebSocket
 
-from chatserver import agents, auth, customers, lockout, metrics, protocol, sites
+from chatserver import agents, auth, customers, live_visitors, lockout, metrics, protocol, sites
 from chatserver.chat import commands, transcripts
 from chatserver.chat.actors import Actor, Staff, Visitor
 from chatserver.chat.effects import Effects
@@ -141,8 +142,18 @@ async def visitor_endpoint(websocket: WebSocket) -> None:
         connection = Connection(websocket)
         name = await customers.name(rt.store, contact_id)
         visitor = Visitor(site, contact_id, name, base_url, _follower(rt, connection), address, network)
-        await _serve(rt, websocket, connection, visitor, VISITOR, commands.welcome_visitor(rt, visitor),
-                     _guard(rt, visitor))
+        # The console's list of who is on the site is worth no visitor's chat: a store that
+        # fails here is answered by the welcome, which reads it too.
+        on_page = None
+        with contextlib.suppress(*STORE_ERRORS):
+            on_page = await live_visitors.arrive(rt.store, site.id, contact_id, rt.process_id)
+        try:
+            await _serve(rt, websocket, connection, visitor, VISITOR, commands.welcome_visitor(rt, visitor),
+                         _guard(rt, visitor))
+        finally:
+            if on_page is not None:
+                with contextlib.suppress(*STORE_ERRORS):
+                    await live_visitors.leave(rt.store, on_page)
     finally:
         rt.gate.closed(site, network, contact_id)
 
