@@ -59,7 +59,8 @@
       a.href = v.page.url;
       a.target = '_blank';
       a.rel = 'noopener noreferrer';
-      page.append(a, el('div', 'muted', new URL(v.page.url, location.href).pathname));
+      var u = new URL(v.page.url, location.href);
+      page.append(a, el('div', 'muted v-path', u.pathname + u.search));
     }
     var before = el('td');
     var chats = v.chatting ? t('visitors_chatting') : v.chatted_before ? t('visitors_returning') : t('visitors_first');
