@@ -1,4 +1,4 @@
-"""Proactive chat: site rules that open the widget with a message, capped per visitor.
+"""Proactive chat: site rules that show a message in the widget's preview bubble, capped per visitor.
 
 A rule fires after some seconds on a page (`time`), on pages whose path matches a pattern
 (`url`, `*` for any text), or when the host page reports an event (`event`, through
@@ -115,7 +115,7 @@ async def rules(store: Store, site_id: str, enabled_only: bool = False) -> list[
 
 
 async def record_show(store: Store, rule: Rule, contact_id: str) -> bool:
-    """Record that the rule opened the widget for this visitor; False once the cap is reached.
+    """Record that the rule showed its message to this visitor; False once the cap is reached.
 
     Shows are numbered per rule and visitor under a unique key, so two tabs firing at once
     cannot both take the last one.

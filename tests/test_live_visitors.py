@@ -151,7 +151,8 @@ async def test_an_agent_watches_a_visitor_browse_and_invites_them(
     await expect(rows).to_have_count(1)
     await expect(rows.first).to_contain_text("never chatted")
 
-    await rows.first.locator("input[name=text]").fill("The wool rug comes in three sizes; which room is it for?")
+    line = "The wool rug comes in three sizes; which room is it for?"
+    await rows.first.locator("input[name=text]").fill(line)
     await rows.first.locator("button").click()
     await expect(agent_page.get_by_role("link", name="Invited: open the chat")).to_be_visible(
         timeout=SEEN_TIMEOUT_MS)
@@ -163,8 +164,7 @@ async def test_an_agent_watches_a_visitor_browse_and_invites_them(
     await bubble.click()
     await expect(shopper.locator(".cs-panel")).to_be_visible()
     await expect(bubble).to_be_hidden()
-    await expect(shopper.locator(".cs-them .cs-bubble").last).to_have_text(
-        "The wool rug comes in three sizes; which room is it for?")
+    await expect(shopper.locator(".cs-them .cs-bubble").last).to_have_text(line)
     await shopper.locator(".cs-input").fill("The living room")
     await shopper.locator(".cs-input").press("Enter")
     await expect(rows.first).to_contain_text("chatting now", timeout=SEEN_TIMEOUT_MS)

@@ -47,7 +47,7 @@ async def test_the_demo_shop_shows_a_rule_in_a_bubble_within_its_cap(server: Ser
     # The cap is one show: the same visitor on the next page sees no bubble.
     await page.evaluate("chatserver('close')")
     await page.reload()
-    await page.wait_for_function("window.chatserver && window.chatserver._ctx && window.chatserver._ctx.started")
+    await page.wait_for_function("window.chatserver && window.chatserver._ctx.started")
     await page.wait_for_timeout(2500)
     await expect(bubble).to_be_hidden()
     await expect(page.locator(".cs-panel")).to_be_hidden()

@@ -7,12 +7,12 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from test_console import csrf_of, sign_in
 
 from chatserver import proactive
 from chatserver.reports import staffing
 from chatserver.store import Store
 from conftest import Server
-from test_console import csrf_of, sign_in
 
 PAGE = "/console/admin/proactive"
 
@@ -56,7 +56,8 @@ async def test_an_admin_adds_edits_and_switches_off_rules_and_sets_the_schedule(
                                        "message": "Still typing", "enabled": "on"})
     assert bad.status_code == 400
     assert "path pattern" in bad.text and "Still typing" in bad.text
-    assert (await admin.get(widget, headers={"Origin": server.http})).json()["rules"][0]["value"] == "/checkout*"
+    kept = (await admin.get(widget, headers={"Origin": server.http})).json()["rules"]
+    assert kept[0]["value"] == "/checkout*"
     tooth = await admin.post(PAGE, data={**rule, "cap": "lots"})
     assert tooth.status_code == 400 and "cap" in tooth.text
 
@@ -71,8 +72,8 @@ async def test_an_admin_adds_edits_and_switches_off_rules_and_sets_the_schedule(
     assert (await admin.get(widget, headers={"Origin": server.http})).json()["rules"] == []
     store = Store(server.store_url)
     try:
-        (kept,) = await proactive.rules(store, site.id)
-        assert (kept.name, kept.trigger, kept.value, kept.cap, kept.enabled) == (
+        (stored,) = await proactive.rules(store, site.id)
+        assert (stored.name, stored.trigger, stored.value, stored.cap, stored.enabled) == (
             "Checkout help", "time", "30", 2, False)
 
         # The schedule: saved, shown again as lines, a bad line refused with nothing lost.
