@@ -115,6 +115,18 @@ def _cors(request: Request) -> dict[str, str]:
     }
 
 
+def _origin(request: Request) -> str | None:
+    """Return the page's origin: a same-origin GET carries no Origin header, only Sec-Fetch-Site.
+
+    Without this the demo shop, served by chatserver itself, was refused its proactive rules.
+    A page's script cannot set Sec-Fetch-Site; a script outside a browser could set Origin too.
+    """
+    origin = request.headers.get("origin")
+    if origin is None and request.headers.get("sec-fetch-site") == "same-origin":
+        return f"{request.url.scheme}://{request.headers.get('host', '')}"
+    return origin
+
+
 async def _site(request: Request) -> sites.Site:
     site = await sites.by_key(_runtime(request).store, request.path_params["key"])
     if site is None:
@@ -153,7 +165,7 @@ def widget_endpoint(
             return Response(status_code=204, headers=headers)
         try:
             site = await _site(request)
-            origin, host = request.headers.get("origin"), request.headers.get("host")
+            origin, host = _origin(request), request.headers.get("host")
             if not sites.origin_allowed(site, origin, host, request.url.scheme):
                 raise ApiError(403, "forbidden", "this origin is not allowed for the site")
             client = request.client.host if request.client else None

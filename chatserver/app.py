@@ -20,6 +20,7 @@ from chatserver import (
     console,
     contact_form,
     helpcenter,
+    live_visitors,
     metrics,
     proactive,
     sockets,
@@ -63,6 +64,7 @@ def create_app(settings: Settings) -> ASGIApp:
             asyncio.create_task(suggester.keep_fresh(store)),
             asyncio.create_task(metrics.watch(store)),
             asyncio.create_task(rt.gate.blocks.keep_fresh()),
+            asyncio.create_task(rt.live.keep_flushing(store)),
         ]
         mail = await mail_service.start(rt, secret)
         rt.webhooks = webhook_delivery.start(store, settings.webhooks)
@@ -137,3 +139,4 @@ async def _keep_presence(rt: Runtime) -> None:
     while True:
         await asyncio.sleep(agents.PRESENCE_REFRESH_SECONDS)
         await agents.refresh_presence(rt.store, rt.process_id)
+        await live_visitors.refresh(rt.store, rt.process_id)

@@ -1,4 +1,4 @@
-"""Proactive chat: site rules that open the widget with a message, capped per visitor.
+"""Proactive chat: site rules that show a message in the widget's preview bubble, capped per visitor.
 
 A rule fires after some seconds on a page (`time`), on pages whose path matches a pattern
 (`url`, `*` for any text), or when the host page reports an event (`event`, through
@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -90,6 +90,22 @@ async def add(store: Store, site_id: str, name: str, trigger: str, value: str, m
     return rule
 
 
+async def change(store: Store, site_id: str, rule_id: str, name: str, trigger: str, value: str,
+                 message: str, cap: int, enabled: bool) -> Rule:
+    """Save new fields for a rule of the site (checked first); LookupError if there is none.
+
+    Rules are switched off, never deleted: their shows stay counted in the reports.
+    """
+    name, trigger, value, message, cap = check(name, trigger, value, message, cap)
+    async with store.write() as conn:
+        done = await conn.execute(update(proactive_rules).where(
+            proactive_rules.c.id == rule_id, proactive_rules.c.site_id == site_id
+        ).values(name=name, trigger=trigger, value=value, message=message, cap=cap, enabled=enabled))
+    if done.rowcount != 1:
+        raise LookupError(rule_id)
+    return Rule(rule_id, site_id, name, trigger, value, message, cap, enabled)
+
+
 async def rules(store: Store, site_id: str, enabled_only: bool = False) -> list[Rule]:
     query = select(proactive_rules).where(proactive_rules.c.site_id == site_id)
     if enabled_only:
@@ -99,7 +115,7 @@ async def rules(store: Store, site_id: str, enabled_only: bool = False) -> list[
 
 
 async def record_show(store: Store, rule: Rule, contact_id: str) -> bool:
-    """Record that the rule opened the widget for this visitor; False once the cap is reached.
+    """Record that the rule showed its message to this visitor; False once the cap is reached.
 
     Shows are numbered per rule and visitor under a unique key, so two tabs firing at once
     cannot both take the last one.

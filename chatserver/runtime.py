@@ -12,6 +12,7 @@ from chatserver.files.storage import Storage, open_storage
 from chatserver.limits import counter
 from chatserver.limits.blocks import BlockList
 from chatserver.limits.gate import Gate
+from chatserver.live_visitors import Arrivals
 from chatserver.server.hub import Hub
 from chatserver.store import Store, new_id
 from chatserver.suggestions import Suggester
@@ -40,9 +41,12 @@ class Runtime:
     gate: Gate = field(init=False)
     # Where files sent in chats live: the data dir, or S3 (chatserver/files/storage.py).
     files: Storage = field(init=False)
+    # This process's visitors on the sites' pages, written for the console's live list.
+    live: Arrivals = field(init=False)
 
     def __post_init__(self) -> None:
         self.writer = MessageWriter(self.store)
         self.gate = Gate(counter.from_url(self.settings.broker_url), BlockList(self.store),
                          self.settings.limits, self.settings.sockets_per_network)
         self.files = open_storage(self.settings.files, self.settings.data_dir)
+        self.live = Arrivals(self.process_id)

@@ -138,8 +138,12 @@ async def visitor_endpoint(websocket: WebSocket) -> None:
     try:
         connection = Connection(websocket)
         visitor = Visitor(site, contact_id, known.name, base_url, _follower(rt, connection), address, network)
-        await _serve(rt, websocket, connection, visitor, VISITOR, commands.welcome_visitor(rt, visitor),
-                     _guard(rt, visitor))
+        on_page = rt.live.arrive(site.id, contact_id)
+        try:
+            await _serve(rt, websocket, connection, visitor, VISITOR, commands.welcome_visitor(rt, visitor),
+                         _guard(rt, visitor))
+        finally:
+            rt.live.leave(on_page)
     finally:
         rt.gate.closed(site, network, contact_id)
 

@@ -1,5 +1,5 @@
 """Proactive chat: rules are checked at save, fire once per visitor within their cap, count
-their conversions; in Chromium a rule opens the widget with its message, once."""
+their conversions; in Chromium a rule shows its message in the preview bubble, once."""
 
 from __future__ import annotations
 
@@ -108,10 +108,14 @@ async def test_the_widget_opens_with_the_message_once(server: Server, host: Host
     await add_rule(server, site)
     page = await (await browser.new_context()).new_page()
     await page.goto(host.url())
-    await expect(page.locator(".cs-panel")).to_be_visible(timeout=SEEN_TIMEOUT_MS)
-    await expect(page.locator(".cs-them .cs-bubble").last).to_have_text(
-        "Questions about <b>sizes</b>? Ask us.")  # shown as text, never as HTML
+    # A preview bubble, not a panel forced open; a click opens the panel with the message.
+    await expect(page.locator(".cs-peek")).to_contain_text(
+        "Questions about <b>sizes</b>? Ask us.", timeout=SEEN_TIMEOUT_MS)  # as text, never as HTML
+    await expect(page.locator(".cs-panel")).to_be_hidden()
     await page.screenshot(path="/tmp/proactive-widget.png")
+    await page.locator(".cs-peek").click()
+    await expect(page.locator(".cs-them .cs-bubble").last).to_have_text(
+        "Questions about <b>sizes</b>? Ask us.")
 
     # The same visitor on the next page: the time rule is spent (cap 1); the host page's
     # event fires the other rule, once.
@@ -119,11 +123,13 @@ async def test_the_widget_opens_with_the_message_once(server: Server, host: Host
     await page.wait_for_function("window.chatserver && window.chatserver._ctx")
     await page.evaluate("chatserver('close')")
     await page.evaluate("chatserver('track', 'cart_idle')")
-    await expect(page.locator(".cs-them .cs-bubble").last).to_have_text(
+    await expect(page.locator(".cs-peek")).to_contain_text(
         "Need a hand with your order?", timeout=SEEN_TIMEOUT_MS)
-    await page.evaluate("chatserver('close')")
+    await page.locator(".cs-peek .cs-icon").click()  # dismissed
+    await expect(page.locator(".cs-peek")).to_be_hidden()
     await page.evaluate("chatserver('track', 'cart_idle')")
     await page.wait_for_timeout(1500)
+    await expect(page.locator(".cs-peek")).to_be_hidden()
     await expect(page.locator(".cs-panel")).to_be_hidden()
     texts = await page.locator(".cs-them .cs-bubble").all_text_contents()
     assert "Questions about <b>sizes</b>? Ask us." not in texts

@@ -12,9 +12,11 @@ from chatserver.console import (
     held_mail,
     inbox,
     pages,
+    proactive_page,
     reports,
     signin,
     tickets_page,
+    visitors_page,
     webhooks_page,
 )
 
@@ -36,6 +38,8 @@ def routes() -> list[BaseRoute]:
         Route("/console/tickets", tickets_page.tickets),
         Route("/console/reports", reports.reports_page),
         *articles_admin.routes(),
+        *visitors_page.routes(),
+        *proactive_page.routes(),
         Route("/console/admin/sites", admin.site_list, methods=["GET"]),
         Route("/console/admin/sites", admin.site_add, methods=["POST"]),
         Route("/console/admin/sites/{site_id}", admin.site_edit, methods=["GET"]),

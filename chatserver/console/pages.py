@@ -34,6 +34,7 @@ STATIC_TYPES = {
     "chatview.js": "text/javascript; charset=utf-8",
     "tickets.js": "text/javascript; charset=utf-8",
     "sla.js": "text/javascript; charset=utf-8",
+    "visitors.js": "text/javascript; charset=utf-8",
 }
 
 _templates = i18n.install(jinja2.Environment(

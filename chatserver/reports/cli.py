@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from sqlalchemy import delete, insert
-
-from chatserver import hours as business_hours
 from chatserver import proactive, sites
 from chatserver.reports import api as reports_api
-from chatserver.reports import forecast, history
+from chatserver.reports import forecast, history, staffing
 from chatserver.store import Store, now_ms
-from chatserver.store.schema import staffing_schedule
-
-_SCHEDULE = re.compile(r"(\w{3})(?:-(\w{3}))?\s+(\d{1,2})-(\d{1,2})\s+(\d{1,4})")
 
 
 def add_commands(commands: Any, data_dir: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -58,35 +51,13 @@ async def _site(store: Store, key: str) -> sites.Site:
     return site
 
 
-def parse_schedule(specs: list[str]) -> dict[tuple[int, int], int]:
-    """Return agents per (weekday, hour) from lines like 'mon-fri 9-17 3' (hours 9:00 to 17:00)."""
-    planned: dict[tuple[int, int], int] = {}
-    for spec in specs:
-        match = _SCHEDULE.fullmatch(spec.strip().lower())
-        days = business_hours.DAYS
-        if not match or match[1] not in days or (match[2] and match[2] not in days):
-            raise ValueError(f"schedule {spec!r}: write it like 'mon-fri 9-17 3'")
-        first, last = days.index(match[1]), days.index(match[2] or match[1])
-        start, end, count = int(match[3]), int(match[4]), int(match[5])
-        if not 0 <= start < end <= 24 or first > last:
-            raise ValueError(f"schedule {spec!r}: days and hours must run forwards within 0-24")
-        for day in range(first, last + 1):
-            for hour in range(start, end):
-                planned[(day, hour)] = count
-    return planned
-
-
 async def forecast_run(store: Store, args: argparse.Namespace) -> int:
     site = await _site(store, args.site)
     forecast.check_surge(args.surge)
     if not 1 <= args.weeks <= reports_api.MAX_WEEKS:
         raise ValueError(f"--weeks must be from 1 to {reports_api.MAX_WEEKS}")
     if args.schedule:
-        planned = parse_schedule(args.schedule)
-        async with store.write() as conn:
-            await conn.execute(delete(staffing_schedule).where(staffing_schedule.c.site_id == site.id))
-            await conn.execute(insert(staffing_schedule), [
-                {"site_id": site.id, "weekday": d, "hour": h, "agents": n} for (d, h), n in planned.items()])
+        await staffing.replace(store, site.id, staffing.parse(args.schedule))
     inputs = await history.forecast_inputs(store, site, args.weeks, now_ms())
     if args.json:
         table = forecast.table(inputs, args.surge)

@@ -84,6 +84,23 @@ presence = Table(
     Column("seen_at", BigInteger, nullable=False),
 )
 
+# Visitors on a site now: one row per widget socket, refreshed per process like `presence`.
+# A row stays a while after its socket closes (left_at), so the next page of the same visit
+# keeps the visit's start. No foreign key to contacts: a merge or an erasure deletes
+# contacts, and a presence row is never worth refusing that for.
+live_visitors = Table(
+    "live_visitors",
+    metadata,
+    Column("socket_id", String(32), primary_key=True),
+    Column("site_id", String(32), ForeignKey("sites.id"), nullable=False),
+    Column("contact_id", String(32), nullable=False, index=True),
+    Column("process_id", String(32), nullable=False, index=True),
+    Column("arrived_at", BigInteger, nullable=False),
+    Column("seen_at", BigInteger, nullable=False),
+    Column("left_at", BigInteger),
+    Index("ix_live_visitors_site", "site_id", "seen_at"),
+)
+
 contacts = Table(
     "contacts",
     metadata,

@@ -69,6 +69,8 @@
     '.cs-foot{text-align:center;font-size:11px;color:#9ca3af;padding:0 0 6px;background:#fff}' +
     ':focus-visible{outline:3px solid #f59e0b;outline-offset:2px}.cs-input:focus-visible{outline:0}.cs-compose:focus-within{box-shadow:inset 0 2px 0 var(--cs-color)}' +
     '.cs-hide{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}' +
+    '.cs-peek{position:fixed;bottom:88px;right:20px;max-width:280px;padding:10px 34px 10px 14px;background:#fff;color:#1f2937;font:14px/1.4 system-ui,sans-serif;border-radius:14px 14px 4px 14px;box-shadow:0 8px 28px rgba(15,23,42,.2);cursor:pointer;animation:cs-in .18s ease-out;white-space:pre-wrap;overflow-wrap:anywhere}' +
+    '.cs-left .cs-peek{right:auto;left:20px;border-radius:14px 14px 14px 4px}.cs-peek[hidden]{display:none}.cs-peek .cs-who{margin:0 0 2px}.cs-peek .cs-icon{position:absolute;top:4px;right:4px;width:26px;height:26px;color:#6b7280}.cs-peek .cs-icon svg{width:14px;height:14px}' +
     '@media (max-width:640px){.cs-panel,.cs-left .cs-panel{inset:0;width:auto;height:auto;border-radius:0}.cs-launcher.cs-opened{display:none}}' +
     '@media (prefers-reduced-motion:reduce){.cs-panel,.cs-dots i{animation:none}.cs-launcher{transition:none}}';
 
@@ -331,6 +333,7 @@
     if (isRead()) return markRead();
     send({ type: 'receipt', conversation: conv, seq: m.seq, status: 'delivered' });
     setUnread(unread + 1);
+    if (panel.hidden) peek(m.text, m.author.name);
     if (synced) ding();
   }
   // Resume from the highest seq below which nothing is missing (upTo), never from the highest
@@ -841,6 +844,7 @@
   var synced = false, fetched = false;
   function fetchToken() {
     var body = { page: { url: location.href, title: d.title.replace(/^\(\d+\+?\) /, '') }, locale: locale };
+    if (d.referrer && d.referrer.indexOf(location.origin + '/') !== 0) body.page.referrer = d.referrer.slice(0, 2000);
     // The agent sees the visitor's local time; a browser without Intl zones just omits it.
     try { body.timezone = Intl.DateTimeFormat().resolvedOptions().timeZone; } catch (e) {}
     if (store.token) body.token = store.token;
@@ -1008,7 +1012,8 @@
     if (!c.id) return;
     if (c.id !== conv) {
       // Another tab of this visitor started a chat: follow it here too.
-      if (conv || c.status === 'closed' || store.outbox.length) return;
+      if ((conv && status !== 'closed' && status !== null) || c.status === 'closed' || store.outbox.length) return;
+      if (conv) newChat();
       conv = store.conv = c.id;
       save();
       send({ type: 'sync', conversation: conv, after: 0 });
@@ -1037,6 +1042,7 @@
   // ---- opening and closing --------------------------------------------------------------------
   function open(quiet) {
     if (!panel.hidden) return;
+    peekBox.hidden = true;
     panel.hidden = false;
     launcher.setAttribute('aria-expanded', 'true');
     launcher.classList.add('cs-opened');
@@ -1155,7 +1161,24 @@
     }
   };
 
-  // ---- proactive chat: the site's rules open the panel with a message (docs/metrics.md) -----
+  // ---- the preview bubble: a line for a visitor whose panel is closed (a proactive rule's
+  // message, an agent's invitation or answer); a click opens the panel, x dismisses it --------
+  var peekBox = el('div', 'cs-peek', null, { hidden: '', role: 'status' });
+  var peekText = el('span');
+  var peekWho = el('div', 'cs-who');
+  var peekX = icon('close', 'cs-peek-x', '');
+  peekBox.append(peekWho, peekText, peekX);
+  wrap.appendChild(peekBox);
+  peekBox.onclick = function () { open(); };
+  peekX.onclick = function (e) { e.stopPropagation(); peekBox.hidden = true; };
+  function peek(text, who) {
+    peekWho.textContent = who || '';
+    peekX.setAttribute('aria-label', t('widget_close'));
+    peekText.textContent = String(text).length > 140 ? String(text).slice(0, 139) + '\u2026' : text;
+    peekBox.hidden = false;
+  }
+
+  // ---- proactive chat: the site's rules show a message in the bubble (docs/metrics.md) -----
   // Triggers are checked here; the server records each show and refuses past the rule's cap,
   // so one visitor is not pestered across pages and tabs. One message per page view at most.
   var proactiveFired = false, proactiveEvents = null, proactiveTracked = [];
@@ -1173,7 +1196,7 @@
     }).then(function (r) { return r.ok ? r.json() : {}; }).then(function (answer) {
       if (!answer.show || conv || !panel.hidden) return;
       addRow('them', siteName || '', rule.message, 0, Date.now());
-      open(true);
+      peek(rule.message, siteName);
       emit('proactive', { rule: rule.id });
     }).catch(function () { /* no proactive message this time */ });
   }
@@ -1198,7 +1221,8 @@
     pendingRow(store.outbox[i]);
   }
   if (store.cards) onSuggestions(store.cards);
-  if (conv || store.outbox.length) connect();
+  // Every page holds the socket: agents see who is on the site now and may invite them.
+  connect();
   if (store.open) open(true);
   ctx.ready(function (name, args) {
     if (!api.hasOwnProperty(name)) {
