@@ -1,6 +1,7 @@
-"""Several conversations in the widget, in Chromium (issue 17): a second conversation started
+"""Several conversations in Chromium (issue 17): in the widget, a second conversation started
 and the first continued from the list, a returning visitor not held on an ended chat, and a
-line written in an ended chat that starts a new one and says so."""
+line written in an ended chat that starts a new one and says so; in the console, the
+customer's other conversations in the sidebar, open ones first, each opened from there."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 from browser import HostSite, expect
 
-from conftest import Client, Server, agent
+from conftest import PASSWORD, Chat, Client, Server, agent, visitor
 
 SEEN_TIMEOUT_MS = 8000
 # No help article answers these, so each goes to a person at once.
@@ -115,3 +116,42 @@ async def test_a_second_conversation_started_and_the_first_continued(
     assert (await ann.expect("message", conversation=third, seq=1))["text"] == "And the toaster?"
     await page.close()
     await ann.close()
+
+
+@pytest.mark.shared_server
+async def test_the_agent_sees_every_conversation_of_the_customer_and_opens_any(
+    server: Server, browser: Any
+) -> None:
+    site = await server.add_site("Acme")
+    await server.add_agent("ann@example.com", site)
+    guest = await visitor(server, site)
+    await guest.send(type="start", client_id="old", text="Is this shop real?")
+    old = (await guest.expect("ack", ref="old"))["conversation"]
+    await guest.send(type="close", conversation=old)
+    await guest.expect("conversation", conversation=Chat(old, "closed"))
+
+    page = await browser.new_page(viewport={"width": 1440, "height": 900})
+    await page.goto(f"{server.http}/console/signin")
+    await page.fill("#email", server.address("ann@example.com"))
+    await page.fill("#password", PASSWORD)
+    await page.click("button[type=submit]")
+    await expect(page.locator("#availability")).to_be_enabled(timeout=SEEN_TIMEOUT_MS)
+    for client_id, text in (("s1", FIRST), ("s2", SECOND)):
+        await guest.send(type="start", client_id=client_id, text=text)
+        await guest.expect("ack", ref=client_id)
+        await expect(page.locator("#tabs .tab-label")).to_have_count(int(client_id[1]),
+                                                                     timeout=SEEN_TIMEOUT_MS)
+    await page.locator("#tabs .tab-label").nth(1).click()
+    await expect(page.locator(".msg-visitor .msg-text")).to_have_text([SECOND])
+
+    # The other two: the open one first, with its status, then the ended one.
+    history = page.locator("#cust-history .past")
+    await expect(history.locator(".past-text")).to_have_text([FIRST, "Is this shop real?"],
+                                                             timeout=SEEN_TIMEOUT_MS)
+    await expect(history.nth(0).locator(".pill")).to_have_text("Assigned")
+    await history.nth(1).locator(".past-text").click()
+    await expect(page.locator(".msg-visitor .msg-text")).to_have_text(["Is this shop real?"],
+                                                                      timeout=SEEN_TIMEOUT_MS)
+    await expect(page.locator("#tabs .tab-label")).to_have_count(3)
+    await page.close()
+    await guest.close()
