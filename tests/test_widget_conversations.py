@@ -5,6 +5,7 @@ customer's other conversations in the sidebar, open ones first, each opened from
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -76,21 +77,28 @@ async def test_a_second_conversation_started_and_the_first_continued(
     await _reply(ann, second, "The kettle: is it new?")
     await expect(log).to_contain_text("The kettle: is it new?", timeout=SEEN_TIMEOUT_MS)
 
+    # An answer in the first while the second is in view: a dot on the list button.
+    listed = page.locator(".cs-list")
+    await _reply(ann, first, "Still there?")
+    await expect(listed).to_have_class(re.compile(r"\bcs-new\b"), timeout=SEEN_TIMEOUT_MS)
+    await expect(log).not_to_contain_text("Still there?")
+
     # Both listed, open ones with their last line and when; the one last active on top.
-    await page.locator(".cs-list").click()
+    await listed.click()
+    await expect(listed).not_to_have_class(re.compile(r"\bcs-new\b"))
     items = chats.locator(".cs-chat.cs-live")
     await expect(items).to_have_count(2, timeout=SEEN_TIMEOUT_MS)
-    await expect(items.nth(0)).to_contain_text("ann: The kettle: is it new?")
-    await expect(items.nth(1)).to_contain_text("ann: Which model is it?")
-    await expect(items.nth(1).locator(".cs-when")).to_have_text("now")
-    await items.nth(1).click()
+    await expect(items.nth(0)).to_contain_text("ann: Still there?")
+    await expect(items.nth(1)).to_contain_text("ann: The kettle: is it new?")
+    await expect(items.nth(0).locator(".cs-when")).to_have_text("now")
+    await items.nth(0).click()
 
     # The first, continued: its history is back, and the agent reads the answer in it.
     await expect(log).to_contain_text(FIRST, timeout=SEEN_TIMEOUT_MS)
-    await expect(log).to_contain_text("Which model is it?")
+    await expect(log).to_contain_text("Still there?")
     await expect(log).not_to_contain_text(SECOND)
     await _ask(page, "The KX-200")
-    said = await ann.expect("message", conversation=first, seq=3)
+    said = await ann.expect("message", conversation=first, seq=4)
     assert said["text"] == "The KX-200"
     await ann.quiet("message", conversation=second, text="The KX-200")
 

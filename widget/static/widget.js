@@ -71,6 +71,7 @@
     '.cs-listing .cs-log,.cs-listing .cs-typing,.cs-listing .cs-notice,.cs-listing .cs-compose{display:none}' +
     '.cs-chat{font:inherit;text-align:left;padding:9px 12px;border:1px solid #e5e7eb;border-radius:12px;background:#fff;color:#4b5563;cursor:pointer}' +
     '.cs-chat span{display:block;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}.cs-live{color:#111;font-weight:600;border-left:3px solid var(--cs-color)}.cs-when{font-size:11.5px;color:#6b7280;font-weight:400}' +
+    '.cs-new{position:relative}.cs-new::after{content:"";position:absolute;top:5px;right:5px;width:8px;height:8px;border-radius:50%;background:#dc2626}' +
     '.cs-foot{text-align:center;font-size:11px;color:#9ca3af;padding:0 0 6px;background:#fff}' +
     ':focus-visible{outline:3px solid #f59e0b;outline-offset:2px}.cs-input:focus-visible{outline:0}.cs-compose:focus-within{box-shadow:inset 0 2px 0 var(--cs-color)}' +
     '.cs-hide{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}' +
@@ -307,7 +308,7 @@
     return row;
   }
   function onMessage(m) {
-    if (m.conversation !== conv) return;
+    if (m.conversation !== conv) return elsewhere(m);
     if (!bySeq[m.seq]) show(m);
     announce(m);
   }
@@ -617,9 +618,16 @@
     panel.classList.toggle('cs-listing', on);
     listBtn.setAttribute('aria-expanded', String(on));
     chats.textContent = '';
-    if (on) { connect(); send({ type: 'conversations' }); }
+    if (on) { listBtn.classList.remove('cs-new'); connect(); send({ type: 'conversations' }); }
   }
   listBtn.onclick = function () { showList(!listing); };
+  // An answer in another of the visitor's open chats (one this page started or showed): a dot
+  // on the list button and the tone, as for the chat in view.
+  function elsewhere(m) {
+    if (m.author.kind !== 'agent') return;
+    listBtn.classList.add('cs-new');
+    ding();
+  }
   function onList(list) {
     if (!listing) return;
     chats.textContent = '';
@@ -635,6 +643,7 @@
   function pick(id) {
     showList(false);
     picked = true;
+    input.focus();
     if (id === conv) return;
     newChat();
     conv = store.conv = id;
