@@ -1236,6 +1236,7 @@
       });
     }).then(function (r) { return r.ok ? r.json() : {}; }).then(function (answer) {
       if (!answer.show || (conv && status !== 'closed') || !panel.hidden) return;
+      if (conv) newChat(); // an ended chat stays in the list; the invitation opens a clean panel
       addRow('them', siteName || '', rule.message, 0, Date.now());
       open(true);
       emit('proactive', { rule: rule.id });
