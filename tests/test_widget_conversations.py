@@ -91,6 +91,7 @@ async def test_a_second_conversation_started_and_the_first_continued(
     await expect(items.nth(0)).to_contain_text("ann: Still there?")
     await expect(items.nth(1)).to_contain_text("ann: The kettle: is it new?")
     await expect(items.nth(0).locator(".cs-when")).to_have_text("now")
+    await page.screenshot(path="/tmp/widget-conversations.png")
     await items.nth(0).click()
 
     # The first, continued: its history is back, and the agent reads the answer in it.
@@ -115,6 +116,7 @@ async def test_a_second_conversation_started_and_the_first_continued(
     await page.locator(".cs-list").click()
     ended = chats.locator(".cs-chat:not(.cs-live)")
     await expect(ended).to_contain_text("now · ended", timeout=SEEN_TIMEOUT_MS)
+    await page.screenshot(path="/tmp/widget-conversations-ended.png")
     await ended.click()
     await expect(log).to_contain_text("The KX-200", timeout=SEEN_TIMEOUT_MS)
     await _ask(page, "And the toaster?")

@@ -631,7 +631,7 @@
   function onList(list) {
     if (!listing) return;
     chats.textContent = '';
-    chats.appendChild(button(t('widget_again'), function () { showList(false); newChat(); input.focus(); }, '', 'new'));
+    chats.append(el('h3', 'cs-who', t('widget_chats')), button(t('widget_again'), function () { showList(false); newChat(); input.focus(); }, '', 'new'));
     list.forEach(function (c) {
       var last = c.last || {}, b = el('button', 'cs-chat' + (c.status === 'closed' ? '' : ' cs-live'), null, { type: 'button' });
       var who = last.author === 'agent' && c.agent ? c.agent.name + ': ' : '';
