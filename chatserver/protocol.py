@@ -12,7 +12,7 @@ import re
 from typing import Any, Literal, NotRequired, TypedDict, get_args, get_type_hints
 
 from chatserver import channels, json_input
-from chatserver.chat.model import ChatMessage, ChatNote, Conversation
+from chatserver.chat.model import ChatMessage, ChatNote, Conversation, LastLine
 from chatserver.mail.addresses import AddressError, check_address, check_line, check_name
 from chatserver.tickets.rules import Ticket
 
@@ -172,16 +172,21 @@ class ConfirmEmail(TypedDict):
     client_id: NotRequired[str]
 
 
+class Conversations(TypedDict):
+    type: Literal["conversations"]
+
+
 ClientMessage = (
     Hello | Start | Message | Typing | Receipt | Sync | Escalate | Accept | Transfer | Close
     | Presence | Ping | Search | Resolve | Article | Rate | Convert | LeaveEmail | Note
-    | Transcript | VerifyEmail | ConfirmEmail
+    | Transcript | VerifyEmail | ConfirmEmail | Conversations
 )
 
 # Which client messages each side may send.
 VISITOR_TYPES = frozenset({"hello", "start", "message", "typing", "receipt", "sync", "escalate",
                            "close", "ping", "search", "resolve", "article", "rate",
-                           "leave_email", "transcript", "verify_email", "confirm_email"})
+                           "leave_email", "transcript", "verify_email", "confirm_email",
+                           "conversations"})
 # What this server's visitors can do beyond protocol v1's core; the widget shows only these.
 FEATURES = ("suggestions", "articles", "rating", "transcript")
 # Questions longer than this are cut before they are searched; no question needs more.
@@ -334,6 +339,7 @@ _FIELDS: dict[str, dict[str, Any]] = {
     "transcript": {"conversation": check_id, "email": _email},
     "verify_email": {"email": _email},
     "confirm_email": {"email": _email, "code": _code},
+    "conversations": {},
 }
 _OPTIONAL: dict[str, dict[str, Any]] = {
     "hello": {"token": _token},
@@ -530,6 +536,28 @@ def conversation_for_visitor(
     if queue is not None:
         body["queue"] = queue
     return {"type": "conversation", "conversation": body}
+
+
+class ConversationList(TypedDict):
+    type: Literal["conversations"]
+    conversations: list[dict[str, Any]]
+
+
+# A list shows one line of each conversation; the whole message is a sync away.
+PREVIEW_CHARS = 120
+
+
+def conversation_list(found: list[tuple[Conversation, LastLine | None]]) -> ConversationList:
+    """Describe a visitor's own conversations to them, each with its last line and when."""
+    listed = []
+    for c, last in found:
+        body = conversation_for_visitor(c)["conversation"]
+        body["updated_at"] = last.at if last else c.created_at
+        body["last"] = None if last is None else {
+            "text": " ".join(last.text.split())[:PREVIEW_CHARS], "author": last.author_kind,
+        }
+        listed.append(body)
+    return {"type": "conversations", "conversations": listed}
 
 
 class TypingEvent(TypedDict):
@@ -745,7 +773,7 @@ def canned(site_id: str, replies: list[dict[str, Any]]) -> CannedEvent:
 SERVER_EVENTS: tuple[type, ...] = (
     VisitorWelcome, AgentWelcome, Ack, MessageEvent, ConversationEvent, TypingEvent, ReceiptEvent,
     Synced, PresenceEvent, Error, Pong, Suggestions, AvailabilityEvent, Resync, TicketEvent,
-    TranscriptEvent, NoteEvent, Sla, EmailProof, CannedEvent,
+    TranscriptEvent, NoteEvent, Sla, EmailProof, CannedEvent, ConversationList,
 )
 SERVER_TYPES: tuple[str, ...] = tuple(dict.fromkeys(
     get_args(get_type_hints(event)["type"])[0] for event in SERVER_EVENTS

@@ -74,6 +74,7 @@ VISITOR: dict[str, Command] = {
         rt, a, f["email"], f.get("locale"), f.get("client_id")
     ),
     "confirm_email": lambda rt, a, f: mail_proof.confirm(rt, a, f["email"], f["code"], f.get("client_id")),
+    "conversations": lambda rt, a, f: commands.listed(rt, a),
 }
 AGENT: dict[str, Command] = {
     **BOTH,

@@ -39,7 +39,7 @@ def frame(kind: str, conversation: str, n: int) -> dict[str, Any]:
         "typing": {**c, "active": True},
         "receipt": {**c, "seq": 1, "status": "read"},
         "sync": {**c, "after": 0},
-        "escalate": c, "close": c, "resolve": c, "ping": {},
+        "escalate": c, "close": c, "resolve": c, "ping": {}, "conversations": {},
         "search": {"text": f"refund {n}"},
         "article": {"slug": "no-such-article", "locale": "en"},
         "rate": {**c, "score": "good"},

@@ -112,6 +112,14 @@ async def welcome_agent(rt: Runtime, staff: Staff) -> Effects:
     return effects.extend(await _presence_told(rt, staff, agent.availability, route=True))
 
 
+async def listed(rt: Runtime, visitor: Visitor) -> Effects:
+    """List the visitor's own conversations on this site: open first, then recent closed ones."""
+    found = await conversations.recent(rt.store, visitor.site.id, visitor.contact_id)
+    for conversation, _ in found:  # their own: opening one from the list needs no read
+        visitor.remember(conversation.id)
+    return Effects().reply(protocol.conversation_list(found))
+
+
 async def goodbye_agent(rt: Runtime, staff: Staff) -> Effects:
     """An agent's socket closed: when it was their last, they are offline to their sites."""
     await agents.disconnect(rt.store, staff.socket_id)

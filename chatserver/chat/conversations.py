@@ -8,18 +8,21 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from sqlalchemy import Select, case, delete, func, insert, select, update
+from sqlalchemy import Select, and_, case, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatserver.chat import model
 from chatserver.chat.model import Conversation, IllegalTransition, Move, Status
 from chatserver.store import Store, new_id, now_ms
-from chatserver.store.schema import agents, contacts, conversations, ratings
+from chatserver.store.schema import agents, contacts, conversations, messages, ratings
 
 # The expected wait shown to queued visitors is the median of this many recent waits: enough
 # to smooth one slow chat, few enough to follow a busy afternoon.
 WAIT_SAMPLE = 20
+# A visitor's list of their conversations: enough for anyone's months of questions on one
+# site, few enough that a list frame stays a few kilobytes.
+RECENT_LIMIT = 20
 
 
 _CONVERSATION_COLUMNS = (
@@ -83,6 +86,34 @@ async def find(
     query = query.order_by(conversations.c.created_at, conversations.c.id).limit(limit)
     async with store.read() as conn:
         return [_conversation(row) for row in await conn.execute(query)]
+
+
+async def recent(
+    store: Store, site_id: str, contact_id: str, limit: int = RECENT_LIMIT
+) -> list[tuple[Conversation, model.LastLine | None]]:
+    """List one contact's conversations on a site, open ones first, then the most recently
+    active; each with its last message."""
+    last = messages.alias("last")
+    active = func.coalesce(last.c.created_at, conversations.c.created_at)
+    query = (
+        select(*_CONVERSATION_COLUMNS, last.c.body, last.c.author_kind, last.c.created_at.label("said_at"))
+        .select_from(_CONVERSATION_FROM.outerjoin(
+            last, and_(last.c.conversation_id == conversations.c.id, last.c.seq == conversations.c.last_seq)
+        ))
+        .where(conversations.c.contact_id == contact_id, conversations.c.site_id == site_id)
+        .order_by(case((conversations.c.status == Status.CLOSED.value, 1), else_=0), active.desc(),
+                  conversations.c.id)
+        .limit(limit)
+    )
+    async with store.read() as conn:
+        rows = (await conn.execute(query)).all()
+    found = []
+    for row in rows:
+        values = dict(row._mapping)
+        text, author, at = values.pop("body"), values.pop("author_kind"), values.pop("said_at")
+        values["status"] = Status(values["status"])
+        found.append((Conversation(**values), model.LastLine(text, author, at) if at is not None else None))
+    return found
 
 
 async def typical_wait_ms(store: Store, site_id: str) -> int | None:

@@ -107,6 +107,15 @@ class ChatMessage:
 
 
 @dataclass(frozen=True)
+class LastLine:
+    """The last message of a conversation, as a list of conversations shows it."""
+
+    text: str
+    author_kind: AuthorKind
+    at: int
+
+
+@dataclass(frozen=True)
 class ChatNote:
     """An agent's private note in a chat: no sequence number, never sent to the visitor."""
 

@@ -12,6 +12,7 @@
   STRINGS[I18N.lang] = I18N.strings;
   var ICONS = {
     close: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M6 6l12 12M18 6L6 18"/></svg>',
+    list: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 6h16M4 12h16M4 18h10"/></svg>',
     send: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 12l16-8-6 16-2-6z"/></svg>',
     clip: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M20 11l-8 8a5 5 0 0 1-7-7l8-8a3 3 0 0 1 5 5l-8 8a1 1 0 0 1-3-3l7-7"/></svg>',
     sound: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 9h4l5-4v14l-5-4H4z"/><path class="cs-wave" d="M16 9a4 4 0 0 1 0 6M18.5 6.5a8 8 0 0 1 0 11"/></svg>',
@@ -66,6 +67,11 @@
     '.cs-send{width:38px;height:38px;border-radius:50%;background:var(--cs-color);color:var(--cs-on)}.cs-send:hover{background:var(--cs-color);filter:brightness(1.08)}' +
     '.cs-send svg{fill:currentColor;stroke:none;width:18px;height:18px}.cs-clip{color:#6b7280}.cs-file::before{content:"\\2193  "}.cs-clip:hover{background:#f1f5f9}' +
     '.cs-img{display:block;max-width:100%;max-height:220px;border-radius:8px;margin:2px 0}.cs-drop .cs-log{outline:3px dashed var(--cs-color);outline-offset:-6px}' +
+    '.cs-chats{flex:1;overflow-y:auto;padding:12px;background:#f8fafc;display:none;flex-direction:column;gap:6px}.cs-listing .cs-chats{display:flex}' +
+    '.cs-listing .cs-log,.cs-listing .cs-typing,.cs-listing .cs-notice,.cs-listing .cs-compose{display:none}' +
+    '.cs-chat{font:inherit;text-align:left;padding:9px 12px;border:1px solid #e5e7eb;border-radius:12px;background:#fff;color:#4b5563;cursor:pointer}' +
+    '.cs-chat span{display:block;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}.cs-live{color:#111;font-weight:600;border-left:3px solid var(--cs-color)}.cs-when{font-size:11.5px;color:#6b7280;font-weight:400}' +
+    '.cs-new{position:relative}.cs-new::after{content:"";position:absolute;top:5px;right:5px;width:8px;height:8px;border-radius:50%;background:#dc2626}' +
     '.cs-foot{text-align:center;font-size:11px;color:#9ca3af;padding:0 0 6px;background:#fff}' +
     ':focus-visible{outline:3px solid #f59e0b;outline-offset:2px}.cs-input:focus-visible{outline:0}.cs-compose:focus-within{box-shadow:inset 0 2px 0 var(--cs-color)}' +
     '.cs-hide{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}' +
@@ -165,7 +171,7 @@
   var titles = el('div', 'cs-titles');
   var title = el('h2', 'cs-title', null, { id: 'cs-title' });
   var sub = el('div', 'cs-sub');
-  var soundBtn = icon('sound', 'cs-sound', '');
+  var soundBtn = icon('sound', 'cs-sound', ''), listBtn = icon('list', 'cs-list', ''), chats = el('nav', 'cs-chats');
   var closeBtn = icon('close', 'cs-x', '');
   var banner = el('div', 'cs-banner', null, { role: 'status' });
   var log = el('div', 'cs-log', null, { role: 'log', 'aria-live': 'polite', 'aria-relevant': 'additions', tabindex: '0' });
@@ -182,10 +188,10 @@
   greetingRow.appendChild(greetingBubble);
   panel.setAttribute('aria-labelledby', 'cs-title');
   titles.append(title, sub);
-  head.append(avatar, titles, soundBtn, closeBtn);
+  head.append(avatar, titles, listBtn, soundBtn, closeBtn);
   log.appendChild(greetingRow);
   form.append(clipBtn, input, sendBtn, fileIn);
-  panel.append(head, banner, log, typingRow, notice, form, foot);
+  panel.append(head, banner, chats, log, typingRow, notice, form, foot);
   var wrap = el('div');
   wrap.appendChild(panel);
   root.append(style, wrap);
@@ -239,6 +245,8 @@
     sendBtn.setAttribute('aria-label', t('widget_send'));
     clipBtn.setAttribute('aria-label', t('widget_attach'));
     closeBtn.setAttribute('aria-label', t('widget_close'));
+    listBtn.setAttribute('aria-label', t('widget_chats'));
+    chats.setAttribute('aria-label', t('widget_chats'));
     launcher.setAttribute('aria-label', t('widget_open'));
     log.setAttribute('aria-label', t('widget_messages'));
     soundBtn.setAttribute('aria-pressed', String(store.sound !== false));
@@ -302,7 +310,7 @@
     return row;
   }
   function onMessage(m) {
-    if (m.conversation !== conv) return;
+    if (m.conversation !== conv) return elsewhere(m);
     if (!bySeq[m.seq]) show(m);
     announce(m);
   }
@@ -606,6 +614,52 @@
     save();
     showStatus();
   }
+  // ---- the visitor's conversations: open ones first, any of them continued, or a new one ----
+  var listing = false, picked = false;
+  function showList(on) {
+    listing = on;
+    panel.classList.toggle('cs-listing', on);
+    listBtn.setAttribute('aria-expanded', String(on));
+    chats.textContent = '';
+    if (on) { listBtn.classList.remove('cs-new'); connect(); send({ type: 'conversations' }); }
+  }
+  listBtn.onclick = function () { showList(!listing); };
+  // An answer in another of the visitor's open chats (one this page started or showed): a dot
+  // on the list button and the tone, as for the chat in view.
+  function elsewhere(m) {
+    if (m.author.kind !== 'agent') return;
+    listBtn.classList.add('cs-new');
+    ding();
+  }
+  function onList(list) {
+    if (!listing) return;
+    chats.textContent = '';
+    chats.append(el('h3', 'cs-who', t('widget_chats')), button(t('widget_again'), function () { showList(false); newChat(); input.focus(); }, '', 'new'));
+    list.forEach(function (c) {
+      var last = c.last || {}, b = el('button', 'cs-chat' + (c.status === 'closed' ? '' : ' cs-live'), null, { type: 'button' });
+      var who = last.author === 'agent' && c.agent ? c.agent.name + ': ' : '';
+      b.append(el('span', null, who + (last.text || '…')), el('span', 'cs-when', ago(c.updated_at) + (c.status === 'closed' ? ' · ' + t('widget_ended_short') : '')));
+      b.onclick = function () { pick(c.id); };
+      chats.appendChild(b);
+    });
+  }
+  function pick(id) {
+    showList(false);
+    picked = true;
+    input.focus();
+    if (id === conv) return;
+    newChat();
+    conv = store.conv = id;
+    save();
+    send({ type: 'sync', conversation: conv, after: 0 });
+  }
+  // Under a minute is "now": a list is no stopwatch.
+  function ago(ms) {
+    var n = (ms - Date.now()) / 1000, u = 'second', units = { minute: 60, hour: 3600, day: 86400, week: 604800 };
+    for (var k in units) if (-n >= units[k]) u = k;
+    try { return new Intl.RelativeTimeFormat(locale, { numeric: 'auto' }).format(units[u] ? Math.round(n / units[u]) : 0, u); } catch (e) { return clock(ms); }
+  }
+
   // Help-article suggestions (issue 5): shown in the log with the two ways forward.
   function onSuggestions(f) {
     if (f.conversation !== conv || !f.articles || !f.articles.length) return;
@@ -730,7 +784,10 @@
       banner.textContent = tn('widget_too_long', maxChars);
       return;
     }
-    if (status === 'closed') newChat();
+    if (status === 'closed') {
+      newChat();
+      addRow('sys', '', t('widget_new_after'), 0, 0);
+    }
     input.value = '';
     grow();
     stopTyping();
@@ -964,6 +1021,7 @@
         if (isRead()) markRead();
         return;
       case 'conversation': return onConversation(f.conversation || {});
+      case 'conversations': return onList(f.conversations || []);
       case 'typing':
         if (f.conversation === conv && f.author && f.author.kind === 'agent') showTyping(f.active ? f.author.name || t('widget_someone') : null);
         return;
@@ -990,8 +1048,13 @@
     applyHours(f);
     features = f.features || [];
     if (f.limits && f.limits.max_text_chars) maxChars = f.limits.max_text_chars;
-    var open = f.conversations || [];
-    if (!conv && open.length && !store.outbox.length) conv = store.conv = open[open.length - 1].id;
+    var open = f.conversations || [], known = open.some(function (c) { return c.id === conv; });
+    // A chat that ended since (or another visitor's) gives way to one still open elsewhere.
+    if (!known && !picked && open.length && !store.outbox.length) {
+      if (conv) newChat();
+      conv = store.conv = open[open.length - 1].id;
+    }
+    if (listing) send({ type: 'conversations' });
     open.forEach(function (c) { if (c.id === conv) onConversation(c); });
     if (conv) send({ type: 'sync', conversation: conv, after: upTo });
     else synced = true;
@@ -1012,7 +1075,7 @@
     if (!c.id) return;
     if (c.id !== conv) {
       // Another tab of this visitor started a chat: follow it here too.
-      if ((conv && status !== 'closed' && status !== null) || c.status === 'closed' || store.outbox.length) return;
+      if ((conv && (picked || (status !== 'closed' && status !== null))) || c.status === 'closed' || store.outbox.length) return;
       if (conv) newChat();
       conv = store.conv = c.id;
       save();
@@ -1186,7 +1249,7 @@
     return ctx.base + '/api/v1/sites/' + encodeURIComponent(ctx.key) + '/proactive' + (path || '');
   }
   function proactiveShow(rule) {
-    if (proactiveFired || conv || store.outbox.length || !panel.hidden) return;
+    if (proactiveFired || (conv && status !== 'closed') || store.outbox.length || !panel.hidden) return;
     proactiveFired = true;
     fetchToken().then(function () {
       return fetch(proactiveUrl('/' + encodeURIComponent(rule.id) + '/shown'), {
@@ -1194,7 +1257,8 @@
         body: JSON.stringify({ token: store.token }), credentials: 'omit'
       });
     }).then(function (r) { return r.ok ? r.json() : {}; }).then(function (answer) {
-      if (!answer.show || conv || !panel.hidden) return;
+      if (!answer.show || (conv && status !== 'closed') || !panel.hidden) return;
+      if (conv) newChat(); // an ended chat stays in the list; the invitation opens a clean panel
       addRow('them', siteName || '', rule.message, 0, Date.now());
       peek(rule.message, siteName);
       emit('proactive', { rule: rule.id });

@@ -316,6 +316,14 @@
     if (linked) { state(linked); follow(linked); }
   }
 
+  // A chat from the customer's history: opened in a tab once its state has come.
+  function openChat(id) {
+    if (convs[id] && convs[id].c) return openTab(id, true);
+    linked = id;
+    state(id).following = false;
+    follow(id);
+  }
+
   function openTab(id, focus) {
     if (tabs.indexOf(id) < 0) tabs.push(id);
     saveTabs();
@@ -693,14 +701,21 @@
       });
       var history = $('cust-history');
       history.textContent = '';
-      r.conversations.forEach(function (h) {
+      // The customer's chats still open come first (another may need an answer too), then
+      // the rest newest first; each opens where it is handled.
+      var live = function (h) { return h.kind === 'chat' && h.status !== 'closed' ? 0 : 1; };
+      r.conversations.slice().sort(function (a, b) { return live(a) - live(b); }).forEach(function (h) {
         if (h.id === c.id) return;
         var li = el('li', 'past');
         var line = el('span', 'past-top');
         var channel = el('span', 'past-channel', window.CSConsole.said(h, locale));
         channel.said = h;
         line.append(channel);
-        li.append(line, el('span', 'past-text', h.summary || '…'));
+        if (!live(h)) line.append(el('span', 'pill pill-' + h.status, tk('status_', h.status)));
+        var go = el('a', 'past-text', h.summary || '…');
+        go.href = h.kind === 'chat' ? '#c=' + h.id : '/console/tickets#' + h.id;
+        if (h.kind === 'chat') go.onclick = function (e) { e.preventDefault(); openChat(h.id); };
+        li.append(line, go);
         if (h.rating) li.append(el('span', 'pill pill-' + h.rating, tk('rating_', h.rating)));
         history.append(li);
       });
