@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from chatserver import articles, i18n, sites
+from chatserver import articles, i18n, passages, sites
 from chatserver.articles import LOCALES
 from chatserver.runtime import Runtime
 
@@ -76,8 +76,18 @@ async def article_page(request: Request) -> Response:
     found = await articles.get(rt.store, locale, slug) if locale in LOCALES else None
     if found is None:
         return _page(request, "missing.html", 404, locale=locale if locale in LOCALES else "en")
-    return _page(request, "article.html", locale=locale, article=found,
-                 body=Markup(_markdown.render(found.body)))
+    return _page(request, "article.html", locale=locale, article=found, body=_article_html(found.body))
+
+
+def _article_html(body: str) -> Markup:
+    """Render an article; its ## and ### headings get the ids suggestions link to (passages.py)."""
+    tokens = _markdown.parse(body)
+    headings = [(token, tokens[i + 1].content) for i, token in enumerate(tokens)
+                if token.type == "heading_open" and token.tag in ("h2", "h3")
+                and token.markup.startswith("#")]
+    for (token, _), name in zip(headings, passages.anchors(text for _, text in headings), strict=True):
+        token.attrSet("id", name)
+    return Markup(_markdown.renderer.render(tokens, _markdown.options, {}))
 
 
 def _marked(snippet: str) -> Markup:
