@@ -691,7 +691,8 @@
     // Too short to search: what is shown stays; nothing typed, or a chat begun: it goes.
     if (conv || store.outbox.length || text.length < 4) return showStrip(text && !conv && !store.outbox.length ? undefined : null);
     searchTimer = setTimeout(function () {
-      if (text === searched || !live) return;
+      if (!live) return typed(); // asked again once the socket is up
+      if (text === searched) return;
       searched = text;
       searchAt = Date.now();
       send({ type: 'search', text: text });
