@@ -58,6 +58,9 @@ def test_with_meaning_on_the_nearest_section_by_its_vector_answers() -> None:
     # One cosine a section, in order: intro, alert, when, discontinued.
     answer = choose("en", "alert", STOCK, cosines=[0.1, 0.2, 0.9, 0.3])
     assert answer["anchor"] == "when-will-it-be-back"
+    # Sections of one article lie close in meaning: the question's words settle a near tie.
+    answer = choose("en", "email alert", STOCK, cosines=[0.40, 0.40, 0.43, 0.30])
+    assert answer["anchor"] == "set-a-back-in-stock-alert"
 
 
 def test_a_dutch_article_answers_with_its_steps_and_folded_anchor() -> None:
