@@ -106,3 +106,60 @@ async def test_typing_shows_suggestions_once_and_the_strip_never_blinks(
     await page.keyboard.press("Enter")
     await expect(page.locator(".cs-log .cs-card .cs-ans").first).to_be_visible(timeout=SEEN_TIMEOUT_MS)
     await expect(strip).to_be_hidden()
+
+
+@pytest.mark.shared_server
+async def test_an_answer_to_text_typed_on_from_is_ignored(
+    server: Server, host: HostSite, browser: Any
+) -> None:
+    # A route holds the server's answer to the first search until the second is sent, then
+    # delivers it marked "Stale": the strip must show only the answer to what is typed now.
+    site = await server.add_site("Acme", origins=[host.origin])
+    host.site_key = site.public_key
+    page = await browser.new_page()
+    held: list[str] = []
+    searches: list[str] = []
+
+    async def relay(ws: Any) -> None:
+        server_side = ws.connect_to_server()
+
+        def from_page(text: str | bytes) -> None:
+            frame = json.loads(text)
+            if frame["type"] == "search":
+                searches.append(frame["text"])
+            server_side.send(text)
+
+        def from_server(text: str | bytes) -> None:
+            frame = json.loads(text)
+            if frame["type"] != "suggestions" or frame["conversation"] is not None:
+                ws.send(text)
+            elif len(searches) == 1:
+                for article in frame["articles"]:
+                    article["title"] = "Stale"
+                held.append(json.dumps(frame))
+            else:
+                for stale in held:
+                    ws.send(stale)
+                ws.send(text)
+
+        ws.on_message(from_page)
+        server_side.on_message(from_server)
+
+    await page.route_web_socket("**/ws/visitor*", relay)
+    await page.goto(host.url())
+    await page.locator(".cs-launcher").click()
+    strip = page.locator(".cs-strip")
+    await page.evaluate("""() => {
+        window.stale = false;
+        new MutationObserver(() => { window.stale = window.stale || """ + STRIP + """.textContent
+            .includes('Stale'); }).observe(""" + STRIP + """, {childList: true, subtree: true});
+    }""")
+    await page.locator(".cs-input").press_sequentially("how do i set a back in stock alert", delay=30)
+    for _ in range(50):
+        if held:
+            break
+        await page.wait_for_timeout(100)
+    await page.locator(".cs-input").press_sequentially(" today", delay=30)
+    await expect(strip.locator("li > a").first).to_have_text(TITLE, timeout=SEEN_TIMEOUT_MS)
+    assert searches == ["how do i set a back in stock alert", "how do i set a back in stock alert today"]
+    assert await page.evaluate("window.stale") is False

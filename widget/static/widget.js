@@ -53,7 +53,7 @@
     '.cs-ans{color:#374151;font-size:13px;margin-top:4px}.cs-ans p{margin:0 0 4px}.cs-ans ol,.cs-ans ul{margin:4px 0;padding-left:20px;list-style:revert}' +
     '.cs-ans li{border:0!important;padding:1px 0!important}.cs-ans a{font-weight:400!important}.cs-more{font:inherit;font-size:12px;border:0;background:none;color:#1d4ed8;cursor:pointer}' +
     '.cs-strip{padding:8px 14px;border-top:1px solid #e5e7eb;font-size:13px;max-height:40%;overflow-y:auto}.cs-strip>p{margin:0;color:#6b7280;font-size:12px}' +
-    '.cs-strip ul{list-style:none;margin:0;padding:0}.cs-strip li a{font-weight:600;color:#1d4ed8}' +
+    '.cs-strip ul{list-style:none;margin:0;padding:0}.cs-strip li a{font-weight:600;color:#1d4ed8;text-decoration:none}' +
     '.cs-actions{display:flex;gap:8px;flex-wrap:wrap}' +
     '.cs-btn{font:inherit;font-size:13px;font-weight:600;padding:7px 12px;border-radius:8px;border:1px solid var(--cs-color);background:var(--cs-color);color:var(--cs-on);cursor:pointer}' +
     '.cs-btn.cs-ghost{background:#fff;color:#1f2937;border-color:#d1d5db}.cs-btn:disabled{opacity:.5;cursor:default}' +
