@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -163,3 +164,41 @@ async def test_an_answer_to_text_typed_on_from_is_ignored(
     await expect(strip.locator("li > a").first).to_have_text(TITLE, timeout=SEEN_TIMEOUT_MS)
     assert searches == ["how do i set a back in stock alert", "how do i set a back in stock alert today"]
     assert await page.evaluate("window.stale") is False
+
+
+@pytest.mark.shared_server
+async def test_a_search_refused_by_the_rate_limit_waits_as_told(
+    server: Server, host: HostSite, browser: Any
+) -> None:
+    # A route answers the first search as the server's search budget would when spent.
+    site = await server.add_site("Acme", origins=[host.origin])
+    host.site_key = site.public_key
+    page = await browser.new_page()
+    searches: list[tuple[float, str]] = []
+
+    async def relay(ws: Any) -> None:
+        server_side = ws.connect_to_server()
+
+        def from_page(text: str | bytes) -> None:
+            frame = json.loads(text)
+            if frame["type"] != "search":
+                server_side.send(text)
+                return
+            searches.append((time.monotonic(), frame["text"]))
+            if len(searches) == 1:
+                ws.send(json.dumps({"type": "error", "code": "rate_limited", "ref": None,
+                                    "message": "too many searches", "retry_after": 3}))
+            else:
+                server_side.send(text)
+
+        ws.on_message(from_page)
+        server_side.on_message(lambda text: ws.send(text))
+
+    await page.route_web_socket("**/ws/visitor*", relay)
+    await page.goto(host.url())
+    await page.locator(".cs-launcher").click()
+    await page.locator(".cs-input").press_sequentially("how do i set a back in stock alert", delay=30)
+    # The same text is asked again once the time the server gave has passed, not before.
+    await expect(page.locator(".cs-strip li > a").first).to_have_text(TITLE, timeout=SEEN_TIMEOUT_MS)
+    assert [text for _, text in searches] == ["how do i set a back in stock alert"] * 2
+    assert searches[1][0] - searches[0][0] >= 2.9

@@ -891,8 +891,9 @@
       return;
     }
     if (f.code === 'rate_limited' && !f.ref) {
-      searchPause = Date.now() + (f.retry_after || 5) * 1000; // a search: ask again later
+      searchPause = Date.now() + (f.retry_after || 5) * 1000; // a search: ask again then
       searched = '';
+      typed();
     }
     if (f.code === 'not_found' && f.ref === conv) {
       conv = store.conv = null; // a conversation from another visitor token: start afresh
