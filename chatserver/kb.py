@@ -81,6 +81,9 @@ MEANING_SHARE_OF_BEST = 0.5
 COMMON_BODY_SHARE = 0.5
 # Cached term scores (see _View.scores), counted in postings: some 20 MB at most.
 SCORE_CACHE_POSTINGS = 200_000
+# Articles whose sections are kept analysed for passages (see _passage): some 15 MB at most
+# (14 KB an article for the shipped ones).
+SECTION_CACHE_ARTICLES = 1_000
 
 # Typos: one edit for words of 5+ letters, two for 10+; a four-letter word only gets back a
 # dropped letter ("ordr"), since one edit makes "cost" into "lost" and "post". A fix counts
@@ -311,11 +314,11 @@ class _View:
                     self.phrases[phrase].add(docnum)
         self.longest_phrase = max(map(len, self.phrases), default=0)
         self.docnum = {slug: docnum for docnum, slug in self.slug_of.items()}
-        # Articles' sections and their texts' terms, on first use (the view is rebuilt when an
-        # article changes): analysing an article's text costs more than the search itself.
+        # Articles' sections, their terms and passages, on first use (the view is rebuilt when
+        # an article changes): analysing an article's text costs more than the search itself.
         self.locale = locale
-        self.sections: dict[str, list[passages.Section]] = {}
-        self._terms: dict[str, set[str]] = {}
+        self.sections: dict[str, passages.Analysed] = {}
+        self.passages: dict[tuple[str, int], passages.Passage] = {}
         self._scores: dict[tuple[str, str], dict[int, float]] = {}
         self._cached = 0
 
@@ -340,12 +343,6 @@ class _View:
                 self._scores.clear()
                 self._cached = len(found) + 1
             self._scores[key] = found
-        return found
-
-    def terms(self, text: str) -> set[str]:
-        found = self._terms.get(text)
-        if found is None:
-            found = self._terms[text] = terms(self.locale, text)
         return found
 
     def doc_frequency(self, stem: str) -> int:
@@ -805,9 +802,14 @@ def _passage(
 ) -> passages.Passage:
     """Return the passage of the article's section that answers: by the sections' vectors when
     meaning is on, else by the question's words it holds. Ranking is done by then."""
-    split = view.sections.get(ranked.slug)
-    if split is None:
-        split = view.sections[ranked.slug] = passages.sections(ranked.markdown)
+    article = view.sections.get(ranked.slug)
+    if article is None:
+        article = passages.Analysed.of(ranked.markdown, lambda text: terms(view.locale, text))
+        if len(view.sections) >= SECTION_CACHE_ARTICLES:
+            view.sections.clear()
+            view.passages.clear()
+        view.sections[ranked.slug] = article
+    split = article.sections
     cosines = None
     at = vectors.position.get(ranked.slug)
     if query is not None and at is not None and len(split) > 1:
@@ -817,8 +819,11 @@ def _passage(
         end = int(vectors.starts[at + 1]) if at + 1 < len(vectors.starts) else len(vectors.matrix)
         if end - start == len(split):
             cosines = (vectors.matrix[start:end] @ query).tolist()
-    section = passages.best_section(split, ranked.body_stems, view.terms, cosines)
-    return passages.passage(section)
+    at = passages.best_section(article, ranked.body_stems, cosines)
+    found = view.passages.get((ranked.slug, at))
+    if found is None:
+        found = view.passages[ranked.slug, at] = passages.passage(split[at])
+    return found
 
 
 def terms(locale: str, text: str) -> set[str]:

@@ -45,6 +45,21 @@ class Section:
     markdown: str
 
 
+@dataclass(frozen=True)
+class Analysed:
+    """An article's sections with the terms of each (heading and text) and of each heading."""
+
+    sections: list[Section]
+    terms: list[set[str]]
+    heading_terms: list[set[str]]
+
+    @classmethod
+    def of(cls, body: str, terms: Callable[[str], Iterable[str]]) -> Analysed:
+        found = sections(body)
+        return cls(found, [set(terms(f"{s.heading or ''}\n{plain_text(s.markdown)}")) for s in found],
+                   [set(terms(s.heading or "")) for s in found])
+
+
 class Passage(TypedDict):
     """What a suggestion shows of its article: plain text, rendered by clients as text."""
 
@@ -91,17 +106,13 @@ def anchors(headings: Iterable[str]) -> list[str]:
     return found
 
 
-def best_section(
-    found: Sequence[Section],
-    question: set[str],
-    terms: Callable[[str], Iterable[str]],
-    cosines: Sequence[float] | None = None,
-) -> Section:
+def best_section(article: Analysed, question: set[str], cosines: Sequence[float] | None = None) -> int:
     """Return the section that answers: the one holding most of the question's terms, rarer ones
     in this article counting more, or with cosines (one a section) the nearest by meaning with
-    the words as a tie-break; the first section when nothing tells them apart."""
-    held = [set(terms(f"{s.heading or ''}\n{plain_text(s.markdown)}")) & question for s in found]
-    titled = [set(terms(s.heading or "")) & question for s in found]
+    the words as a tie-break; the first section when nothing tells them apart. Return its index."""
+    found = article.sections
+    held = [terms & question for terms in article.terms]
+    titled = [terms & question for terms in article.heading_terms]
     # Within one article a word every section uses ("order") tells no section apart.
     counts = Counter(term for terms_of in held for term in terms_of)
     weight = {term: math.log(1 + len(found) / count) for term, count in counts.items()}
@@ -113,7 +124,7 @@ def best_section(
         # Sections of one article lie close in meaning: the words settle near ties.
         best = max(scores) or 1.0
         scores = [cosines[i] + WORDS_BY_MEANING * scores[i] / best for i in range(len(found))]
-    return found[max(range(len(found)), key=lambda i: (scores[i], -i))]
+    return max(range(len(found)), key=lambda i: (scores[i], -i))
 
 
 def passage(section: Section) -> Passage:

@@ -31,9 +31,9 @@ Some products are discontinued. In that case, the product page says so.
 
 
 def choose(locale: str, question: str, body: str, cosines: list[float] | None = None) -> passages.Passage:
-    found = passages.sections(body)
-    asked = kb.terms(locale, question)
-    return passages.passage(passages.best_section(found, asked, lambda text: kb.terms(locale, text), cosines))
+    article = passages.Analysed.of(body, lambda text: kb.terms(locale, text))
+    at = passages.best_section(article, kb.terms(locale, question), cosines)
+    return passages.passage(article.sections[at])
 
 
 def test_a_how_to_question_gets_the_steps_with_their_anchor() -> None:
