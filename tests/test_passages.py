@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -89,6 +90,22 @@ def test_an_article_without_headings_is_one_section_and_markup_is_plain_text() -
     answer = choose("en", "refund", "Refunds take **5 days** <script>x</script>. See [this](http://x).")
     assert answer == {"heading": None, "anchor": None, "text": "Refunds take 5 days x . See this.",
                       "steps": [], "numbered": False}
+
+
+def test_the_words_pick_the_answering_section_of_most_shipped_articles() -> None:
+    # tests/kb/sections.jsonl: 22 questions, each written for one section of a shipped article
+    # after reading its headings (a small, friendly set: a floor, not a score); kb.search hands
+    # best_section the question's stems that the article holds.
+    found, _ = load_articles(Path(DEFAULT_SOURCE))
+    by_slug = {article.slug: article for article in found}
+    lines = (Path(__file__).parent / "kb" / "sections.jsonl").read_text().splitlines()
+    right = 0
+    for item in map(json.loads, lines):
+        article = by_slug[item["slug"]]
+        analysed = passages.Analysed.of(article.body, lambda text, at=article.locale: kb.terms(at, text))
+        asked = kb.terms(article.locale, item["question"]) & kb.terms(article.locale, article.body)
+        right += analysed.sections[passages.best_section(analysed, asked)].anchor == item["anchor"]
+    assert right >= 14, f"{right} of {len(lines)}"
 
 
 @pytest.mark.parametrize("locale", ["en", "nl"])
