@@ -689,7 +689,7 @@
     clearTimeout(searchTimer);
     var text = input.value.trim().slice(0, 500);
     // Too short to search: what is shown stays; nothing typed, or a chat begun: it goes.
-    if (conv || store.outbox.length || text.length < 4) return showStrip(text && !conv && !store.outbox.length ? undefined : null);
+    if (conv || store.outbox.length || blocked || text.length < 4) return showStrip(text && !conv && !store.outbox.length && !blocked ? undefined : null);
     searchTimer = setTimeout(function () {
       if (!live) return typed(); // asked again once the socket is up
       if (text === searched) return;
