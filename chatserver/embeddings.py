@@ -12,7 +12,6 @@ import hashlib
 import io
 import json
 import os
-import re
 import subprocess
 import sys
 import threading
@@ -24,6 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from chatserver import passages
 from chatserver.articles import Article, plain_text
 
 Matrix = npt.NDArray[np.float32]
@@ -40,8 +40,6 @@ BATCH = 64
 CHILD_PROCESS_TEXTS = 400
 PROGRESS_EVERY = 500
 DIMENSIONS = 512
-
-_HEADING = re.compile(r"^#{2,3}[ \t]+(.*?)[ \t]*#*[ \t]*$", re.M)
 
 _model: Any = None
 _model_lock = threading.Lock()
@@ -84,15 +82,15 @@ def parts(article: Article) -> list[str]:
     """Return the texts an article is embedded as; it scores the best of them.
 
     The whole article; its title with its tags and synonyms (the words visitors use); and each
-    section under its heading, so a question about one step is not drowned by the rest.
+    section under its heading, so a question about one step is not drowned by the rest. The
+    sections' rows follow those of chatserver/passages.sections(), which picks one by them.
     """
     texts = [f"{article.title}\n{plain_text(article.body)}",
              f"{article.title}\n{', '.join([*article.tags, *article.synonyms])}"]
-    pieces = _HEADING.split(article.body)
-    intro, rest = pieces[0], pieces[1:]
+    intro, rest = passages.raw_sections(article.body)
     if rest and intro.strip():
         texts.append(f"{article.title}\n{plain_text(intro)}")
-    for heading, text in zip(rest[::2], rest[1::2], strict=True):
+    for heading, text in rest:
         texts.append(f"{article.title}: {heading}\n{plain_text(text)}")
     return texts
 

@@ -24,7 +24,7 @@ from whoosh.lang import stemmer_for_language
 from whoosh.lang.stopwords import stoplists
 from whoosh.support.charset import accent_map
 
-from chatserver import embeddings
+from chatserver import embeddings, passages
 from chatserver.articles import LOCALES, Article, plain_text, split_list
 from chatserver.person_request import asks_for_person
 
@@ -81,6 +81,9 @@ MEANING_SHARE_OF_BEST = 0.5
 COMMON_BODY_SHARE = 0.5
 # Cached term scores (see _View.scores), counted in postings: some 20 MB at most.
 SCORE_CACHE_POSTINGS = 200_000
+# Articles whose sections are kept analysed for passages (see _passage): some 15 MB at most
+# (14 KB an article for the shipped ones).
+SECTION_CACHE_ARTICLES = 1_000
 
 # Typos: one edit for words of 5+ letters, two for 10+; a four-letter word only gets back a
 # dropped letter ("ordr"), since one edit makes "cost" into "lost" and "post". A fix counts
@@ -153,6 +156,7 @@ class Hit:
     title: str
     snippet: str
     score: float
+    passage: passages.Passage | None = None  # the section that answers, shown under the title
 
 
 # -- text and analysis ---------------------------------------------------------------------------------
@@ -310,6 +314,11 @@ class _View:
                     self.phrases[phrase].add(docnum)
         self.longest_phrase = max(map(len, self.phrases), default=0)
         self.docnum = {slug: docnum for docnum, slug in self.slug_of.items()}
+        # Articles' sections, their terms and passages, on first use (the view is rebuilt when
+        # an article changes): analysing an article's text costs more than the search itself.
+        self.locale = locale
+        self.sections: dict[str, passages.Analysed] = {}
+        self.passages: dict[tuple[str, int], passages.Passage] = {}
         self._scores: dict[tuple[str, str], dict[int, float]] = {}
         self._cached = 0
 
@@ -485,9 +494,11 @@ class KnowledgeBase:
 
     def search(self, question: str, locale: str | None = None, limit: int = SHOWN) -> list[Hit]:
         """Return up to limit confident suggestions, best first; [] when none is good enough."""
-        locale, ranked = self._rank(question, locale, limit)
+        locale, ranked, query = self._rank(question, locale, limit)
         view = self._indexes[locale].view
         surfaces = view.vocabulary.surfaces
+        with self._lock:
+            vectors = self._vectors[locale]
         return [
             Hit(
                 slug=r.slug,
@@ -495,11 +506,14 @@ class KnowledgeBase:
                 title=r.title,
                 snippet=_snippet(r.plain, {word for stem in r.body_stems for word in surfaces.get(stem, ())}),
                 score=round(r.score, 3),
+                passage=_passage(view, vectors, query, r),
             )
             for r in _confident(ranked, _floor(view.doc_count), locale)
         ]
 
-    def _rank(self, question: str, locale: str | None, limit: int) -> tuple[str, list[_Ranked]]:
+    def _rank(
+        self, question: str, locale: str | None, limit: int
+    ) -> tuple[str, list[_Ranked], embeddings.Matrix | None]:
         """Rank articles without a confidence cut-off: search() and evaluate() share this."""
         question = question[:MAX_QUESTION_CHARS]
         if locale is None:
@@ -520,7 +534,7 @@ class KnowledgeBase:
             view = idx.view
             words = _words(view, locale, question)
             if not words or limit < 1:
-                return locale, []
+                return locale, [], None
             totals = _bm25(view, words)
             phrased = _phrased(view, locale, question)
             candidates = {d for d, _ in heapq.nlargest(RERANK_DEPTH, totals.items(), key=itemgetter(1))}
@@ -541,9 +555,9 @@ class KnowledgeBase:
                 ranked.append(_Ranked(
                     stored["slug"], stored["title"], stored["plain"], scores[docnum],
                     _coverage(view, words, docnum), body_stems, by_words.get(docnum, 0.0),
-                    cosines.get(docnum),
+                    cosines.get(docnum), stored["markdown"],
                 ))
-        return locale, ranked
+        return locale, ranked, query
 
     def _guess_locale(self, question: str) -> str:
         votes = _locale_votes(question)
@@ -667,6 +681,7 @@ class _Ranked:
     body_stems: set[str]
     by_words: float
     cosine: float | None  # None when this article has no vectors (or meaning is off)
+    markdown: str
 
 
 def _words(view: _View, locale: str, question: str) -> list[_Word]:
@@ -753,7 +768,7 @@ def _coverage(view: _View, words: list[_Word], docnum: int) -> float:
     return got / sum(word.weight for word in words)
 
 
-# -- snippets ------------------------------------------------------------------------------------------
+# -- snippets and passages ------------------------------------------------------------------------------
 
 
 def _snippet(text: str, words: set[str]) -> str:
@@ -780,6 +795,40 @@ def _snippet(text: str, words: set[str]) -> str:
             position = e
     parts.append(text[position:end])
     return ("…" if start else "") + "".join(parts) + ("…" if end < len(text) else "")
+
+
+def _passage(
+    view: _View, vectors: embeddings.Vectors, query: embeddings.Matrix | None, ranked: _Ranked
+) -> passages.Passage:
+    """Return the passage of the article's section that answers: by the sections' vectors when
+    meaning is on, else by the question's words it holds. Ranking is done by then."""
+    article = view.sections.get(ranked.slug)
+    if article is None:
+        article = passages.Analysed.of(ranked.markdown, lambda text: terms(view.locale, text))
+        if len(view.sections) >= SECTION_CACHE_ARTICLES:
+            view.sections.clear()
+            view.passages.clear()
+        view.sections[ranked.slug] = article
+    split = article.sections
+    cosines = None
+    at = vectors.position.get(ranked.slug)
+    if query is not None and at is not None and len(split) > 1:
+        # An article's rows are its whole text, its title and tags, then one a section
+        # (embeddings.parts); rows of an older version of it count only if they still fit.
+        start = int(vectors.starts[at]) + 2
+        end = int(vectors.starts[at + 1]) if at + 1 < len(vectors.starts) else len(vectors.matrix)
+        if end - start == len(split):
+            cosines = (vectors.matrix[start:end] @ query).tolist()
+    at = passages.best_section(article, ranked.body_stems, cosines)
+    found = view.passages.get((ranked.slug, at))
+    if found is None:
+        found = view.passages[ranked.slug, at] = passages.passage(split[at])
+    return found
+
+
+def terms(locale: str, text: str) -> set[str]:
+    """Return the stems search matches in text: its words less stop words, stemmed."""
+    return {stem for stem, _ in _stems(locale, text)}
 
 
 # -- evaluation ----------------------------------------------------------------------------------------
@@ -813,7 +862,7 @@ def evaluate(kb: KnowledgeBase, questions: Iterable[dict[str, object]]) -> dict[
         kind = str(item.get("kind", "article"))
         if kind not in QUESTION_KINDS:
             raise ValueError(f"{question!r}: kind {kind!r} is none of {', '.join(QUESTION_KINDS)}")
-        used, ranked = kb._rank(question, locale, 10)
+        used, ranked, _ = kb._rank(question, locale, 10)
         got = [r.slug for r in ranked]
         # What the chat shows: nothing to a visitor asking for a person (chat/commands.py).
         shown = [] if asks_for_person(question) else [

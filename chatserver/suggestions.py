@@ -62,17 +62,18 @@ class Suggester:
 
 
 def as_links(hits: list[Hit], base_url: str) -> list[dict[str, Any]]:
-    """Describe hits for a client, each with the public help-centre address of its article."""
-    return [
-        {
-            "slug": hit.slug,
-            "locale": hit.locale,
-            "title": hit.title,
-            "snippet": hit.snippet,
-            "url": f"{base_url}/help/{hit.locale}/{hit.slug}",
-        }
-        for hit in hits
-    ]
+    """Describe hits for a client, each with the public help-centre address of its article and
+    the passage that answers, whose url opens the article at that section."""
+    found = []
+    for hit in hits:
+        url = f"{base_url}/help/{hit.locale}/{hit.slug}"
+        link: dict[str, Any] = {"slug": hit.slug, "locale": hit.locale, "title": hit.title,
+                                "snippet": hit.snippet, "url": url}
+        if hit.passage is not None:
+            anchor = hit.passage["anchor"]
+            link["passage"] = {**hit.passage, "url": f"{url}#{anchor}" if anchor else url}
+        found.append(link)
+    return found
 
 
 async def seed(store: Store, source: Path = articles.DEFAULT_SOURCE) -> list[str]:

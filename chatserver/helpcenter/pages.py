@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from chatserver import articles, i18n, lockout, sites
+from chatserver import articles, i18n, lockout, passages, sites
 from chatserver.articles import LOCALES, Article
 from chatserver.helpcenter import votes
 from chatserver.i18n import N_
@@ -180,7 +180,7 @@ async def article_page(request: Request) -> Response:
     answer = None if fresh or site is None else await votes.mine(rt.store, site.id, locale, slug, voter)
     response = await _page(
         request, "article.html", locale, slug=slug, article=found, key_of=key_of,
-        body=Markup(_markdown.render(found.body)), can_vote=site is not None, answer=answer,
+        body=_article_html(found.body), can_vote=site is not None, answer=answer,
         vote_token=votes.form_token(rt.signer, voter),
         problem=request.query_params.get("vote_problem", ""),
     )
@@ -240,6 +240,17 @@ async def _refused(
     response = await _page(request, "refused.html", locale, status, problem=key, back=back)
     response.headers.update(headers or {})
     return response
+
+
+def _article_html(body: str) -> Markup:
+    """Render an article; its ## and ### headings get the ids suggestions link to (passages.py)."""
+    tokens = _markdown.parse(body)
+    headings = [(token, tokens[i + 1].content) for i, token in enumerate(tokens)
+                if token.type == "heading_open" and token.tag in ("h2", "h3")
+                and token.markup.startswith("#")]
+    for (token, _), name in zip(headings, passages.anchors(text for _, text in headings), strict=True):
+        token.attrSet("id", name)
+    return Markup(_markdown.renderer.render(tokens, _markdown.options, {}))
 
 
 def _marked(snippet: str) -> Markup:

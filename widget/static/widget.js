@@ -51,6 +51,10 @@
     '.cs-card p{margin:0 0 8px}.cs-card ul{list-style:none;margin:0 0 10px;padding:0}.cs-card li{padding:6px 0;border-top:1px solid #f1f5f9}' +
     '.cs-card li a{font-weight:600;color:#1d4ed8;text-decoration:none}.cs-card li a:hover{text-decoration:underline}' +
     '.cs-snip{display:block;color:#4b5563;font-size:12.5px}mark{background:#fef08a;color:inherit;border-radius:2px}' +
+    '.cs-ans{color:#374151;font-size:13px;margin-top:4px}.cs-ans p{margin:0 0 4px}.cs-ans ol,.cs-ans ul{margin:4px 0;padding-left:20px;list-style:revert}' +
+    '.cs-ans li{border:0!important;padding:1px 0!important}.cs-ans a{font-weight:400!important}.cs-more{font:inherit;font-size:12px;border:0;background:none;color:#1d4ed8;cursor:pointer}' +
+    '.cs-strip{padding:8px 14px;border-top:1px solid #e5e7eb;font-size:13px;max-height:40%;overflow-y:auto}.cs-strip>p{margin:0;color:#6b7280;font-size:12px}' +
+    '.cs-strip ul{list-style:none;margin:0;padding:0}.cs-strip li a{font-weight:600;color:#1d4ed8;text-decoration:none}' +
     '.cs-actions{display:flex;gap:8px;flex-wrap:wrap}' +
     '.cs-btn{font:inherit;font-size:13px;font-weight:600;padding:7px 12px;border-radius:8px;border:1px solid var(--cs-color);background:var(--cs-color);color:var(--cs-on);cursor:pointer}' +
     '.cs-btn.cs-ghost{background:#fff;color:#1f2937;border-color:#d1d5db}.cs-btn:disabled{opacity:.5;cursor:default}' +
@@ -672,18 +676,7 @@
     var card = suggested = el('div', 'cs-card', null, { role: 'group', 'aria-label': t('widget_suggest') });
     var list = el('ul');
     card.appendChild(el('p', null, t('widget_suggest')));
-    f.articles.slice(0, 5).forEach(function (a) {
-      var li = el('li'), href = httpUrl(new URL(String(a.url || ''), ctx.base).href);
-      var a1 = href ? link(href, a.title) : el('strong', null, a.title);
-      a1.onclick = function () {
-        send({ type: 'article', conversation: conv, slug: a.slug, locale: a.locale });
-        emit('article', { slug: a.slug, title: a.title, url: href });
-      };
-      var snip = el('span', 'cs-snip');
-      marked(snip, a.snippet || '');
-      li.append(a1, snip);
-      list.appendChild(li);
-    });
+    f.articles.slice(0, 5).forEach(function (a, i) { list.appendChild(answerItem(a, !i)); });
     var actions = el('div', 'cs-actions');
     var yes = el('button', 'cs-btn cs-ghost', t('widget_helped'), { type: 'button' });
     var no = el('button', 'cs-btn', t('widget_person'), { type: 'button', name: 'person' });
@@ -702,6 +695,84 @@
     showStatus();
     scroll();
   }
+
+  // The answer, not just a link (issue 14): under an article's title the passage that answers
+  // (plain text and steps, put in as text), open for the first article, a click away for others.
+  function answerItem(a, shown) {
+    var li = el('li'), p = a.passage, href = safeUrl(a.url), more = p && safeUrl(p.url);
+    var opened = function () {
+      var fr = { type: 'article', slug: a.slug, locale: a.locale };
+      if (conv) fr.conversation = conv;
+      send(fr);
+      emit('article', { slug: a.slug, title: a.title, url: href });
+    };
+    var a1 = href ? link(href, a.title) : el('strong', null, a.title);
+    a1.onclick = opened;
+    li.appendChild(a1);
+    if (!p || typeof p !== 'object') {
+      var snip = el('span', 'cs-snip');
+      marked(snip, a.snippet || '');
+      li.appendChild(snip);
+      return li;
+    }
+    var box = el('div', 'cs-ans'), steps = [].concat(p.steps || []), list = el(p.numbered ? 'ol' : 'ul');
+    if (p.heading) box.appendChild(el('b', null, p.heading));
+    if (p.text) box.appendChild(el('p', null, p.text));
+    steps.forEach(function (step) { list.appendChild(el('li', null, String(step))); });
+    if (steps.length) box.appendChild(list);
+    if (more) box.appendChild(link(more, t('widget_whole'))).onclick = opened;
+    if (!shown) {
+      var toggle = el('button', 'cs-more', t('widget_show_answer'), { type: 'button', 'aria-expanded': 'false' });
+      box.hidden = true;
+      toggle.onclick = function () {
+        box.hidden = !box.hidden;
+        toggle.setAttribute('aria-expanded', String(!box.hidden));
+      };
+      li.appendChild(toggle);
+    }
+    li.appendChild(box);
+    return li;
+  }
+  function safeUrl(u) {
+    try { return httpUrl(new URL(String(u || ''), ctx.base).href); } catch (e) { return null; }
+  }
+  // Suggestions while typing, before the first message: a pause in typing (debounced, at most
+  // one search a second: the server's budget is 120 a minute) asks the server, and the strip
+  // above the input changes only when the answer does, so it never blinks while one types.
+  var strip = el('div', 'cs-strip', null, { 'aria-live': 'polite', hidden: '' });
+  var stripKey = 'null', searchTimer = null, searched = '', searchAt = 0, searchPause = 0;
+  panel.insertBefore(strip, form);
+  function typed() {
+    clearTimeout(searchTimer);
+    var text = input.value.trim().slice(0, 500);
+    // Too short to search: what is shown stays; nothing typed, or a chat begun: it goes.
+    if (conv || store.outbox.length || blocked || text.length < 4) return showStrip(text && !conv && !store.outbox.length && !blocked ? undefined : null);
+    searchTimer = setTimeout(function () {
+      if (!live) return typed(); // asked again once the socket is up
+      if (text === searched) return;
+      searched = text;
+      searchAt = Date.now();
+      send({ type: 'search', text: text });
+    }, Math.max(400, searchAt + 1000 - Date.now(), searchPause - Date.now()));
+  }
+  function onTyped(f) {
+    // An answer to text typed before the last search is stale.
+    if (!conv && f.query === searched) showStrip(f.articles);
+  }
+  function showStrip(list) {
+    if (list === undefined) return;
+    list = list && list.length ? list.slice(0, 3) : null;
+    var key = JSON.stringify(list);
+    if (key === stripKey) return;
+    stripKey = key;
+    strip.hidden = !list;
+    if (!list) return;
+    var ul = el('ul');
+    list.forEach(function (a, i) { ul.appendChild(answerItem(a, !i)); });
+    strip.textContent = '';
+    strip.append(el('p', null, t('widget_maybe')), ul);
+  }
+  input.addEventListener('input', typed);
 
   // ---- files: sent over HTTP with the visitor's token, the message comes back on the socket --
   function fileUrl(path) {
@@ -791,6 +862,7 @@
     input.value = '';
     grow();
     stopTyping();
+    showStrip(null);
     var item = { cid: idFor(), text: text, conv: conv };
     store.outbox.push(item);
     save();
@@ -877,6 +949,11 @@
       var row = byCid[f.ref];
       if (row) { row.error = said(f); setState(row, 'failed'); }
       return;
+    }
+    if (f.code === 'rate_limited' && !f.ref) {
+      searchPause = Date.now() + (f.retry_after || 5) * 1000; // a search: ask again then
+      searched = '';
+      typed();
     }
     if (f.code === 'not_found' && f.ref === conv) {
       conv = store.conv = null; // a conversation from another visitor token: start afresh
@@ -1026,7 +1103,7 @@
         if (f.conversation === conv && f.author && f.author.kind === 'agent') showTyping(f.active ? f.author.name || t('widget_someone') : null);
         return;
       case 'receipt': return f.conversation === conv && onReceipt(f.side, f.status, f.seq);
-      case 'suggestions': return onSuggestions(f);
+      case 'suggestions': return f.conversation === null ? onTyped(f) : onSuggestions(f);
       case 'presence': return;
       case 'availability': agentsOnline = !!f.agents_online; applyHours(f); return showStatus();
       case 'ticket': return onTicket(f.ticket || {});
