@@ -11,6 +11,7 @@
   var I18N = __I18N__, STRINGS = {};
   STRINGS[I18N.lang] = I18N.strings;
   var ICONS = {
+    more: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M5 12h.01M12 12h.01M19 12h.01" stroke-width="3"/></svg>',
     close: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M6 6l12 12M18 6L6 18"/></svg>',
     send: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 12l16-8-6 16-2-6z"/></svg>',
     clip: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M20 11l-8 8a5 5 0 0 1-7-7l8-8a3 3 0 0 1 5 5l-8 8a1 1 0 0 1-3-3l7-7"/></svg>',
@@ -237,6 +238,7 @@
     sendBtn.setAttribute('aria-label', t('widget_send'));
     clipBtn.setAttribute('aria-label', t('widget_attach'));
     closeBtn.setAttribute('aria-label', t('widget_close'));
+    labelMenu();
     launcher.setAttribute('aria-label', t('widget_open'));
     log.setAttribute('aria-label', t('widget_messages'));
     soundBtn.setAttribute('aria-pressed', String(store.sound !== false));
@@ -417,7 +419,8 @@
       : agentsOnline ? t('widget_online') : t('widget_away');
     notice.textContent = '';
     if (blocked) return;
-    if (status === 'closed') endedNotice();
+    if (proof) proofNotice();
+    else if (status === 'closed') endedNotice();
     else if ((status === 'queued' || status === 'new') && (offline || instead)) {
       emailNotice(!openNow ? t('widget_closed_form') : offline ? t('widget_nobody') : t('widget_wait_email'));
     } else if (!conv && settings.prechat && settings.prechat !== 'off' && !(store.profile && store.profile.email)) {
@@ -464,7 +467,7 @@
     if (formError) f.appendChild(el('p', 'cs-err', formError, { role: 'alert' }));
     var go = el('button', 'cs-btn', pending ? t('widget_sending') : prechat ? t('widget_save') : t('widget_send'), { type: 'submit', name: 'go' });
     go.disabled = !!pending;
-    f.appendChild(go);
+    f.append(go, verifyButton(email));
     f.onsubmit = function (e) {
       e.preventDefault();
       if (!email.input.checkValidity()) return email.input.reportValidity();
@@ -544,7 +547,7 @@
     go.disabled = !!pending;
     f.append(el('p', null, t('widget_transcript')), email);
     if (formError) f.appendChild(el('p', 'cs-err', formError, { role: 'alert' }));
-    f.appendChild(go);
+    f.append(go, verifyButton(email));
     f.onsubmit = function (e) {
       e.preventDefault();
       if (!email.input.checkValidity()) return email.input.reportValidity();
@@ -785,6 +788,7 @@
     return t(/mail/.test(m) ? 'widget_bad_email' : /name/.test(m) ? 'widget_bad_name' : 'widget_refused');
   }
   function onError(f) {
+    if (proof && f.ref && f.ref === proof.cid) { proofBusy = false; proofError = said(f); return showStatus(); }
     var a = store.ask;
     if (a && (f.ref === a.client_id || f.ref === a.conversation)) {
       // Refused (a mistyped address, say): the form comes back with what was typed and why.
@@ -975,6 +979,7 @@
         save();
         return showStatus();
       case 'resync': return conv && send({ type: 'sync', conversation: conv, after: upTo });
+      case 'email_proof': return onProof(f);
       case 'error': return onError(f);
     }
   }
@@ -1122,6 +1127,94 @@
   w.addEventListener('offline', function () {
     if (!live) banner.textContent = t('widget_offline');
   });
+
+  // ---- proving an address: a mailed code joins this visitor to the contact that owns it -------
+  // proof (kept over a reload): the address and its step, 'ask' (for a code), then 'code'.
+  var proof = store.proof, proofError = '', proofBusy = false;
+  var menuBtn = icon('more', 'cs-more', ''), menu = el('div', 'cs-card cs-menu', null, { role: 'menu', hidden: '' });
+  var verifyItem = button('', function () { verify(); }, 'cs-ghost');
+  verifyItem.setAttribute('role', 'menuitem');
+  style.textContent += '.cs-menu{position:absolute;top:52px;right:12px}';
+  head.insertBefore(menuBtn, soundBtn);
+  menu.appendChild(verifyItem);
+  panel.appendChild(menu);
+  function labelMenu() {
+    menuBtn.setAttribute('aria-label', t('widget_menu'));
+    verifyItem.textContent = t('widget_verify');
+  }
+  menuBtn.onclick = function () { menu.hidden = !menu.hidden; if (!menu.hidden) verifyItem.focus(); };
+  panel.addEventListener('click', function (e) { if (!menuBtn.contains(e.target)) menu.hidden = true; });
+  function verify(email) {
+    proof = store.proof = { step: 'ask', email: email || store.verified || (store.profile || {}).email || '' };
+    proofError = '';
+    draft.pmail = null;
+    save();
+    showStatus();
+    notice.querySelector('input').focus();
+  }
+  // In a form that takes an address: prove the one typed there.
+  function verifyButton(field) {
+    return button(t('widget_verify'), function () { verify(field.input.value.trim()); }, 'cs-ghost');
+  }
+  function proofNotice() {
+    var f = el('form'), code = proof.step === 'code';
+    var a = field(code ? t('widget_code') : t('widget_email'), code ? 'text' : 'email', code ? '' : proof.email, code ? 'pcode' : 'pmail'), i = a.input;
+    var go = el('button', 'cs-btn', proofBusy ? t('widget_sending') : code ? t('widget_confirm') : t('widget_send_code'), { type: 'submit' });
+    go.disabled = proofBusy;
+    i.required = true;
+    if (code) {
+      // One field that phones offer their number keys and the mailed code for; a pasted
+      // "123 456" keeps its digits, and six digits are sent at once.
+      i.setAttribute('inputmode', 'numeric');
+      i.setAttribute('autocomplete', 'one-time-code');
+      i.pattern = '\\d{6}';
+      i.oninput = function () {
+        i.value = i.value.replace(/\D/g, '').slice(0, 6);
+        if (i.value.length > 5 && !proofBusy) f.requestSubmit();
+      };
+    }
+    f.append(el('p', null, code ? t('widget_code_sent', proof) : t('widget_verify_intro')), a, el('p', 'cs-err', proofError), go, ' ');
+    if (code) f.append(button(t('widget_new_code'), function () { verify(proof.email); }, 'cs-ghost'), ' ');
+    f.append(button(t('widget_cancel'), function () { endProof(); }, 'cs-ghost'));
+    f.onsubmit = function (e) {
+      e.preventDefault();
+      if (!i.checkValidity()) return i.reportValidity();
+      var frame = code ? { type: 'confirm_email', code: i.value } : { type: 'verify_email', locale: locale };
+      frame.email = proof.email = code ? proof.email : i.value.trim();
+      frame.client_id = proof.cid = idFor();
+      proofBusy = true;
+      proofError = '';
+      save();
+      showStatus();
+      if (live) send(frame);
+      else connect();
+    };
+    notice.appendChild(f);
+  }
+  function endProof() {
+    proof = store.proof = null;
+    save();
+    showStatus();
+  }
+  function onProof(f) {
+    if (!proof || f.email !== proof.email) return;
+    proofBusy = false;
+    draft.pcode = '';
+    if (!f.proven) {
+      proof.step = 'code';
+      return showStatus();
+    }
+    store.profile = { name: (store.profile || {}).name || '', email: store.verified = f.email };
+    addRow('sys', '', t('widget_verified', f), 0, 0);
+    if (f.token) {
+      // Joined the contact that owns this address: this socket's visitor is gone, so connect
+      // again as that contact, whose conversations come with the welcome.
+      store.token = f.token;
+      ws.close();
+      dropped(ws, 1000);
+    }
+    endProof();
+  }
 
   // ---- the public API (calls arrive through the loader's global) ----------------------------
   var api = {
