@@ -467,7 +467,7 @@
     if (formError) f.appendChild(el('p', 'cs-err', formError, { role: 'alert' }));
     var go = el('button', 'cs-btn', pending ? t('widget_sending') : prechat ? t('widget_save') : t('widget_send'), { type: 'submit', name: 'go' });
     go.disabled = !!pending;
-    f.append(go, verifyButton(email));
+    f.appendChild(go);
     f.onsubmit = function (e) {
       e.preventDefault();
       if (!email.input.checkValidity()) return email.input.reportValidity();
@@ -484,7 +484,7 @@
       if (who.name) frame.name = who.name;
       ask(frame);
     };
-    notice.appendChild(f);
+    notice.append(f, verifyButton(email));
   }
   // A request whose answer must not be lost (leave_email, transcript): kept in the store and
   // sent again after a reconnect or reload until the server answers (a ticket, a transcript
@@ -547,14 +547,14 @@
     go.disabled = !!pending;
     f.append(el('p', null, t('widget_transcript')), email);
     if (formError) f.appendChild(el('p', 'cs-err', formError, { role: 'alert' }));
-    f.append(go, verifyButton(email));
+    f.appendChild(go);
     f.onsubmit = function (e) {
       e.preventDefault();
       if (!email.input.checkValidity()) return email.input.reportValidity();
       formError = '';
       ask({ type: 'transcript', conversation: conv, email: email.input.value.trim(), locale: locale, client_id: idFor() });
     };
-    notice.appendChild(f);
+    notice.append(f, verifyButton(email));
   }
   function onTicket(k) {
     answered('leave_email');
@@ -1131,10 +1131,10 @@
   // ---- proving an address: a mailed code joins this visitor to the contact that owns it -------
   // proof (kept over a reload): the address and its step, 'ask' (for a code), then 'code'.
   var proof = store.proof, proofError = '', proofBusy = false;
-  var menuBtn = icon('more', 'cs-more', ''), menu = el('div', 'cs-card cs-menu', null, { role: 'menu', hidden: '' });
+  var menuBtn = icon('more', 'cs-more', ''), menu = el('div', 'cs-menu', null, { role: 'menu', hidden: '' });
   var verifyItem = button('', function () { verify(); }, 'cs-ghost');
   verifyItem.setAttribute('role', 'menuitem');
-  style.textContent += '.cs-menu{position:absolute;top:52px;right:12px}';
+  style.textContent += '.cs-menu{position:absolute;top:52px;right:12px;padding:6px;background:#fff;border:1px solid #e5e7eb;border-radius:12px;box-shadow:0 6px 20px rgba(0,0,0,.15)}';
   head.insertBefore(menuBtn, soundBtn);
   menu.appendChild(verifyItem);
   panel.appendChild(menu);
