@@ -199,19 +199,20 @@ async def describe(store: Store, contact_id: str, **details: Any) -> None:
     """Record what the visitor told about themselves or their page.
 
     Name and email change only on anonymous contacts: an unsigned claim never rewrites a
-    verified user's details.
+    verified user's details. Nor does it rewrite the address mail came from, which mail
+    threads and proofs know the contact by (contact_proof).
     """
     personal = {k: details.pop(k) for k in ("name", "email") if details.get(k)}
     values = {k: v for k, v in details.items() if v is not None}
+    anonymous = update(contacts).where(contacts.c.id == contact_id, contacts.c.external_id.is_(None))
+    mailed = select(tickets.c.contact_id).where(tickets.c.channel == channels.EMAIL)
     async with store.write() as conn:
         if values:
             await conn.execute(update(contacts).where(contacts.c.id == contact_id).values(**values))
-        if personal:
-            await conn.execute(
-                update(contacts)
-                .where(contacts.c.id == contact_id, contacts.c.external_id.is_(None))
-                .values(**personal)
-            )
+        if "name" in personal:
+            await conn.execute(anonymous.values(name=personal["name"]))
+        if "email" in personal:
+            await conn.execute(anonymous.where(contacts.c.id.not_in(mailed)).values(email=personal["email"]))
 
 
 def known_timezone(value: Any) -> str | None:

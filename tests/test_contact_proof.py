@@ -138,6 +138,11 @@ async def test_a_signed_in_visitor_or_an_address_nobody_owns_joins_nobody(store_
             kept = (await conn.execute(select(email_proofs.c.proven_at).where(
                 email_proofs.c.contact_id == mail))).scalars().all()
         assert len(kept) == 1 and kept[0] is not None  # the proof came along
+        # Its holder now types another address: mail contacts keep the address mail came from.
+        await customers.describe(store, mail, email="victim@example.com", name="Kim")
+        async with store.read() as conn:
+            row = (await conn.execute(select(contacts).where(contacts.c.id == mail))).one()
+        assert (row.email, row.name) == ("mail@example.com", "Kim")
     finally:
         await store.close()
 
