@@ -223,8 +223,11 @@ async def test_over_the_socket_a_claim_or_a_wrong_code_sees_nothing_and_a_proof_
     phones_chat = await _start(phone, "p", "zxqv and my other parcel")
     await phone.send(type="verify_email", email=EMAIL)
     await phone.expect("email_proof", email=EMAIL, proven=False)
+    tab = await visitor(mail_server, shop, phone.token)  # the phone's second tab
+    clients.append(tab)
     await phone.send(type="confirm_email", email=EMAIL, code=await _code(sink, 4))
     joined = await phone.expect("email_proof", email=EMAIL, proven=True)
+    assert (await tab.expect("email_proof"))["token"] == joined["token"]  # it reconnects too
     rejoined = await visitor(mail_server, shop, joined["token"])
     clients.append(rejoined)
     welcome = next(f for f in rejoined.seen if f["type"] == "welcome")

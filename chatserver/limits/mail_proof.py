@@ -20,6 +20,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from chatserver import auth, contact_proof, protocol
+from chatserver.chat import topics
 from chatserver.chat.actors import Visitor
 from chatserver.chat.effects import Effects
 from chatserver.mail import outbox
@@ -131,7 +132,8 @@ async def confirm(rt: Runtime, visitor: Visitor, email: str, code: str, client_i
     joined = await contact_proof.join(rt.store, site, visitor.contact_id, email)
     if joined is None:
         return Effects().reply(protocol.email_proof(email, proven=True))
-    # This socket's contact is gone: the client reconnects as the owner with this token.
+    # The visitor's contact is gone: each of their tabs reconnects as the owner with this token.
     token = rt.signer.visitor_token(auth.VisitorIdentity(site, joined))
-    return Effects().reply(protocol.email_proof(email, proven=True, token=token)).happened(
-        events.contact(events.CONTACT_MERGED, site, joined, merged_from=visitor.contact_id))
+    proof = protocol.email_proof(email, proven=True, token=token)
+    return (Effects().reply(proof).publish(topics.visitor(visitor.contact_id), proof, skip_actor=True)
+            .happened(events.contact(events.CONTACT_MERGED, site, joined, merged_from=visitor.contact_id)))

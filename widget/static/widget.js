@@ -1197,6 +1197,14 @@
     showStatus();
   }
   function onProof(f) {
+    if (f.token) {
+      // Joined the contact that owns this address (in this tab or another): this socket's
+      // visitor is gone, so connect again as that contact, whose conversations come with the welcome.
+      store.token = f.token;
+      save();
+      ws.close();
+      dropped(ws, 1000);
+    }
     if (!proof || f.email !== proof.email) return;
     proofBusy = false;
     draft.pcode = '';
@@ -1206,13 +1214,6 @@
     }
     store.profile = { name: (store.profile || {}).name || '', email: store.verified = f.email };
     addRow('sys', '', t('widget_verified', f), 0, 0);
-    if (f.token) {
-      // Joined the contact that owns this address: this socket's visitor is gone, so connect
-      // again as that contact, whose conversations come with the welcome.
-      store.token = f.token;
-      ws.close();
-      dropped(ws, 1000);
-    }
     endProof();
   }
 
