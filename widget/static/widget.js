@@ -1165,8 +1165,8 @@
     if (code) {
       // One field that phones offer their number keys and the mailed code for; a pasted
       // "123 456" keeps its digits, and six digits are sent at once.
-      i.setAttribute('inputmode', 'numeric');
-      i.setAttribute('autocomplete', 'one-time-code');
+      i.inputMode = 'numeric';
+      i.autocomplete = 'one-time-code';
       i.pattern = '\\d{6}';
       i.oninput = function () {
         i.value = i.value.replace(/\D/g, '').slice(0, 6);
@@ -1179,6 +1179,8 @@
     f.onsubmit = function (e) {
       e.preventDefault();
       if (!i.checkValidity()) return i.reportValidity();
+      // Offline: the banner says so, and what was typed stays for the next press.
+      if (!live) return connect();
       var frame = code ? { type: 'confirm_email', code: i.value } : { type: 'verify_email', locale: locale };
       frame.email = proof.email = code ? proof.email : i.value.trim();
       frame.client_id = proof.cid = idFor();
@@ -1186,8 +1188,9 @@
       proofError = '';
       save();
       showStatus();
-      if (live) send(frame);
-      else connect();
+      send(frame);
+      // An answer lost with a dropped socket must not keep the button disabled.
+      setTimeout(function () { if (proofBusy) { proofBusy = false; showStatus(); } }, 9000);
     };
     notice.appendChild(f);
   }
