@@ -94,18 +94,22 @@ async def join(store: Store, site_id: str, contact_id: str, email: str) -> str |
 
     Return the owner's id when the visitor joined it (their chats and tickets are the owner's
     from now on), or None when they stay who they are: a signed-in user, nobody owns the
-    address yet, or the contact is gone (another tab joined it a moment ago).
+    address yet, or a contact is gone (another tab joined a moment ago).
     """
-    async with store.write() as conn:
+    async with store.read() as conn:
         found = {h.contact_id: h for h in await holders(conn, site_id, email)}
-        me = found.get(contact_id)
-        # The proof was stored just before this, so a visitor still here is among the holders.
-        if me is None or me.external_id is not None:
-            return None
-        kept = owner(list(found.values()), email, contact_id)
-        if kept is None:
-            return None
-        await customers.fold(conn, site_id, kept, contact_id)
+    me = found.get(contact_id)
+    # The proof was stored just before this, so a visitor still here is among the holders.
+    if me is None or me.external_id is not None:
+        return None
+    kept = owner(list(found.values()), email, contact_id)
+    if kept is None:
+        return None
+    try:
+        # The merge checks both contacts again inside its own transaction.
+        await customers.merge(store, site_id, kept, contact_id)
+    except LookupError:
+        return None
     log.info("event=contact_joined_by_proof site=%s contact=%s merged_from=%s", site_id, kept,
              contact_id)
     return kept

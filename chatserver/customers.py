@@ -9,7 +9,6 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatserver import channels
 from chatserver.store import Store, new_id, now_ms
@@ -84,57 +83,52 @@ async def merge(store: Store, site_id: str, keep_id: str, gone_id: str) -> None:
     by the row's own id: a start resent after a merge is new, which beats losing a chat.
     """
     async with store.write() as conn:
-        await fold(conn, site_id, keep_id, gone_id)
-
-
-async def fold(conn: AsyncConnection, site_id: str, keep_id: str, gone_id: str) -> None:
-    """Merge gone_id into keep_id inside the caller's write transaction (see merge)."""
-    rows = {row.id: row for row in await conn.execute(
-        select(contacts).where(contacts.c.id.in_([keep_id, gone_id]), contacts.c.site_id == site_id)
-    )}
-    if keep_id not in rows or gone_id not in rows:
-        raise LookupError(gone_id if keep_id in rows else keep_id)
-    if keep_id == gone_id:
-        raise ContactError("a contact cannot be merged into itself")
-    keep, gone = rows[keep_id], rows[gone_id]
-    if keep.external_id and gone.external_id and keep.external_id != gone.external_id:
-        raise ContactError("both contacts are signed-in users of the site with different ids")
-    for table in (conversations, tickets):
-        kept_keys = select(table.c.client_id).where(table.c.contact_id == keep_id).scalar_subquery()
-        await conn.execute(update(table).where(
-            table.c.contact_id == gone_id, table.c.client_id.in_(kept_keys)
-        ).values(client_id=table.c.id))
-        await conn.execute(update(table).where(table.c.contact_id == gone_id).values(contact_id=keep_id))
-    await conn.execute(update(messages).where(
-        messages.c.author_kind == "visitor", messages.c.author_id == gone_id
-    ).values(author_id=keep_id))
-    await conn.execute(update(ticket_entries).where(
-        ticket_entries.c.kind == "customer", ticket_entries.c.author_id == gone_id
-    ).values(author_id=keep_id))
-    for trace in (article_views, visitor_searches, channel_users):
-        await conn.execute(update(trace).where(trace.c.contact_id == gone_id).values(contact_id=keep_id))
-    # Proactive caps count shows per contact; the kept contact's count stands.
-    await conn.execute(delete(proactive_shows).where(proactive_shows.c.contact_id == gone_id))
-    # A block of either holds for both; an address either proved stays proved.
-    await conn.execute(update(blocks).where(
-        blocks.c.site_id == site_id, blocks.c.kind == "contact", blocks.c.value == gone_id
-    ).values(value=keep_id))
-    # A proof beats a code still waiting for the same address: the kept one's waiting row goes.
-    gone_proven = select(email_proofs.c.email).where(
-        email_proofs.c.contact_id == gone_id, email_proofs.c.proven_at.is_not(None))
-    await conn.execute(delete(email_proofs).where(
-        email_proofs.c.contact_id == keep_id, email_proofs.c.proven_at.is_(None),
-        email_proofs.c.email.in_(gone_proven)))
-    kept_proofs = select(email_proofs.c.email).where(email_proofs.c.contact_id == keep_id)
-    await conn.execute(delete(email_proofs).where(
-        email_proofs.c.contact_id == gone_id, email_proofs.c.email.in_(kept_proofs)))
-    await conn.execute(update(email_proofs).where(email_proofs.c.contact_id == gone_id)
-                       .values(contact_id=keep_id))
-    await conn.execute(delete(contacts).where(contacts.c.id == gone_id))
-    taken = {k: getattr(gone, k) for k in _FILLED
-             if getattr(keep, k) is None and getattr(gone, k) is not None}
-    if taken:
-        await conn.execute(update(contacts).where(contacts.c.id == keep_id).values(**taken))
+        rows = {row.id: row for row in await conn.execute(
+            select(contacts).where(contacts.c.id.in_([keep_id, gone_id]), contacts.c.site_id == site_id)
+        )}
+        if keep_id not in rows or gone_id not in rows:
+            raise LookupError(gone_id if keep_id in rows else keep_id)
+        if keep_id == gone_id:
+            raise ContactError("a contact cannot be merged into itself")
+        keep, gone = rows[keep_id], rows[gone_id]
+        if keep.external_id and gone.external_id and keep.external_id != gone.external_id:
+            raise ContactError("both contacts are signed-in users of the site with different ids")
+        for table in (conversations, tickets):
+            kept_keys = select(table.c.client_id).where(table.c.contact_id == keep_id).scalar_subquery()
+            await conn.execute(update(table).where(
+                table.c.contact_id == gone_id, table.c.client_id.in_(kept_keys)
+            ).values(client_id=table.c.id))
+            await conn.execute(update(table).where(table.c.contact_id == gone_id).values(contact_id=keep_id))
+        await conn.execute(update(messages).where(
+            messages.c.author_kind == "visitor", messages.c.author_id == gone_id
+        ).values(author_id=keep_id))
+        await conn.execute(update(ticket_entries).where(
+            ticket_entries.c.kind == "customer", ticket_entries.c.author_id == gone_id
+        ).values(author_id=keep_id))
+        for trace in (article_views, visitor_searches, channel_users):
+            await conn.execute(update(trace).where(trace.c.contact_id == gone_id).values(contact_id=keep_id))
+        # Proactive caps count shows per contact; the kept contact's count stands.
+        await conn.execute(delete(proactive_shows).where(proactive_shows.c.contact_id == gone_id))
+        # A block of either holds for both; an address either proved stays proved.
+        await conn.execute(update(blocks).where(
+            blocks.c.site_id == site_id, blocks.c.kind == "contact", blocks.c.value == gone_id
+        ).values(value=keep_id))
+        # A proof beats a code still waiting for the same address: the kept one's waiting row goes.
+        gone_proven = select(email_proofs.c.email).where(
+            email_proofs.c.contact_id == gone_id, email_proofs.c.proven_at.is_not(None))
+        await conn.execute(delete(email_proofs).where(
+            email_proofs.c.contact_id == keep_id, email_proofs.c.proven_at.is_(None),
+            email_proofs.c.email.in_(gone_proven)))
+        kept_proofs = select(email_proofs.c.email).where(email_proofs.c.contact_id == keep_id)
+        await conn.execute(delete(email_proofs).where(
+            email_proofs.c.contact_id == gone_id, email_proofs.c.email.in_(kept_proofs)))
+        await conn.execute(update(email_proofs).where(email_proofs.c.contact_id == gone_id)
+                           .values(contact_id=keep_id))
+        await conn.execute(delete(contacts).where(contacts.c.id == gone_id))
+        taken = {k: getattr(gone, k) for k in _FILLED
+                 if getattr(keep, k) is None and getattr(gone, k) is not None}
+        if taken:
+            await conn.execute(update(contacts).where(contacts.c.id == keep_id).values(**taken))
 
 
 async def name(store: Store, contact_id: str) -> str | None:

@@ -237,3 +237,23 @@ async def test_over_the_socket_a_claim_or_a_wrong_code_sees_nothing_and_a_proof_
     # The stranger's claim and the ticket it made stayed the stranger's.
     assert await _history(mail_server, _you(stranger)) == ["zxqv what did Kim buy"]
     assert "event=contact_joined_by_proof" in mail_server.log.read_text()
+
+
+async def test_asking_again_for_a_proven_address_joins_an_owner_that_came_later(
+    mail_server: MailServer, sink: Sink, clients: list[Client]
+) -> None:
+    shop = await mail_server.add_site("Shop")
+    guest = await visitor(mail_server, shop)
+    clients.append(guest)
+    await prove(guest, sink, EMAIL)
+    assert "token" not in guest.seen[-1]  # nobody owned it yet
+    # Then the site signs Kim in on another device (what customers.identified leaves).
+    signed = await visitor(mail_server, shop)
+    clients.append(signed)
+    await mail_server.set_contact(_you(signed), external_id="kim-1", email=EMAIL)
+    await guest.send(type="verify_email", email=EMAIL)
+    again = await guest.expect("email_proof", email=EMAIL, proven=True)
+    assert "token" in again and len(sink.received) == 1  # joined, and no second mail
+    rejoined = await visitor(mail_server, shop, again["token"])
+    clients.append(rejoined)
+    assert _you(rejoined) == _you(signed)

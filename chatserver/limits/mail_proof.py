@@ -70,7 +70,7 @@ async def request(
 ) -> Effects:
     """Mail a one-time code to email (verify_email); an address already proven gets none."""
     if await vouched(rt.store, visitor.contact_id, email):
-        return Effects().reply(protocol.email_proof(email, proven=True))
+        return await _proven(rt, visitor, email)
     await charge(rt, visitor, email, client_id)
     if rt.mail is None:
         raise RuntimeError("the mail service is not started")
@@ -117,7 +117,7 @@ async def confirm(rt: Runtime, visitor: Visitor, email: str, code: str, client_i
         )
         row = (await conn.execute(select(email_proofs).where(where))).first()
     if row is not None and row.proven_at is not None:
-        return Effects().reply(protocol.email_proof(email, proven=True))
+        return await _proven(rt, visitor, email)
     if row is None or not spent.rowcount:
         raise ProtocolError("wrong_code", "no code is waiting for this address: ask for a new one",
                             client_id)
@@ -128,6 +128,15 @@ async def confirm(rt: Runtime, visitor: Visitor, email: str, code: str, client_i
     async with rt.store.write() as conn:
         await conn.execute(update(email_proofs).where(where).values(proven_at=now_ms()))
     log.info("event=email_proven contact=%s", visitor.contact_id)
+    return await _proven(rt, visitor, email)
+
+
+async def _proven(rt: Runtime, visitor: Visitor, email: str) -> Effects:
+    """Answer a proven address, joining the visitor to the contact that owns it, if any.
+
+    Asked again for an address proven earlier, the join happens then: proofs made before
+    joining existed still count.
+    """
     site = visitor.site.id
     joined = await contact_proof.join(rt.store, site, visitor.contact_id, email)
     if joined is None:
