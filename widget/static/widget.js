@@ -1152,9 +1152,9 @@
     showStatus();
     notice.querySelector('input').focus();
   }
-  // In a form that takes an address: prove the one typed there.
+  // In a form that takes an address: prove the one typed there (unless it is proven already).
   function verifyButton(field) {
-    return button(t('widget_verify'), function () { verify(field.input.value.trim()); }, 'cs-ghost');
+    return field.input.value === store.verified ? '' : button(t('widget_verify'), function () { verify(field.input.value.trim()); }, 'cs-ghost');
   }
   function proofNotice() {
     var f = el('form'), code = proof.step === 'code';
