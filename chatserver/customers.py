@@ -114,6 +114,12 @@ async def merge(store: Store, site_id: str, keep_id: str, gone_id: str) -> None:
         await conn.execute(update(blocks).where(
             blocks.c.site_id == site_id, blocks.c.kind == "contact", blocks.c.value == gone_id
         ).values(value=keep_id))
+        # A proof beats a code still waiting for the same address: the kept one's waiting row goes.
+        gone_proven = select(email_proofs.c.email).where(
+            email_proofs.c.contact_id == gone_id, email_proofs.c.proven_at.is_not(None))
+        await conn.execute(delete(email_proofs).where(
+            email_proofs.c.contact_id == keep_id, email_proofs.c.proven_at.is_(None),
+            email_proofs.c.email.in_(gone_proven)))
         kept_proofs = select(email_proofs.c.email).where(email_proofs.c.contact_id == keep_id)
         await conn.execute(delete(email_proofs).where(
             email_proofs.c.contact_id == gone_id, email_proofs.c.email.in_(kept_proofs)))
@@ -197,19 +203,20 @@ async def describe(store: Store, contact_id: str, **details: Any) -> None:
     """Record what the visitor told about themselves or their page.
 
     Name and email change only on anonymous contacts: an unsigned claim never rewrites a
-    verified user's details.
+    verified user's details. Nor does it rewrite the address mail came from, which mail
+    threads and proofs know the contact by (contact_proof).
     """
     personal = {k: details.pop(k) for k in ("name", "email") if details.get(k)}
     values = {k: v for k, v in details.items() if v is not None}
+    anonymous = update(contacts).where(contacts.c.id == contact_id, contacts.c.external_id.is_(None))
+    mailed = select(tickets.c.contact_id).where(tickets.c.channel == channels.EMAIL)
     async with store.write() as conn:
         if values:
             await conn.execute(update(contacts).where(contacts.c.id == contact_id).values(**values))
-        if personal:
-            await conn.execute(
-                update(contacts)
-                .where(contacts.c.id == contact_id, contacts.c.external_id.is_(None))
-                .values(**personal)
-            )
+        if "name" in personal:
+            await conn.execute(anonymous.values(name=personal["name"]))
+        if "email" in personal:
+            await conn.execute(anonymous.where(contacts.c.id.not_in(mailed)).values(email=personal["email"]))
 
 
 def known_timezone(value: Any) -> str | None:

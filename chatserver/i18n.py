@@ -63,7 +63,7 @@ BUILT_KEYS = (
     N_("widget_bad_name"),
     N_("blocks_kind_contact"), N_("blocks_kind_network"), N_("held_blocked"),
     N_("widget_err_rate_limited"), N_("widget_err_blocked"), N_("widget_err_unproven_address"),
-    N_("widget_err_channel_off"),
+    N_("widget_err_channel_off"), N_("widget_err_wrong_code"),
 )
 
 

@@ -723,11 +723,16 @@ class EmailProof(TypedDict):
     type: Literal["email_proof"]
     email: str
     proven: bool
+    token: NotRequired[str]
 
 
-def email_proof(email: str, proven: bool) -> EmailProof:
-    """Answer verify_email (a code is on its way: proven false) and confirm_email (true)."""
-    return {"type": "email_proof", "email": email, "proven": proven}
+def email_proof(email: str, proven: bool, token: str | None = None) -> EmailProof:
+    """Answer verify_email (a code is on its way: proven false) and confirm_email (true);
+    token: the visitor joined the address's owner and reconnects as them."""
+    proof: EmailProof = {"type": "email_proof", "email": email, "proven": proven}
+    if token is not None:
+        proof["token"] = token
+    return proof
 
 
 class NoteEvent(TypedDict):

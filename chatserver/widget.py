@@ -50,10 +50,11 @@ class Asset:
 
 _cache: dict[tuple[Path, str], Asset] = {}
 
-# Comments are for whoever reads the source: browsers get the scripts without their
-# whole-line comments (2.5 KB less gzipped). Neither script has template literals, so no
-# line of a string can begin with //.
+# Comments and indentation are for whoever reads the source: browsers get the scripts
+# without whole-line comments and leading blanks (3 KB less gzipped). Neither script has
+# template literals or continued strings, so no line of a string begins a line.
 _COMMENT_LINE = re.compile(rb"^[ \t]*//.*\n", re.M)
+_INDENT = re.compile(rb"^[ \t]+", re.M)
 
 
 def _asset(path: Path, content_type: str, fill: dict[str, str] | None = None, variant: str = "") -> Asset:
@@ -66,7 +67,7 @@ def _asset(path: Path, content_type: str, fill: dict[str, str] | None = None, va
         return cached
     body = path.read_bytes()
     if path.suffix == ".js":
-        body = _COMMENT_LINE.sub(b"", body)
+        body = _INDENT.sub(b"", _COMMENT_LINE.sub(b"", body))
     for name, value in fill.items():
         body = body.replace(name.encode(), value.encode())
     asset = _made(body, content_type, mtime, fill)

@@ -294,9 +294,9 @@ async def test_the_widget_stays_within_its_size_budget(mail_server: MailServer) 
           f"panel {sizes['panel'][1]:,} B; total {total:,} B (budget {TOTAL_BUDGET:,})")
     assert sizes["loader"][1] <= LOADER_BUDGET
     assert total <= TOTAL_BUDGET
-    # What the server serves is the file in the repository without its whole-line comments,
-    # with the version and one language's strings (chatserver/i18n.py) put in.
-    source = b"".join(line for line in (STATIC / "widget.js").read_bytes().splitlines(keepends=True)
+    # What the server serves is the file in the repository without its whole-line comments
+    # and indentation, with the version and one language's strings (chatserver/i18n.py) put in.
+    source = b"".join(line.lstrip(b" \t") for line in (STATIC / "widget.js").read_bytes().splitlines(keepends=True)
                       if not line.lstrip().startswith(b"//"))
     before, after = source.split(b"__I18N__")
     assert panel.content.startswith(before) and b'"lang":"en","strings":{"widget_chat"' in panel.content

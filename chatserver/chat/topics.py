@@ -14,7 +14,7 @@ def site_visitors(site_id: str) -> str:
 
 
 def visitor(contact_id: str) -> str:
-    """Every tab of one visitor: `conversation` (visitor's view), `ticket`."""
+    """Every tab of one visitor: `conversation` (visitor's view), `ticket`, `email_proof` (joined)."""
     return f"visitor:{contact_id}"
 
 

@@ -4,8 +4,9 @@ Anyone can type any address into a chat, which makes "mail me" a way to mail a s
 the site's name. So a transcript or a handed-over chat's mail goes to an address the site
 vouched for (a verified identity's email), an address the visitor proved with a one-time code
 mailed to it (verify_email, then confirm_email), or else at most once per conversation to one
-address. Every mail, proven or not, also spends the "mail" door's budgets (per network,
-visitor, site and recipient).
+address. A proof also joins the visitor to the contact that owns the address (contact_proof).
+Every mail, proven or not, also spends the "mail" door's budgets (per network, visitor, site
+and recipient).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import secrets
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from chatserver import protocol
+from chatserver import auth, contact_proof, protocol
+from chatserver.chat import topics
 from chatserver.chat.actors import Visitor
 from chatserver.chat.effects import Effects
 from chatserver.mail import outbox
@@ -27,6 +29,7 @@ from chatserver.protocol import ProtocolError
 from chatserver.runtime import Runtime
 from chatserver.store import Store, now_ms
 from chatserver.store.schema import contacts, email_proofs
+from chatserver.webhooks import events
 
 log = logging.getLogger("chatserver.mail")
 
@@ -67,7 +70,7 @@ async def request(
 ) -> Effects:
     """Mail a one-time code to email (verify_email); an address already proven gets none."""
     if await vouched(rt.store, visitor.contact_id, email):
-        return Effects().reply(protocol.email_proof(email, proven=True))
+        return await _proven(rt, visitor, email)
     await charge(rt, visitor, email, client_id)
     if rt.mail is None:
         raise RuntimeError("the mail service is not started")
@@ -114,7 +117,7 @@ async def confirm(rt: Runtime, visitor: Visitor, email: str, code: str, client_i
         )
         row = (await conn.execute(select(email_proofs).where(where))).first()
     if row is not None and row.proven_at is not None:
-        return Effects().reply(protocol.email_proof(email, proven=True))
+        return await _proven(rt, visitor, email)
     if row is None or not spent.rowcount:
         raise ProtocolError("wrong_code", "no code is waiting for this address: ask for a new one",
                             client_id)
@@ -125,4 +128,21 @@ async def confirm(rt: Runtime, visitor: Visitor, email: str, code: str, client_i
     async with rt.store.write() as conn:
         await conn.execute(update(email_proofs).where(where).values(proven_at=now_ms()))
     log.info("event=email_proven contact=%s", visitor.contact_id)
-    return Effects().reply(protocol.email_proof(email, proven=True))
+    return await _proven(rt, visitor, email)
+
+
+async def _proven(rt: Runtime, visitor: Visitor, email: str) -> Effects:
+    """Answer a proven address, joining the visitor to the contact that owns it, if any.
+
+    Asked again for an address proven earlier, the join happens then: proofs made before
+    joining existed still count.
+    """
+    site = visitor.site.id
+    joined = await contact_proof.join(rt.store, site, visitor.contact_id, email)
+    if joined is None:
+        return Effects().reply(protocol.email_proof(email, proven=True))
+    # The visitor's contact is gone: each of their tabs reconnects as the owner with this token.
+    token = rt.signer.visitor_token(auth.VisitorIdentity(site, joined))
+    proof = protocol.email_proof(email, proven=True, token=token)
+    return (Effects().reply(proof).publish(topics.visitor(visitor.contact_id), proof, skip_actor=True)
+            .happened(events.contact(events.CONTACT_MERGED, site, joined, merged_from=visitor.contact_id)))

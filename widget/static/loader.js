@@ -2,13 +2,15 @@
 (function () {
   'use strict';
   var w = window, d = document, stub = w.chatserver;
-  if (stub && stub._ctx) return; // the snippet was pasted twice
+  // the snippet was pasted twice
+  if (stub && stub._ctx) return;
   var me = d.currentScript || d.querySelector('script[data-site][src*="widget.js"]');
   var data = me && me.dataset, key = data && data.site;
   if (!key) return console.warn('chatserver: the script tag needs data-site');
   var ui = {};
   try { ui = JSON.parse(localStorage.getItem('chatserver:' + key)).ui || {}; } catch (e) { /* none yet */ }
-  var base = me.src.replace(/\/widget\.js([?#].*)?$/, ''); // keeps a path prefix
+  // keeps a path prefix
+  var base = me.src.replace(/\/widget\.js([?#].*)?$/, '');
   var queue = (stub && stub.q) || [], listeners = {}, panel, loading;
 
   // chatserver('open') or chatserver.open(); calls wait in the queue until the panel is ready.

@@ -11,6 +11,7 @@
   var I18N = __I18N__, STRINGS = {};
   STRINGS[I18N.lang] = I18N.strings;
   var ICONS = {
+    more: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M5 12h.01M12 12h.01M19 12h.01" stroke-width="3"/></svg>',
     close: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M6 6l12 12M18 6L6 18"/></svg>',
     list: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 6h16M4 12h16M4 18h10"/></svg>',
     send: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 12l16-8-6 16-2-6z"/></svg>',
@@ -127,7 +128,8 @@
   }
   function icon(name, cls, label) {
     var b = el('button', 'cs-icon ' + cls, null, { type: 'button', 'aria-label': label });
-    b.innerHTML = ICONS[name]; // a constant above, never visitor text
+    // a constant above, never visitor text
+    b.innerHTML = ICONS[name];
     return b;
   }
   function httpUrl(text) {
@@ -251,6 +253,7 @@
     closeBtn.setAttribute('aria-label', t('widget_close'));
     listBtn.setAttribute('aria-label', t('widget_chats'));
     chats.setAttribute('aria-label', t('widget_chats'));
+    labelMenu();
     launcher.setAttribute('aria-label', t('widget_open'));
     log.setAttribute('aria-label', t('widget_messages'));
     soundBtn.setAttribute('aria-pressed', String(store.sound !== false));
@@ -294,7 +297,8 @@
     log.scrollTop = log.scrollHeight;
   }
   function paintState(row) {
-    var s = row.state, key = 'widget_' + s; // sending, queued, sent, delivered, read (i18n.BUILT_KEYS)
+    // sending, queued, sent, delivered, read (i18n.BUILT_KEYS)
+    var s = row.state, key = 'widget_' + s;
     var label = s === 'failed' ? t('widget_failed', { error: row.error || '' }) : t(key);
     row.className = 'cs-row cs-me' + (s === 'sending' || s === 'queued' ? ' cs-pending' : '') + (s === 'failed' ? ' cs-failed' : '');
     row.meta.textContent = (row.when ? clock(row.when) + ' · ' : '') + label;
@@ -432,7 +436,8 @@
       : agentsOnline ? t('widget_online') : t('widget_away');
     notice.textContent = '';
     if (blocked) return;
-    if (status === 'closed') endedNotice();
+    if (proof) proofNotice();
+    else if (status === 'closed') endedNotice();
     else if ((status === 'queued' || status === 'new') && (offline || instead)) {
       emailNotice(!openNow ? t('widget_closed_form') : offline ? t('widget_nobody') : t('widget_wait_email'));
     } else if (!conv && settings.prechat && settings.prechat !== 'off' && !(store.profile && store.profile.email)) {
@@ -496,7 +501,7 @@
       if (who.name) frame.name = who.name;
       ask(frame);
     };
-    notice.appendChild(f);
+    notice.append(f, verifyButton(email));
   }
   // A request whose answer must not be lost (leave_email, transcript): kept in the store and
   // sent again after a reconnect or reload until the server answers (a ticket, a transcript
@@ -566,7 +571,7 @@
       formError = '';
       ask({ type: 'transcript', conversation: conv, email: email.input.value.trim(), locale: locale, client_id: idFor() });
     };
-    notice.appendChild(f);
+    notice.append(f, verifyButton(email));
   }
   function onTicket(k) {
     answered('leave_email');
@@ -589,7 +594,8 @@
     changeAt = secs ? Date.now() + secs * 1000 : 0;
     clearTimeout(hoursTimer);
     if (!secs) return;
-    var due = Math.min(secs, 86400); // timers overflow past 24.8 days; a day is plenty
+    // timers overflow past 24.8 days; a day is plenty
+    var due = Math.min(secs, 86400);
     hoursTimer = setTimeout(function () {
       if (due === secs) { openNow = !openNow; changeAt = 0; showStatus(); }
       setTimeout(function () { fetchToken().then(showStatus, function () { /* next connect */ }); }, Math.random() * 30000);
@@ -748,7 +754,8 @@
     // Too short to search: what is shown stays; nothing typed, or a chat begun: it goes.
     if (conv || store.outbox.length || blocked || text.length < 4) return showStrip(text && !conv && !store.outbox.length && !blocked ? undefined : null);
     searchTimer = setTimeout(function () {
-      if (!live) return typed(); // asked again once the socket is up
+      // asked again once the socket is up
+      if (!live) return typed();
       if (text === searched) return;
       searched = text;
       searchAt = Date.now();
@@ -818,7 +825,8 @@
     }).then(function (r) {
       return r.json().then(function (a) {
         if (!r.ok) throw new Error(a.message);
-        if (row.seq) return; // the socket brought the message first
+        // the socket brought the message first
+        if (row.seq) return;
         show({ conversation: conv, seq: a.ack.seq, client_id: cid, created_at: a.ack.created_at, author: { kind: 'visitor' }, files: [a.file] });
       });
     }).catch(function (e) {
@@ -917,6 +925,7 @@
     return t(/mail/.test(m) ? 'widget_bad_email' : /name/.test(m) ? 'widget_bad_name' : 'widget_refused');
   }
   function onError(f) {
+    if (proof && f.ref && f.ref === proof.cid) { proofBusy = false; proofError = said(f); return showStatus(); }
     var a = store.ask;
     if (a && (f.ref === a.client_id || f.ref === a.conversation)) {
       // Refused (a mistyped address, say): the form comes back with what was typed and why.
@@ -944,19 +953,22 @@
     }
     if (item) {
       store.outbox.splice(store.outbox.indexOf(item), 1);
-      if (starting === item.cid) starting = null; // a refused start holds back no later one
+      // a refused start holds back no later one
+      if (starting === item.cid) starting = null;
       save();
       var row = byCid[f.ref];
       if (row) { row.error = said(f); setState(row, 'failed'); }
       return;
     }
     if (f.code === 'rate_limited' && !f.ref) {
-      searchPause = Date.now() + (f.retry_after || 5) * 1000; // a search: ask again then
+      // a search: ask again then
+      searchPause = Date.now() + (f.retry_after || 5) * 1000;
       searched = '';
       typed();
     }
     if (f.code === 'not_found' && f.ref === conv) {
-      conv = store.conv = null; // a conversation from another visitor token: start afresh
+      // a conversation from another visitor token: start afresh
+      conv = store.conv = null;
       save();
     }
   }
@@ -990,7 +1002,8 @@
       if (r.status === 403 || r.status === 404) {
         blocked = true;
         return r.json().catch(function () { return {}; }).then(function (e) {
-          if (e.code === 'blocked') blocked = said(e); // an agent blocked this visitor: say so
+          // an agent blocked this visitor: say so
+          if (e.code === 'blocked') blocked = said(e);
           throw new Error('chatserver: this page may not use site ' + ctx.key + ' (HTTP ' + r.status + ')');
         });
       }
@@ -1073,7 +1086,8 @@
     synced = false;
     starting = null;
     clearInterval(beat);
-    if (code === 4401) store.token = null; // expired or foreign: a fresh token, then resume
+    // expired or foreign: a fresh token, then resume
+    if (code === 4401) store.token = null;
     mine.forEach(function (row) { if (row.state === 'sending') setState(row, 'queued'); });
     banner.textContent = navigator.onLine === false ? t('widget_offline') : t('widget_reconnecting');
     emit('disconnect', { code: code });
@@ -1114,6 +1128,7 @@
         save();
         return showStatus();
       case 'resync': return conv && send({ type: 'sync', conversation: conv, after: upTo });
+      case 'email_proof': return onProof(f);
       case 'error': return onError(f);
     }
   }
@@ -1136,7 +1151,8 @@
     if (conv) send({ type: 'sync', conversation: conv, after: upTo });
     else synced = true;
     flush();
-    if (store.ask) send(store.ask); // unanswered before the socket dropped: ask again
+    // unanswered before the socket dropped: ask again
+    if (store.ask) send(store.ask);
     var hb = (f.heartbeat || 20) * 1000, s = ws;
     lastFrame = Date.now();
     beat = setInterval(function () {
@@ -1269,6 +1285,98 @@
     if (!live) banner.textContent = t('widget_offline');
   });
 
+  // ---- proving an address: a mailed code joins this visitor to the contact that owns it -------
+  // proof (kept over a reload): the address and its step, 'ask' (for a code), then 'code'.
+  var proof = store.proof, proofError = '', proofBusy = false;
+  var menuBtn = icon('more', 'cs-more', ''), menu = el('div', 'cs-menu', null, { role: 'menu', hidden: '' });
+  var verifyItem = button('', function () { verify(); }, 'cs-ghost');
+  verifyItem.setAttribute('role', 'menuitem');
+  style.textContent += '.cs-menu{position:absolute;top:52px;right:12px;padding:6px;background:#fff;border:1px solid #e5e7eb;border-radius:12px;box-shadow:0 6px 20px rgba(0,0,0,.15)}';
+  head.insertBefore(menuBtn, soundBtn);
+  menu.appendChild(verifyItem);
+  panel.appendChild(menu);
+  function labelMenu() {
+    menuBtn.setAttribute('aria-label', t('widget_menu'));
+    verifyItem.textContent = t('widget_verify');
+  }
+  menuBtn.onclick = function () { menu.hidden = !menu.hidden; if (!menu.hidden) verifyItem.focus(); };
+  panel.addEventListener('click', function (e) { if (!menuBtn.contains(e.target)) menu.hidden = true; });
+  function verify(email) {
+    proof = store.proof = { step: 'ask', email: email || store.verified || (store.profile || {}).email || '' };
+    proofError = '';
+    draft.pmail = null;
+    save();
+    showStatus();
+    notice.querySelector('input').focus();
+  }
+  // In a form that takes an address: prove the one typed there (unless it is proven already).
+  function verifyButton(field) {
+    return field.input.value === store.verified ? '' : button(t('widget_verify'), function () { verify(field.input.value.trim()); }, 'cs-ghost');
+  }
+  function proofNotice() {
+    var f = el('form'), code = proof.step === 'code';
+    var a = field(code ? t('widget_code') : t('widget_email'), code ? 'text' : 'email', code ? '' : proof.email, code ? 'pcode' : 'pmail'), i = a.input;
+    var go = el('button', 'cs-btn', proofBusy ? t('widget_sending') : code ? t('widget_confirm') : t('widget_send_code'), { type: 'submit' });
+    go.disabled = proofBusy;
+    i.required = true;
+    if (code) {
+      // One field that phones offer their number keys and the mailed code for; a pasted
+      // "123 456" keeps its digits, and six digits are sent at once.
+      i.inputMode = 'numeric';
+      i.autocomplete = 'one-time-code';
+      i.pattern = '\\d{6}';
+      i.oninput = function () {
+        i.value = i.value.replace(/\D/g, '').slice(0, 6);
+        if (i.value.length > 5 && !proofBusy) f.requestSubmit();
+      };
+    }
+    f.append(el('p', null, code ? t('widget_code_sent', proof) : t('widget_verify_intro')), a, el('p', 'cs-err', proofError), go, ' ');
+    if (code) f.append(button(t('widget_new_code'), function () { verify(proof.email); }, 'cs-ghost'), ' ');
+    f.append(button(t('widget_cancel'), function () { endProof(); }, 'cs-ghost'));
+    f.onsubmit = function (e) {
+      e.preventDefault();
+      if (!i.checkValidity()) return i.reportValidity();
+      // Offline: the banner says so, and what was typed stays for the next press.
+      if (!live) return connect();
+      var frame = code ? { type: 'confirm_email', code: i.value } : { type: 'verify_email', locale: locale };
+      frame.email = proof.email = code ? proof.email : i.value.trim();
+      frame.client_id = proof.cid = idFor();
+      proofBusy = true;
+      proofError = '';
+      save();
+      showStatus();
+      send(frame);
+      // An answer lost with a dropped socket must not keep the button disabled.
+      setTimeout(function () { if (proofBusy) { proofBusy = false; showStatus(); } }, 9000);
+    };
+    notice.appendChild(f);
+  }
+  function endProof() {
+    proof = store.proof = null;
+    save();
+    showStatus();
+  }
+  function onProof(f) {
+    if (f.token) {
+      // Joined the contact that owns this address (in this tab or another): this socket's
+      // visitor is gone, so connect again as that contact, whose conversations come with the welcome.
+      store.token = f.token;
+      save();
+      ws.close();
+      dropped(ws, 1000);
+    }
+    if (!proof || f.email !== proof.email) return;
+    proofBusy = false;
+    draft.pcode = '';
+    if (!f.proven) {
+      proof.step = 'code';
+      return showStatus();
+    }
+    store.profile = { name: (store.profile || {}).name || '', email: store.verified = f.email };
+    addRow('sys', '', t('widget_verified', f), 0, 0);
+    endProof();
+  }
+
   // ---- the public API (calls arrive through the loader's global) ----------------------------
   var api = {
     open: function () { open(); },
@@ -1335,7 +1443,8 @@
       });
     }).then(function (r) { return r.ok ? r.json() : {}; }).then(function (answer) {
       if (!answer.show || (conv && status !== 'closed') || !panel.hidden) return;
-      if (conv) newChat(); // an ended chat stays in the list; the invitation opens a clean panel
+      // an ended chat stays in the list; the invitation opens a clean panel
+      if (conv) newChat();
       addRow('them', siteName || '', rule.message, 0, Date.now());
       peek(rule.message, siteName);
       emit('proactive', { rule: rule.id });
