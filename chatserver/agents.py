@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from chatserver import auth
 from chatserver.chat.pairing import Candidate
 from chatserver.mail import addresses
+from chatserver.recent_reads import RecentReads
 from chatserver.store import Store, new_id, now_ms
 from chatserver.store.schema import agent_sites, agents, conversations, presence, sites
 
@@ -39,7 +39,7 @@ class Agent:
 
 
 ANSWERING_SECONDS = 1.0
-_answering: dict[str, tuple[float, bool]] = {}
+_answering: RecentReads[str, bool] = RecentReads(ANSWERING_SECONDS)
 
 
 @asynccontextmanager
@@ -49,7 +49,7 @@ async def _changing(store: Store) -> AsyncIterator[AsyncConnection]:
         async with store.write() as conn:
             yield conn
     finally:
-        _answering.clear()
+        _answering.forget()
 
 
 def _agent(row: Any) -> Agent:
@@ -219,15 +219,10 @@ async def answering(store: Store, site_id: str) -> bool:
     # Every visitor's welcome asks, thousands a second after a restart: the answer read in
     # the last ANSWERING_SECONDS serves. This process's own changes forget it at once;
     # another's reach new visitors within that time (open widgets are told by a frame).
-    now = time.monotonic()
-    kept = _answering.get(site_id)
-    if kept is not None and now - kept[0] < ANSWERING_SECONDS:
-        return kept[1]
-    anyone = bool(await _working(store, site_id, ("online", "away")))
-    if len(_answering) >= 10_000:
-        _answering.clear()
-    _answering[site_id] = (now, anyone)
-    return anyone
+    async def read() -> bool:
+        return bool(await _working(store, site_id, ("online", "away")))
+
+    return await _answering.get(site_id, read)
 
 
 async def _working(store: Store, site_id: str, availabilities: tuple[str, ...]) -> list[Candidate]:
@@ -246,8 +241,7 @@ async def _working(store: Store, site_id: str, availabilities: tuple[str, ...]) 
         agents.c.id.in_(connected),
         (agents.c.role == "admin") | agents.c.id.in_(member),
     )
-    async with store.read() as conn:
-        return [Candidate(r.id, r.max_chats, r.open_chats) for r in await conn.execute(query)]
+    return [Candidate(r.id, r.max_chats, r.open_chats) for r in await store.rows(query)]
 
 
 async def change(

@@ -141,11 +141,9 @@ class Known:
 
 async def of_site(store: Store, contact_id: str, site_id: str) -> Known | None:
     """Return the contact if it exists and is the site's (one read: a reconnect's first)."""
-    async with store.read() as conn:
-        row = (await conn.execute(
-            select(contacts.c.name).where(contacts.c.id == contact_id, contacts.c.site_id == site_id)
-        )).first()
-    return Known(row.name) if row else None
+    found = await store.rows(
+        select(contacts.c.name).where(contacts.c.id == contact_id, contacts.c.site_id == site_id))
+    return Known(found[0].name) if found else None
 
 
 async def belongs(store: Store, contact_id: str, site_id: str) -> bool:

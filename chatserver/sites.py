@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import secrets
-import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import insert, select
 
+from chatserver.recent_reads import RecentReads
 from chatserver.store import Store, new_id, now_ms
 from chatserver.store.schema import sites
 
@@ -117,30 +117,25 @@ async def create(store: Store, name: str, origins: list[str]) -> Site:
 # process's change reaches new sockets here within CACHE_SECONDS. (An open socket keeps the
 # site it was opened with in any case.)
 CACHE_SECONDS = 2.0
-_CACHE_MAX = 10_000
-_by_key: dict[str, tuple[float, Site]] = {}
+_by_key: RecentReads[str, Site | None] = RecentReads(CACHE_SECONDS)
 
 
 async def by_key(store: Store, public_key: str) -> Site | None:
     """Return the site with this public key, or None."""
-    now = time.monotonic()
-    cached = _by_key.get(public_key)
-    if cached is not None and now - cached[0] < CACHE_SECONDS:
-        return cached[1]
-    async with store.read() as conn:
-        row = (await conn.execute(select(sites).where(sites.c.public_key == public_key))).first()
-    if row is None:
-        return None  # not kept: a flood of made-up keys must not fill the cache
-    site = _site(row)
-    if len(_by_key) >= _CACHE_MAX:
-        _by_key.clear()
-    _by_key[public_key] = (now, site)
+
+    async def read() -> Site | None:
+        found = await store.rows(select(sites).where(sites.c.public_key == public_key))
+        return _site(found[0]) if found else None
+
+    site = await _by_key.get(public_key, read)
+    if site is None:
+        _by_key.drop(public_key)  # not kept: a flood of made-up keys must not fill the cache
     return site
 
 
 def forget() -> None:
     """Drop what this process keeps of sites: one of them was just changed."""
-    _by_key.clear()
+    _by_key.forget()
 
 
 async def by_id(store: Store, site_id: str) -> Site | None:

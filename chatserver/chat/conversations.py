@@ -84,8 +84,7 @@ async def find(
     if agent_id is not None:
         query = query.where(conversations.c.agent_id == agent_id)
     query = query.order_by(conversations.c.created_at, conversations.c.id).limit(limit)
-    async with store.read() as conn:
-        return [_conversation(row) for row in await conn.execute(query)]
+    return [_conversation(row) for row in await store.rows(query)]
 
 
 async def recent(
