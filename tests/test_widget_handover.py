@@ -296,8 +296,8 @@ async def test_the_widget_stays_within_its_size_budget(mail_server: MailServer) 
     assert total <= TOTAL_BUDGET
     # What the server serves is the file in the repository without its whole-line comments
     # and indentation, with the version and one language's strings (chatserver/i18n.py) put in.
-    source = b"".join(line.lstrip(b" \t") for line in (STATIC / "widget.js").read_bytes().splitlines(keepends=True)
-                      if not line.lstrip().startswith(b"//"))
+    lines = (STATIC / "widget.js").read_bytes().splitlines(keepends=True)
+    source = b"".join(line.lstrip(b" \t") for line in lines if not line.lstrip().startswith(b"//"))
     before, after = source.split(b"__I18N__")
     assert panel.content.startswith(before) and b'"lang":"en","strings":{"widget_chat"' in panel.content
     assert panel.content.endswith(after.replace(b"__VERSION__", version.encode()))
