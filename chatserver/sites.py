@@ -116,7 +116,7 @@ async def create(store: Store, name: str, origins: list[str]) -> Site:
 # keeps what it read for a moment. Its own changes it forgets at once (forget()); another
 # process's change reaches new sockets here within CACHE_SECONDS. (An open socket keeps the
 # site it was opened with in any case.)
-CACHE_SECONDS = 2.0
+CACHE_SECONDS = 1.0
 _by_key: RecentReads[str, Site | None] = RecentReads(CACHE_SECONDS)
 
 

@@ -3,6 +3,8 @@ well-behaved visitors on 127.0.0.1, as another machine would be."""
 
 from __future__ import annotations
 
+import asyncio
+
 from typing import Any
 
 import httpx
@@ -45,3 +47,5 @@ async def set_limits(server: Server, site: sites.Site, limits: dict[str, Any], *
                                .values(settings={**site.settings, **settings, "limits": limits}))
     finally:
         await store.close()
+    # The server sees a change made by another process within this (sites.py).
+    await asyncio.sleep(sites.CACHE_SECONDS)

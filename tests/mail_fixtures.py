@@ -137,6 +137,8 @@ class MailServer(Server):
                                    .values(settings=settings))
         finally:
             await store.close()
+        # The server sees a change made by another process within this (sites.py).
+        await asyncio.sleep(sites.CACHE_SECONDS)
 
     async def set_contact(self, contact_id: str, **values: str) -> None:
         store = Store(self.store_url)
