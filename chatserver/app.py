@@ -52,7 +52,9 @@ def create_app(settings: Settings) -> ASGIApp:
         hub = Hub(broker.from_url(settings.broker_url))
         await hub.start()
         suggester = Suggester.open(settings.data_dir, settings.search_meaning)
-        await suggester.refresh(store)
+        # Words first: the help centre is searchable at once; its meaning joins within a
+        # minute on a first start (embedding 100 articles on 2 cores) and at once after it.
+        await suggester.refresh(store, embed_missing=False)
         secret = await auth.instance_secret(store)
         rt = Runtime(settings, store, hub, auth.Signer(secret), suggester)
         app.state.runtime = rt
@@ -62,6 +64,7 @@ def create_app(settings: Settings) -> ASGIApp:
             asyncio.create_task(_keep_presence(rt)),
             asyncio.create_task(sla_watch.run(rt)),
             asyncio.create_task(suggester.keep_fresh(store)),
+            asyncio.create_task(suggester.embed_rest(store)),
             asyncio.create_task(metrics.watch(store)),
             asyncio.create_task(rt.gate.blocks.keep_fresh()),
             asyncio.create_task(rt.live.keep_flushing(store)),

@@ -404,6 +404,10 @@ class KnowledgeBase:
         self._lock = threading.Lock()
         self._sync_lock = threading.Lock()
 
+    @property
+    def searches_meaning(self) -> bool:
+        return self._cache is not None
+
     def close(self) -> None:
         """Close the open searchers."""
         with self._lock:
@@ -411,9 +415,14 @@ class KnowledgeBase:
                 idx.view.searcher.close()
 
     def sync(
-        self, articles: Iterable[Article], progress: Callable[[str], None] | None = None
+        self, articles: Iterable[Article], progress: Callable[[str], None] | None = None,
+        embed_missing: bool = True,
     ) -> dict[str, int]:
-        """Make the index hold exactly these articles; return how many were added, updated, ..."""
+        """Make the index hold exactly these articles; return how many were added, updated, ...
+
+        Without embed_missing, articles whose vectors are not cached yet are searched by their
+        words only, until a sync that embeds them.
+        """
         wanted: dict[str, dict[str, Article]] = {locale: {} for locale in LOCALES}
         for article in articles:
             if article.locale not in wanted:
@@ -440,10 +449,11 @@ class KnowledgeBase:
             if self._cache is not None:
                 for locale in LOCALES:
                     held = [wanted[locale][slug] for slug in sorted(wanted[locale])]
-                    vectors = embeddings.build(self._cache, held, progress)
+                    vectors = embeddings.build(self._cache, held, progress, embed_missing)
                     with self._lock:
                         self._vectors[locale] = vectors
-                self._cache.prune(a for found in wanted.values() for a in found.values())
+                if embed_missing:
+                    self._cache.prune(a for found in wanted.values() for a in found.values())
         return counts
 
     def _write(

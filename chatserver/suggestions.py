@@ -32,16 +32,33 @@ class Suggester:
     def open(cls, data_dir: Path, meaning: bool = True) -> Suggester:
         return cls(KnowledgeBase(data_dir / "kb", meaning))
 
-    async def refresh(self, store: Store, progress: Callable[[str], None] | None = None) -> bool:
-        """Re-index from the store if any article changed since the last look; tell if it did."""
+    async def refresh(
+        self, store: Store, progress: Callable[[str], None] | None = None, embed_missing: bool = True
+    ) -> bool:
+        """Re-index from the store if any article changed since the last look; tell if it did.
+
+        Without embed_missing the words are indexed and articles not embedded yet wait for
+        embed_rest: a first start serves at once instead of after embedding the help centre.
+        """
         current = await articles.version(store)
         if current == self.seen:
             return False
         stored = await articles.all_articles(store)
-        counts = await asyncio.to_thread(self.index.sync, stored, progress)
+        counts = await asyncio.to_thread(self.index.sync, stored, progress, embed_missing)
         self.seen = current
         log.info("event=kb_indexed %s", " ".join(f"{k}={v}" for k, v in counts.items()))
         return True
+
+    async def embed_rest(self, store: Store) -> None:
+        """Embed what the first refresh left to words alone; run as a background task."""
+        if not self.index.searches_meaning:
+            return
+        try:
+            stored = await articles.all_articles(store)
+            await asyncio.to_thread(self.index.sync, stored)
+            log.info("event=kb_embedded articles=%d", len(stored))
+        except Exception:  # searching by words goes on; the next change of an article retries
+            log.exception("event=kb_embed_failed")
 
     async def keep_fresh(self, store: Store) -> None:
         """Refresh forever; run as a background task."""

@@ -160,10 +160,17 @@ async def test_an_article_changed_in_the_store_is_searchable_within_seconds(serv
 async def test_a_server_searching_by_meaning_answers_what_words_miss(
     data_dir: Path, database_env: dict[str, str]
 ) -> None:
-    # Test servers search by words (conftest); this one embeds the help centre when it starts.
+    # Test servers search by words (conftest); this one embeds the help centre after it
+    # starts, serving by words meanwhile.
     running = Server(data_dir, {**database_env, "CHATSERVER_SEARCH_MEANING": "on"})
     running.start()
     try:
+        for _ in range(600):
+            if "event=kb_embedded" in running.log.read_text():
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the help centre was not embedded within a minute")
         site = await running.add_site()
         guest = await visitor(running, site)
         await guest.send(type="start", client_id="q1", text="hoe zeg ik mijn bestelling af", locale="nl")
