@@ -36,7 +36,9 @@ async def rt(tmp_path: Path, store_url: str) -> AsyncIterator[Runtime]:
     store = Store(store_url)
     await store.migrate()
     await suggestions.seed(store)
-    suggester = Suggester.open(tmp_path)
+    # By words, as test servers search (conftest): embedding the help centre for each test
+    # took 10-20 s of its setup.
+    suggester = Suggester.open(tmp_path, meaning=False)
     await suggester.refresh(store)
     runtime = Runtime(config.load(str(tmp_path), environ={}), store, Hub(MemoryBroker()),
                       auth.Signer("s" * 32), suggester)
