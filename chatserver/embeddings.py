@@ -197,6 +197,17 @@ def build(
     return Vectors(slugs, np.concatenate([found[slug] for slug in slugs]), starts)
 
 
+# This process's embedding children, ended by stop().
+_children: set[subprocess.Popen[bytes]] = set()
+
+
+def stop() -> None:
+    """End this process's embedding children (it is shutting down): the builds waiting on them
+    fail at once instead of holding the exit until they finish."""
+    for child in list(_children):
+        child.kill()
+
+
 class _Encoder:
     """This process's model for a few texts; a child process of its own for a large import.
 
@@ -210,6 +221,7 @@ class _Encoder:
             self._child = subprocess.Popen(
                 [sys.executable, "-m", "chatserver.embeddings"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
             )
+            _children.add(self._child)
 
     def __enter__(self) -> Callable[[list[str]], Matrix]:
         child = self._child
@@ -231,6 +243,7 @@ class _Encoder:
 
     def __exit__(self, *exc: object) -> None:
         if self._child is not None:
+            _children.discard(self._child)
             assert self._child.stdin is not None and self._child.stdout is not None
             self._child.stdin.close()  # the child's end of input: it exits
             self._child.stdout.close()

@@ -409,7 +409,9 @@ class KnowledgeBase:
         return self._cache is not None
 
     def close(self) -> None:
-        """Close the open searchers."""
+        """Close the open searchers; end an embedding still running."""
+        if self._cache is not None:
+            embeddings.stop()
         with self._lock:
             for idx in self._indexes.values():
                 idx.view.searcher.close()

@@ -27,6 +27,7 @@ class Suggester:
 
     index: KnowledgeBase
     seen: tuple[int, int] = (-1, -1)
+    closed: bool = False
 
     @classmethod
     def open(cls, data_dir: Path, meaning: bool = True) -> Suggester:
@@ -58,7 +59,8 @@ class Suggester:
             await asyncio.to_thread(self.index.sync, stored)
             log.info("event=kb_embedded articles=%d", len(stored))
         except Exception:  # searching by words goes on; the next change of an article retries
-            log.exception("event=kb_embed_failed")
+            if not self.closed:  # else close() ended the embedding on purpose
+                log.exception("event=kb_embed_failed")
 
     async def keep_fresh(self, store: Store) -> None:
         """Refresh forever; run as a background task."""
@@ -75,6 +77,7 @@ class Suggester:
             return await asyncio.to_thread(self.index.search, question, locale, limit)
 
     def close(self) -> None:
+        self.closed = True
         self.index.close()
 
 

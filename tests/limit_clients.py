@@ -4,7 +4,6 @@ well-behaved visitors on 127.0.0.1, as another machine would be."""
 from __future__ import annotations
 
 import asyncio
-
 from typing import Any
 
 import httpx
