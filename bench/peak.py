@@ -13,7 +13,8 @@ DKIM-signed by their domain, into chatserver's SMTP listener, and an agent answe
 ticket, which is mailed again.
 
 The hour is compressed: HOUR_SECONDS of wall time replay 3,600 s of arrivals and think
-times (60x in the full run). Latencies the server causes (suggestions, delivery, page
+times (60x in the full run). Page views keep their real pace, as heartbeats do: compressed,
+they would make the shop sixty times bigger. Latencies the server causes (suggestions, delivery, page
 views, mail) are wall-clock milliseconds; waits made of people's think time (queue wait,
 first agent reply, handling time) are stated in shop seconds (wall x the factor) so they
 compare with the Erlang C forecast for the same load.
@@ -72,7 +73,8 @@ STAFF = (1.0, 1.1)  # ... with 10% more agents
 RAMP_STEP = 0.4
 # The full hour: 300 chats among 3,600 visitors, at 60x; the smoke's, at 900x.
 FULL = Shop(visitors=3600, chats_per_hour=300, agents=8, hour_seconds=60.0)
-SMOKE = Shop(visitors=40, chats_per_hour=20, agents=2, hour_seconds=4.0)
+# The smoke's visitors view a page every 2 s, so its few seconds see some.
+SMOKE = Shop(visitors=40, chats_per_hour=20, agents=2, hour_seconds=4.0, page_view_every=2.0)
 
 
 async def prepare(url: str, visitors: int, agent_count: int) -> Prepared:

@@ -52,6 +52,10 @@ class Shop:
     chats_per_hour: int
     agents: int
     hour_seconds: float  # of wall time
+    # Wall seconds between a visitor's page views. Not compressed with the hour: page views
+    # at 60x would make the shop sixty times bigger (360 a second for 3,600 visitors, where
+    # a real shop this size sees 6), as heartbeats are not compressed either.
+    page_view_every: float = PAGE_VIEW_EVERY
 
     @property
     def factor(self) -> float:
@@ -59,7 +63,7 @@ class Shop:
 
     def at(self, load: float, agents: int) -> Shop:
         return Shop(round(self.visitors * load), round(self.chats_per_hour * load), agents,
-                    self.hour_seconds)
+                    self.hour_seconds, self.page_view_every)
 
 
 @dataclass
@@ -357,7 +361,7 @@ class Hour:
         pages, token, key = self.pages[self.base(n)], self.ready.tokens[n], self.ready.site_key
         shown = False
         while True:
-            await asyncio.sleep(self.wall(random.expovariate(1 / PAGE_VIEW_EVERY)))
+            await asyncio.sleep(random.expovariate(1 / self.shop.page_view_every))
             checkout = random.random() < CHECKOUT_SHARE
             path = f"/checkout/step{n % 3}" if checkout else f"/products/{random.randrange(500)}"
             began = time.perf_counter()
