@@ -221,6 +221,10 @@ async def test_a_chat_started_in_one_tab_shows_in_the_other_and_unread_counts_ag
     second = await context.new_page()
     await second.goto(host.url())
     await expect(second.locator("#log")).to_contain_text("ready", timeout=SEEN_TIMEOUT_MS)
+    # The widget fetches its token as the page loads: a tab opened after that shares it (two
+    # tabs opened in the same instant would be two visitors).
+    await second.wait_for_function("Object.values(localStorage).some(v => v.includes('\"token\":\"'))",
+                                   timeout=SEEN_TIMEOUT_MS)
     first = await context.new_page()
     await first.goto(host.url())
     await first.locator(".cs-launcher").click()
